@@ -1,0 +1,1 @@
+"""ML core of the platform's XGBoost image (training and serving), runnable with or without Docker."""

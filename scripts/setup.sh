@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs everything the platform needs on a fresh Debian machine with Python 3.11 and Node 20:
+# the pinned Python venv (.venv), the pinned npm tools (node_modules) and Debian's rsync (gitlab-ci-local).
+# Idempotent: a stamp holding the hash of every pin file makes a second run take well under a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else 1)'; then
+  echo "setup: Python 3.11 or newer is required, found $("$PYTHON" --version 2>&1)" >&2
+  exit 1
+fi
+command -v node >/dev/null || { echo "setup: Node.js 20 or newer is required (node not found on PATH)" >&2; exit 1; }
+
+stamp_of() { cat "$@" 2>/dev/null | sha256sum | cut -d' ' -f1; }
+
+if ! command -v rsync >/dev/null; then
+  echo "setup: installing Debian package rsync (needed by gitlab-ci-local)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsync >/dev/null
+fi
+
+py_stamp=$(stamp_of requirements.txt requirements-dev.txt containers/xgboost/pyproject.toml)
+if [ "$(cat .venv/.setup-stamp 2>/dev/null)" != "$py_stamp" ]; then
+  echo "setup: installing pinned Python packages into .venv"
+  [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip==25.3
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+  # The ML core of the XGBoost image, installed editable so local runs use the same code the image runs.
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e containers/xgboost
+  echo "$py_stamp" > .venv/.setup-stamp
+fi
+
+node_stamp=$(stamp_of package.json package-lock.json)
+if [ "$(cat node_modules/.setup-stamp 2>/dev/null)" != "$node_stamp" ]; then
+  echo "setup: installing pinned npm packages (aws-cdk@2, gitlab-ci-local)"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$node_stamp" > node_modules/.setup-stamp
+fi
+echo "setup: ready (.venv, node_modules)"
