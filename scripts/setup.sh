@@ -17,8 +17,9 @@ stamp_of() { cat "$@" 2>/dev/null | sha256sum | cut -d' ' -f1; }
 
 if ! command -v rsync >/dev/null; then
   echo "setup: installing Debian package rsync (needed by gitlab-ci-local)"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq && $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsync >/dev/null
+  SUDO=(env); [ "$(id -u)" -eq 0 ] || SUDO=(sudo env)
+  "${SUDO[@]}" apt-get update -qq
+  "${SUDO[@]}" DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsync >/dev/null
 fi
 
 py_stamp=$(stamp_of requirements.txt requirements-dev.txt containers/xgboost/pyproject.toml)

@@ -1,0 +1,1 @@
+"""CDK stacks of the platform; each composes components from `stacks.components`."""

@@ -1,0 +1,38 @@
+"""Builds the CDK app from a validated configuration; `app.py` and the tests share it."""
+from __future__ import annotations
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from stacks.components.cfn_lint_exceptions import ignore_cfn_lint_checks
+from stacks.config import PlatformConfig
+from stacks.platform_stack import PlatformStack
+
+DEFAULT_CONFIG = "config/default.yaml"
+# Feature flags set here rather than in cdk.json so that tests and `make synth` (which build the
+# app in-process) synthesize exactly what `cdk deploy` deploys.
+FEATURE_FLAGS = {
+    "@aws-cdk/core:checkSecretUsage": True,
+    "@aws-cdk/core:target-partitions": ["aws"],
+    "@aws-cdk/aws-iam:minimizePolicies": True,
+    "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
+    "@aws-cdk/aws-s3:createDefaultLoggingPolicy": True,
+    "@aws-cdk/core:enablePartitionLiterals": True,
+    "@aws-cdk/aws-lambda:useCdkManagedLogGroup": True,
+}
+
+
+def build_app(config: PlatformConfig, *, outdir: str | None = None, context: dict | None = None) -> cdk.App:
+    """The app with every stack of the platform and the cdk-nag AwsSolutions checks attached."""
+    app = cdk.App(outdir=outdir, context={**FEATURE_FLAGS, **(context or {})})
+    env = cdk.Environment(account=config.account, region=config.region)
+    PlatformStack(app, f"{config.name}-platform", config=config, env=env,
+                  description="MLOps platform for SageMaker with GitLab: project templates and shared resources")
+    for construct in app.node.find_all():
+        if cdk.Stack.is_stack(construct):
+            # W3005: CDK adds explicit DependsOn beside references as a pattern of its own.
+            ignore_cfn_lint_checks(construct, "W3005")
+    for key, value in config.tags.items():
+        cdk.Tags.of(app).add(key, value)
+    cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    return app

@@ -1,0 +1,1 @@
+"""Reusable constructs, one component per module; stacks compose them and wire grants."""

@@ -1,0 +1,64 @@
+"""Per-project artifact storage: a KMS-encrypted, versioned, TLS-only bucket with access logs."""
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from cdk_nag import NagSuppressions
+from constructs import Construct
+
+
+class ArtifactBucket(Construct):
+    """Bucket for pipeline inputs, model artifacts, evaluation reports and endpoint data capture.
+
+    Artifacts are retained when the project is deleted: they are the audit trail of every
+    registered model version. The customer-managed key lets other accounts be granted read
+    access (multi-account promotion) through the key policy.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, bucket_name: str | None = None) -> None:
+        super().__init__(scope, construct_id)
+        self.key = kms.Key(
+            self,
+            "Key",
+            description="Encrypts the SageMaker project's model artifacts",
+            enable_key_rotation=True,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(365))],
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.access_logs,
+            [{"id": "AwsSolutions-S1", "reason": "This is the access-log bucket itself; logging it to itself would loop."}],
+        )
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            bucket_name=bucket_name,
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            versioned=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="artifacts/",
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+
+    def grant_read(self, grantee: iam.IGrantable) -> None:
+        """Read objects (and decrypt them)."""
+        self.bucket.grant_read(grantee)
+
+    def grant_read_write(self, grantee: iam.IGrantable) -> None:
+        """Read and write objects (and encrypt/decrypt them)."""
+        self.bucket.grant_read_write(grantee)

@@ -1,0 +1,107 @@
+"""GitLab trigger: starts the model deploy pipeline when a model version is approved."""
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from cdk_nag import NagSuppressions
+from constructs import Construct
+
+from stacks.components.lambda_bundling import LAMBDA_RUNTIME, python_lambda_code
+
+
+def model_approved_pattern(model_package_group_name: str) -> events.EventPattern:
+    """Events SageMaker sends when a version of this group is approved."""
+    return events.EventPattern(
+        source=["aws.sagemaker"],
+        detail_type=["SageMaker Model Package State Change"],
+        detail={"ModelPackageGroupName": [model_package_group_name], "ModelApprovalStatus": ["Approved"]},
+    )
+
+
+class GitLabTrigger(Construct):
+    """EventBridge rule -> Lambda that starts the deploy repo's GitLab pipeline.
+
+    EventBridge retries a failed invocation (GitLab down, token revoked) for up to a day; events
+    that still fail land in an encrypted dead-letter queue kept for 14 days.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        rule_name: str,
+        model_package_group_name: str,
+        gitlab_server_url: str,
+        token_secret_name: str,
+        deploy_project_id: str,
+        deploy_branch: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.dead_letter_queue,
+            [{"id": "AwsSolutions-SQS3", "reason": "This queue is itself the dead-letter queue of the approval rule."}],
+        )
+        self.log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_YEAR)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="Starts the model deploy GitLab pipeline for an approved model version",
+            runtime=LAMBDA_RUNTIME,
+            architecture=lambda_.Architecture.X86_64,
+            handler="gitlab_trigger.handler.lambda_handler",
+            code=python_lambda_code(packages=["gitlab_trigger", "gitlab_host"]),
+            timeout=cdk.Duration.seconds(60),
+            memory_size=256,
+            log_group=self.log_group,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": "gitlab-trigger",
+                "GITLAB_SERVER_URL": gitlab_server_url,
+                "GITLAB_TOKEN_SECRET_NAME": token_secret_name,
+                "GITLAB_DEPLOY_PROJECT_ID": deploy_project_id,
+                "DEPLOY_BRANCH": deploy_branch,
+                "MODEL_PACKAGE_GROUP_NAME": model_package_group_name,
+            },
+        )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[stack.format_arn(service="secretsmanager", resource="secret",
+                                            resource_name=f"{token_secret_name}-??????",
+                                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)],
+            )
+        )
+        self.rule = events.Rule(
+            self,
+            "ModelApproved",
+            rule_name=rule_name,
+            description="Model version approved in the project's model package group: start the GitLab deploy pipeline",
+            event_pattern=model_approved_pattern(model_package_group_name),
+        )
+        self.rule.add_target(
+            targets.LambdaFunction(
+                self.function,
+                dead_letter_queue=self.dead_letter_queue,
+                retry_attempts=8,
+                max_event_age=cdk.Duration.hours(24),
+            )
+        )
+        NagSuppressions.add_resource_suppressions(
+            self,
+            [{"id": "AwsSolutions-IAM4", "reason": "AWSLambdaBasicExecutionRole is the AWS-maintained minimum for writing the function's own logs.",
+              "applies_to": ["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]}],
+            apply_to_children=True,
+        )

@@ -1,0 +1,99 @@
+"""Lambda code assets bundled without Docker.
+
+`pip install --platform manylinux2014_x86_64 --python-version 3.12 --only-binary=:all:` installs
+the pinned dependencies for the Lambda runtime on any build machine, so `cdk synth` works where
+Docker does not. Bundles are cached under `.build/lambda-bundles/<hash>`: the hash covers the
+requirements file and every packaged source file, so a change to either re-bundles and nothing
+else does.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_lambda as lambda_
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LAMBDAS_DIR = REPO_ROOT / "lambdas"
+BUNDLE_CACHE = REPO_ROOT / ".build" / "lambda-bundles"
+LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14
+_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "tests")
+
+
+def _source_files(package_dirs: list[Path]) -> list[Path]:
+    return sorted(
+        path
+        for package in package_dirs
+        for path in package.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    )
+
+
+def bundle_hash(*, package_dirs: list[Path], requirements: Path) -> str:
+    """Content hash of a bundle: requirements plus every source file, by relative path."""
+    digest = hashlib.sha256(requirements.read_bytes())
+    for path in _source_files(package_dirs):
+        digest.update(str(path.relative_to(REPO_ROOT)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def build_bundle(*, package_dirs: list[Path], requirements: Path, output_dir: Path) -> None:
+    """Install the pinned requirements for the Lambda platform and copy the packages in."""
+    cached = BUNDLE_CACHE / bundle_hash(package_dirs=package_dirs, requirements=requirements)
+    if not cached.is_dir():
+        staging = cached.with_name(cached.name + ".tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        command = [
+            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            "--requirement", str(requirements), "--target", str(staging),
+            "--platform", "manylinux2014_x86_64", "--implementation", "cp",
+            "--python-version", LAMBDA_RUNTIME.name.removeprefix("python"), "--only-binary=:all:",
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"bundling Lambda dependencies from {requirements} failed "
+                f"(pip exit {result.returncode}):\n{result.stderr[-2000:]}"
+            )
+        for package in package_dirs:
+            shutil.copytree(package, staging / package.name, ignore=_IGNORED)
+        staging.rename(cached)
+    shutil.copytree(cached, output_dir, dirs_exist_ok=True)
+
+
+@jsii.implements(cdk.ILocalBundling)
+class _LocalPipBundling:
+    def __init__(self, *, package_dirs: list[Path], requirements: Path) -> None:
+        self._package_dirs = package_dirs
+        self._requirements = requirements
+
+    def try_bundle(self, output_dir: str, *, image: cdk.DockerImage, **_: object) -> bool:
+        build_bundle(package_dirs=self._package_dirs, requirements=self._requirements, output_dir=Path(output_dir))
+        return True
+
+
+def python_lambda_code(*, packages: list[str], requirements: Path | None = None) -> lambda_.Code:
+    """Code asset holding the named packages under `lambdas/` plus their pinned dependencies."""
+    package_dirs = [LAMBDAS_DIR / name for name in packages]
+    missing = [str(path) for path in package_dirs if not (path / "__init__.py").is_file()]
+    if missing:
+        raise FileNotFoundError(f"Lambda packages not found (expected __init__.py in each): {missing}")
+    requirements = requirements or LAMBDAS_DIR / "requirements.txt"
+    return lambda_.Code.from_asset(
+        str(LAMBDAS_DIR),
+        asset_hash_type=cdk.AssetHashType.CUSTOM,
+        asset_hash=bundle_hash(package_dirs=package_dirs, requirements=requirements),
+        bundling=cdk.BundlingOptions(
+            # Used only where local bundling is impossible; the same pip command in the SAM image.
+            image=LAMBDA_RUNTIME.bundling_image,
+            command=["bash", "-c", "pip install -r requirements.txt -t /asset-output && cp -r "
+                     + " ".join(packages) + " /asset-output/"],
+            local=_LocalPipBundling(package_dirs=package_dirs, requirements=requirements),
+        ),
+    )

@@ -1,0 +1,45 @@
+"""The project's model registry entry: one SageMaker model package group."""
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+
+class ModelRegistry(Construct):
+    """Model package group `<project-name>-<project-id>` that the build registers versions in."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, group_name: str, description: str) -> None:
+        super().__init__(scope, construct_id)
+        self.group_name = group_name
+        self.group = sagemaker.CfnModelPackageGroup(
+            self,
+            "Group",
+            model_package_group_name=group_name,
+            model_package_group_description=description,
+        )
+        stack = cdk.Stack.of(self)
+        self.group_arn = stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=group_name)
+        # Versions are `model-package/<group>/<n>`; the ARN lower-cases the group name.
+        self.versions_arn = stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{group_name}/*")
+
+    def grant_register(self, grantee: iam.IGrantable) -> None:
+        """Register new versions in the group (the build pipeline)."""
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackageGroup", "sagemaker:AddTags"],
+            resource_arns=[self.group_arn, self.versions_arn],
+        )
+
+    def grant_read(self, grantee: iam.IGrantable) -> None:
+        """Find and describe versions (the deploy pipeline and the trigger)."""
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=[
+                "sagemaker:DescribeModelPackage",
+                "sagemaker:DescribeModelPackageGroup",
+                "sagemaker:ListModelPackages",
+            ],
+            resource_arns=[self.group_arn, self.versions_arn],
+        )

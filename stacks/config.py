@@ -1,0 +1,153 @@
+"""Typed platform configuration, read from a YAML file and validated once at synth time.
+
+The file is chosen by the CDK context key `config` (default `config/default.yaml`):
+`npx cdk deploy -c config=config/prod.yaml`. Every error names the offending key, for example
+`config/prod.yaml: gitlab.server_url: must be an https:// URL (got 'gitlab.local')`.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ACCOUNT_ID = Annotated[str, Field(pattern=r"^\d{12}$")]
+_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+_GPU_FAMILIES = ("ml.g4dn.", "ml.g5.", "ml.g6.", "ml.p3.", "ml.p4d.", "ml.p5.")
+
+
+class ConfigError(ValueError):
+    """Raised when the configuration file is missing or invalid; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GitLabConfig(_Strict):
+    """Where the seeded repositories live and how the platform authenticates to GitLab."""
+
+    server_url: str = Field(description="GitLab base URL, e.g. https://gitlab.com")
+    namespace: str = Field(description="Group path the repositories are created in, e.g. my-group/ml")
+    group_id: str = Field("", description="Numeric group ID; empty means the token owner's namespace")
+    token_secret_name: str = Field(description="Secrets Manager secret holding the GitLab API token")
+    default_branch: str = "main"
+    oidc_audience: str = "sts.amazonaws.com"
+    create_oidc_provider: bool = Field(
+        True, description="False when the account already has an IAM OIDC provider for this GitLab host"
+    )
+
+    @field_validator("server_url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if not re.match(r"^https://[^/\s]+(/[^\s]*)?$", value):
+            raise ValueError(f"must be an https:// URL (got {value!r})")
+        return value.rstrip("/")
+
+    @field_validator("group_id")
+    @classmethod
+    def _numeric_group(cls, value: str) -> str:
+        if value and not value.isdigit():
+            raise ValueError(f"must be a numeric GitLab group ID or empty (got {value!r})")
+        return value
+
+    @property
+    def host(self) -> str:
+        """Host (and path) of the server as it appears in OIDC token claims, without scheme."""
+        return self.server_url.removeprefix("https://")
+
+
+class InstanceTypes(_Strict):
+    """Default SageMaker instance types; each stage can run on CPU or GPU types."""
+
+    processing: str = "ml.m5.xlarge"
+    training: str = "ml.m5.xlarge"
+    staging_endpoint: str = "ml.m5.large"
+    prod_endpoint: str = "ml.m5.large"
+
+    @field_validator("*")
+    @classmethod
+    def _instance_type(cls, value: str) -> str:
+        if not _INSTANCE_TYPE.match(value):
+            raise ValueError(f"must be a SageMaker instance type such as ml.m5.large (got {value!r})")
+        return value
+
+
+class ImagesConfig(_Strict):
+    """Container images of the ML core; empty URIs mean 'build from containers/ at deploy time'."""
+
+    xgboost_cpu_uri: str = ""
+    xgboost_gpu_uri: str = ""
+
+
+class PlatformConfig(_Strict):
+    """The whole platform configuration (one deployment environment)."""
+
+    name: str = Field("mlops-gitlab", pattern=r"^[a-z][a-z0-9-]{2,30}$")
+    account: ACCOUNT_ID
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    gitlab: GitLabConfig
+    studio_role_arns: list[str] = Field(default_factory=list)
+    instance_types: InstanceTypes = InstanceTypes()
+    images: ImagesConfig = ImagesConfig()
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("studio_role_arns")
+    @classmethod
+    def _role_arns(cls, value: list[str]) -> list[str]:
+        for arn in value:
+            if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$", arn):
+                raise ValueError(f"must be IAM role ARNs (got {arn!r})")
+        return value
+
+    @model_validator(mode="after")
+    def _studio_roles_in_account(self) -> "PlatformConfig":
+        foreign = [arn for arn in self.studio_role_arns if arn.split(":")[4] != self.account]
+        if foreign:
+            raise ValueError(f"studio_role_arns must belong to account {self.account} (got {foreign})")
+        return self
+
+    @property
+    def product_asset_bucket_name(self) -> str:
+        """Literal name of the bucket holding product-template assets (ProductStack needs one)."""
+        return f"{self.name}-product-assets-{self.account}-{self.region}"
+
+
+def is_gpu_instance(instance_type: str) -> bool:
+    """True for SageMaker instance families with NVIDIA GPUs."""
+    return instance_type.startswith(_GPU_FAMILIES)
+
+
+def _format_errors(source: str, error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "<root>"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling against config/default.yaml)"
+        lines.append(f"{source}: {key}: {message}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, *, source: str = "<config>") -> PlatformConfig:
+    """Validate a mapping as a `PlatformConfig`, raising `ConfigError` that names each bad key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return PlatformConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_format_errors(source, error)) from None
+
+
+def load_config(path: str | Path) -> PlatformConfig:
+    """Read and validate a YAML configuration file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: configuration file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    return parse_config(data, source=str(path))

@@ -1,0 +1,114 @@
+"""The platform stack: the SageMaker project portfolio and everything its products share."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_servicecatalog as servicecatalog
+from aws_cdk import aws_ssm as ssm
+from cdk_nag import NagSuppressions
+from constructs import Construct
+
+from stacks.components.launch_role import ProductLaunchRole
+from stacks.config import PlatformConfig
+from stacks.products.gitlab_project_product import GitLabProjectProduct
+
+CONTAINERS_DIR = Path(__file__).resolve().parents[1] / "containers"
+STUDIO_VISIBILITY_TAG = "sagemaker:studio-visibility"
+
+
+class PlatformStack(cdk.Stack):
+    """Service Catalog portfolio with the GitLab project template, the OIDC provider and images."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, **kwargs: object) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+
+        asset_logs = s3.Bucket(self, "ProductAssetLogs", encryption=s3.BucketEncryption.S3_MANAGED,
+                               block_public_access=s3.BlockPublicAccess.BLOCK_ALL, enforce_ssl=True,
+                               object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+                               removal_policy=cdk.RemovalPolicy.RETAIN)
+        NagSuppressions.add_resource_suppressions(asset_logs, [{"id": "AwsSolutions-S1", "reason": "This is the access-log bucket itself; logging it to itself would loop."}])
+        # ProductStack assets must live in a bucket with a literal name (the product template refers to it).
+        self.product_assets = s3.Bucket(
+            self, "ProductAssets",
+            bucket_name=config.product_asset_bucket_name,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            server_access_logs_bucket=asset_logs,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+
+        self.oidc_provider_arn = self._oidc_provider()
+        self._image_parameters()
+
+        self.launch_role = ProductLaunchRole(self, "LaunchRole", asset_bucket_name=config.product_asset_bucket_name).role
+        self.portfolio = servicecatalog.Portfolio(
+            self, "Portfolio",
+            display_name=f"{config.name} SageMaker project templates",
+            provider_name="ML platform team",
+            description="SageMaker project templates whose code lives in GitLab and whose CI runs in GitLab",
+        )
+        self.gitlab_project_template = GitLabProjectProduct(
+            self, "GitLabProjectTemplate", config=config, asset_bucket=self.product_assets,
+            oidc_provider_arn=self.oidc_provider_arn,
+        )
+        self.gitlab_project_product = servicecatalog.CloudFormationProduct(
+            self, "GitLabProjectProduct",
+            product_name="MLOps template for model building, training and deployment with GitLab",
+            owner="ML platform team",
+            description="Seeds GitLab model build and deploy repositories; GitLab CI trains with SageMaker Pipelines "
+                        "and deploys approved models to staging and production endpoints.",
+            product_versions=[servicecatalog.CloudFormationProductVersion(
+                product_version_name="v1",
+                cloud_formation_template=servicecatalog.CloudFormationTemplate.from_product_stack(self.gitlab_project_template),
+            )],
+        )
+        cdk.Tags.of(self.gitlab_project_product).add(STUDIO_VISIBILITY_TAG, "true")
+        self.portfolio.add_product(self.gitlab_project_product)
+        self.portfolio.set_launch_role(self.gitlab_project_product, self.launch_role)
+        for index, role_arn in enumerate(config.studio_role_arns):
+            self.portfolio.give_access_to_role(iam.Role.from_role_arn(self, f"StudioRole{index}", role_arn, mutable=False))
+
+        self._suppress_asset_deployment_findings()
+        cdk.CfnOutput(self, "PortfolioId", value=self.portfolio.portfolio_id)
+        cdk.CfnOutput(self, "GitLabProjectProductId", value=self.gitlab_project_product.product_id)
+
+    def _suppress_asset_deployment_findings(self) -> None:
+        """Justify the findings on the CDK-managed function that copies product assets."""
+        for child in self.node.children:
+            if child.node.id.startswith("Custom::CDKBucketDeployment"):
+                NagSuppressions.add_resource_suppressions(child, [
+                    {"id": "AwsSolutions-IAM4", "reason": "CDK's BucketDeployment function (copies ProductStack assets) uses AWSLambdaBasicExecutionRole for its logs."},
+                    {"id": "AwsSolutions-IAM5", "reason": "CDK's BucketDeployment grants itself object-level wildcards on the CDK asset bucket and the product asset bucket only."},
+                    {"id": "AwsSolutions-L1", "reason": "CDK's BucketDeployment pins its own runtime; it runs only during cdk deploy."},
+                ], apply_to_children=True)
+
+    def _oidc_provider(self) -> str:
+        """ARN of the account's IAM OIDC provider for the GitLab host, created here unless it exists.
+
+        The ARN is deterministic, and product templates may hold only literals, so it is returned
+        as a literal rather than a reference to the resource.
+        """
+        gitlab = self.config.gitlab
+        if gitlab.create_oidc_provider:
+            iam.OidcProviderNative(self, "GitLabOidcProvider", url=gitlab.server_url, client_ids=[gitlab.oidc_audience])
+        return f"arn:aws:iam::{self.config.account}:oidc-provider/{gitlab.host}"
+
+    def _image_parameters(self) -> None:
+        """SSM parameters holding the XGBoost image URIs that product templates read at launch."""
+        images = self.config.images
+        for flavour, configured, dockerfile in (("cpu", images.xgboost_cpu_uri, "Dockerfile"),
+                                                ("gpu", images.xgboost_gpu_uri, "Dockerfile.gpu")):
+            uri = configured or ecr_assets.DockerImageAsset(
+                self, f"XGBoost{flavour.upper()}Image", directory=str(CONTAINERS_DIR / "xgboost"), file=dockerfile,
+                platform=ecr_assets.Platform.LINUX_AMD64,
+            ).image_uri
+            ssm.StringParameter(self, f"XGBoost{flavour.upper()}ImageUri",
+                                parameter_name=f"/{self.config.name}/images/xgboost-{flavour}",
+                                string_value=uri, description=f"XGBoost {flavour.upper()} image of the ML core")

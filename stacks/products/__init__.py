@@ -1,0 +1,1 @@
+"""Service Catalog product templates (CDK ProductStacks) published to SageMaker Studio."""

@@ -1,0 +1,1 @@
+"""Developer tooling behind `make synth` and `make lint`."""
