@@ -1,0 +1,1 @@
+"""Seed-code check-in Lambda: the custom resource creating and seeding the two GitLab projects."""

@@ -1,0 +1,204 @@
+"""Seed-code check-in: the custom resource that gives a SageMaker project its two GitLab projects.
+
+It runs behind the CDK ``custom_resources.Provider`` framework: returning
+``{"PhysicalResourceId", "Data"}`` reports SUCCESS, raising reports FAILED with the exception's
+message as the reason, so every failure raises with a message that says what to fix.
+
+Create
+    For the model build and the model deploy repository: create the private GitLab project
+    (or reuse the one already at that path), set its CI/CD variables, and push the whole seed
+    repository in one commit on ``DefaultBranch``. Variables are set before the commit because
+    the commit starts the repository's first pipeline, which needs them. The deploy project also
+    lets Maintainers pass pipeline variables, which the GitLab trigger uses. Both seed zips are
+    read before GitLab is touched, so a bad seed location fails without half-created projects.
+    Re-running is safe: projects are reused, identical files skipped, changed ones become
+    update actions, variables are upserted.
+
+Update
+    Ensures both projects and re-applies the CI/CD variables and the pipeline-variable
+    setting (a new token secret name takes effect too), but pushes seed code only into projects
+    it had to create: existing repositories belong to the data scientists and their code is
+    never overwritten (changed seed code or ``DefaultBranch`` are not pushed either).
+    - Same server, group and repository names: the same projects; a project deleted in GitLab
+      meanwhile is re-created and seeded, as there is no work in it to overwrite.
+    - A changed ``GitLabServerUrl``, ``GitLabGroupId`` or repository name: the new projects are
+      created and seeded as on Create, and the PhysicalResourceId changes with their paths, so
+      CloudFormation then sends Delete for the old one (which keeps the old projects, see
+      Delete). This is also what makes a rollback safe: the old projects still exist, so going
+      back to them re-applies settings without pushing seed code over users' work.
+
+Delete
+    Does nothing in GitLab and always succeeds: the projects hold the data scientists' code and
+    history, which must outlive the SageMaker project (delete them in GitLab when no longer
+    needed), and a stack deletion must never be blocked by GitLab being unreachable.
+
+The PhysicalResourceId is ``<server URL>|<build project path>|<deploy project path>``.
+ResourceProperties are never logged: variables can hold credentials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from gitlab_host import CiVariable, GitLabHost, ProjectRef, RepositoryHost
+
+from .properties import CheckinProperties, SeedCodeLocation, parse_properties
+from .seed import load_seed_from_s3
+
+SERVICE = "seed-code-checkin"
+logger = Logger(service=SERVICE)
+
+HostFactory = Callable[[CheckinProperties], RepositoryHost]
+SeedLoader = Callable[[SeedCodeLocation], Mapping[str, bytes]]
+
+
+@dataclass(frozen=True)
+class _Repository:
+    label: str
+    name: str
+    seed_code: SeedCodeLocation
+    variables: list[CiVariable]
+    # The GitLab trigger starts this repository's pipeline with variables.
+    takes_pipeline_variables: bool
+
+
+def gitlab_host_for(props: CheckinProperties) -> RepositoryHost:
+    """The GitLab server named in the properties, with the token from their secret."""
+    return GitLabHost.from_secret(props.gitlab_server_url, props.token_secret_name)
+
+
+def handle_event(
+    event: Mapping[str, Any],
+    *,
+    host_factory: HostFactory = gitlab_host_for,
+    load_seed: SeedLoader = load_seed_from_s3,
+) -> dict[str, Any]:
+    """Handle one Provider-framework ``onEvent`` request (Create, Update or Delete)."""
+    request_type = event.get("RequestType")
+    logger.info(
+        "Seed-code check-in request",
+        extra={"request_type": request_type, "physical_resource_id": event.get("PhysicalResourceId")},
+    )
+    if request_type == "Delete":
+        return delete(event)
+    try:
+        if request_type not in ("Create", "Update"):
+            raise ValueError(f"Unsupported RequestType {request_type!r}: expected Create, Update or Delete.")
+        props = parse_properties(event.get("ResourceProperties"))
+        host = host_factory(props)
+        if request_type == "Create":
+            return create(props, host=host, load_seed=load_seed)
+        return update(props, host=host, load_seed=load_seed)
+    except Exception:
+        logger.exception("Seed-code check-in %s failed", request_type)
+        raise
+
+
+def create(props: CheckinProperties, *, host: RepositoryHost, load_seed: SeedLoader) -> dict[str, Any]:
+    """Create (or reuse) both projects, set their variables and push their seed code."""
+    repositories = _repositories(props)
+    seeds = {repository.label: load_seed(repository.seed_code) for repository in repositories}
+    build, deploy = (
+        _provision(props, repository, host=host, seed_files=lambda r: seeds[r.label], seed_existing=True)
+        for repository in repositories
+    )
+    return _response(props, build, deploy)
+
+
+def update(props: CheckinProperties, *, host: RepositoryHost, load_seed: SeedLoader) -> dict[str, Any]:
+    """Ensure both projects and re-apply their settings; seed only projects that were missing."""
+    build, deploy = (
+        _provision(
+            props, repository, host=host, seed_files=lambda r: load_seed(r.seed_code), seed_existing=False
+        )
+        for repository in _repositories(props)
+    )
+    return _response(props, build, deploy)
+
+
+def delete(event: Mapping[str, Any]) -> dict[str, Any]:
+    """Keep the GitLab projects (see the module docstring) and report success."""
+    physical_id = event.get("PhysicalResourceId", "")
+    logger.info(
+        "Delete: the GitLab projects are kept, as they hold users' work; delete them in GitLab "
+        "if they are no longer needed",
+        extra={"physical_resource_id": physical_id},
+    )
+    return {"PhysicalResourceId": physical_id}
+
+
+def physical_resource_id(server_url: str, build_path: str, deploy_path: str) -> str:
+    """The resource's identity: the server and both project paths."""
+    return f"{server_url}|{build_path}|{deploy_path}"
+
+
+def _repositories(props: CheckinProperties) -> tuple[_Repository, _Repository]:
+    return (
+        _Repository(
+            label="model build",
+            name=props.model_build_repo_name,
+            seed_code=props.model_build_seed_code,
+            variables=[variable.to_ci_variable() for variable in props.model_build_variables],
+            takes_pipeline_variables=False,
+        ),
+        _Repository(
+            label="model deploy",
+            name=props.model_deploy_repo_name,
+            seed_code=props.model_deploy_seed_code,
+            variables=[variable.to_ci_variable() for variable in props.model_deploy_variables],
+            takes_pipeline_variables=True,
+        ),
+    )
+
+
+def _provision(
+    props: CheckinProperties,
+    repository: _Repository,
+    *,
+    host: RepositoryHost,
+    seed_files: Callable[[_Repository], Mapping[str, bytes]],
+    seed_existing: bool,
+) -> ProjectRef:
+    """Ensure the project and its settings; push the seed code if it is new or ``seed_existing``."""
+    project_label = f"SageMaker project {props.sagemaker_project_name} ({props.sagemaker_project_id})"
+    project = host.ensure_project(
+        repository.name,
+        namespace_id=props.group_id,
+        description=f"{repository.label.capitalize()} repository of {project_label}",
+    )
+    host.set_variables(project.id, repository.variables)
+    if repository.takes_pipeline_variables:
+        host.allow_pipeline_variables(project.id)
+    if project.created or seed_existing:
+        commit = host.commit_files(
+            project.id,
+            branch=props.default_branch,
+            files=seed_files(repository),
+            message=f"Seed code of the {repository.label} repository for {project_label}",
+        )
+        logger.info(
+            "Seeded %s repository",
+            repository.label,
+            extra={"project": project.path_with_namespace, "commit": commit},
+        )
+    return project
+
+
+def _response(props: CheckinProperties, build: ProjectRef, deploy: ProjectRef) -> dict[str, Any]:
+    return {
+        "PhysicalResourceId": physical_resource_id(
+            props.gitlab_server_url, build.path_with_namespace, deploy.path_with_namespace
+        ),
+        "Data": {
+            "ModelBuildProjectId": str(build.id),
+            "ModelBuildProjectUrl": build.web_url,
+            "ModelBuildProjectPath": build.path_with_namespace,
+            "ModelDeployProjectId": str(deploy.id),
+            "ModelDeployProjectUrl": deploy.web_url,
+            "ModelDeployProjectPath": deploy.path_with_namespace,
+        },
+    }

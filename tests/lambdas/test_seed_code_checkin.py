@@ -1,0 +1,452 @@
+"""The seed-code check-in custom resource: Create, Update, Delete and the failure path."""
+
+from __future__ import annotations
+
+import json
+import traceback
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from lambda_test_support import GITLAB_URL, REGION, TOKEN, FakeLambdaContext, GitLabApi, make_zip, project_json
+
+from gitlab_host import RepositoryHostError
+from gitlab_host.gitlab_client import git_blob_sha
+from seed_code_checkin.checkin import handle_event
+from seed_code_checkin.handler import on_event
+from seed_code_checkin.properties import InvalidPropertiesError, parse_properties
+from seed_code_checkin.seed import SeedCodeError
+
+BUILD_FILES = {".gitlab-ci.yml": b"stages: [training]\n", "pipelines/pipeline.py": b"print('build')\n"}
+DEPLOY_FILES = {".gitlab-ci.yml": b"stages: [build, deploy]\n", "build.py": b"print('deploy')\n"}
+BUILD_NAME, DEPLOY_NAME = "proj-p-123-build", "proj-p-123-deploy"
+BUILD_PATH, DEPLOY_PATH = f"team/{BUILD_NAME}", f"team/{DEPLOY_NAME}"
+PHYSICAL_ID = f"{GITLAB_URL}|{BUILD_PATH}|{DEPLOY_PATH}"
+LABEL = "SageMaker project proj (p-123)"
+AWS_SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCY"
+
+
+def _properties(**overrides: Any) -> dict[str, Any]:
+    properties = {
+        "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:provider",
+        "GitLabServerUrl": GITLAB_URL,
+        "GitLabTokenSecretName": "gitlab-token",
+        "GitLabGroupId": "42",
+        "ModelBuildRepoName": BUILD_NAME,
+        "ModelDeployRepoName": DEPLOY_NAME,
+        "DefaultBranch": "main",
+        "SageMakerProjectName": "proj",
+        "SageMakerProjectId": "p-123",
+        "ModelBuildSeedCode": {"Bucket": "assets", "Key": "build.zip"},
+        "ModelDeploySeedCode": {"Bucket": "assets", "Key": "deploy.zip"},
+        "ModelBuildVariables": [
+            {"Key": "SAGEMAKER_PROJECT_NAME", "Value": "proj", "Masked": "false", "Protected": "false"},
+            {"Key": "AWS_ROLE_ARN", "Value": "arn:aws:iam::123456789012:role/ci", "Masked": "false", "Protected": "true"},
+        ],
+        "ModelDeployVariables": [
+            {"Key": "SAGEMAKER_PROJECT_NAME", "Value": "proj", "Masked": "false", "Protected": "false"},
+            {"Key": "AWS_SECRET_ACCESS_KEY", "Value": AWS_SECRET, "Masked": "true", "Protected": "true"},
+        ],
+    }
+    properties.update(overrides)
+    return properties
+
+
+def _event(request_type: str, properties: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "RequestType": request_type,
+        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1",
+        "RequestId": "r-1",
+        "LogicalResourceId": "SeedCodeCheckin",
+        "ResourceType": "Custom::GitLabSeedCode",
+        "ResourceProperties": properties if properties is not None else _properties(),
+        **extra,
+    }
+
+
+@pytest.fixture
+def seeded_aws(aws: None) -> None:
+    """The token secret and both seed zips."""
+    boto3.client("secretsmanager", region_name=REGION).create_secret(Name="gitlab-token", SecretString=TOKEN)
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="assets")
+    s3.put_object(Bucket="assets", Key="build.zip", Body=make_zip(BUILD_FILES))
+    s3.put_object(Bucket="assets", Key="deploy.zip", Body=make_zip(DEPLOY_FILES))
+
+
+def _variable_bodies(properties: list[dict[str, str]]) -> list[dict[str, Any]]:
+    return [
+        {"key": v["Key"], "value": v["Value"], "masked": v["Masked"] == "true", "protected": v["Protected"] == "true"}
+        for v in properties
+    ]
+
+
+def _expect_new_project(
+    api: GitLabApi, *, project_id: int, name: str, label: str, variables: list[dict[str, str]],
+    files: dict[str, bytes], pipeline_variables: bool,
+) -> None:
+    """The calls that create, configure and seed one project, in order."""
+    api.add(
+        "POST",
+        "/projects",
+        status=201,
+        body={
+            "name": name,
+            "path": name,
+            "visibility": "private",
+            "namespace_id": 42,
+            "description": f"{label.capitalize()} repository of {LABEL}",
+        },
+        json=project_json(project_id, f"team/{name}", empty_repo=True),
+    )
+    _expect_variables_created(api, project_id=project_id, variables=variables)
+    if pipeline_variables:
+        _expect_pipeline_variables_allowed(api, project_id=project_id)
+    api.add("GET", f"/projects/{project_id}", json=project_json(project_id, f"team/{name}", empty_repo=True))
+    api.add(
+        "POST",
+        f"/projects/{project_id}/repository/commits",
+        status=201,
+        body={
+            "branch": "main",
+            "commit_message": f"Seed code of the {label} repository for {LABEL}",
+            "actions": [
+                {"action": "create", "file_path": path, "content": content.decode(), "encoding": "text"}
+                for path, content in sorted(files.items())
+            ],
+        },
+        json={"id": f"sha-{project_id}"},
+    )
+
+
+def _expect_variables_created(api: GitLabApi, *, project_id: int, variables: list[dict[str, str]]) -> None:
+    api.add("GET", f"/projects/{project_id}/variables", json=[])
+    for body in _variable_bodies(variables):
+        api.add("POST", f"/projects/{project_id}/variables", status=201, body=body, json={"key": body["key"]})
+
+
+def _expect_pipeline_variables_allowed(api: GitLabApi, *, project_id: int) -> None:
+    api.add(
+        "PUT",
+        f"/projects/{project_id}",
+        body={"restrict_user_defined_variables": True, "ci_pipeline_variables_minimum_override_role": "maintainer"},
+        json=project_json(project_id, "team/x"),
+    )
+
+
+def _expect_existing_project(api: GitLabApi, *, project_id: int, name: str) -> None:
+    api.add("POST", "/projects", status=400, json={"message": {"path": ["has already been taken"]}})
+    api.add("GET", "/namespaces/42", json={"id": 42, "full_path": "team"})
+    api.add("GET", f"/projects/team%2F{name}", json=project_json(project_id, f"team/{name}"))
+
+
+def _existing_variables(api: GitLabApi, *, project_id: int, variables: list[dict[str, str]]) -> None:
+    api.add(
+        "GET",
+        f"/projects/{project_id}/variables",
+        json=[{**body, "environment_scope": "*"} for body in _variable_bodies(variables)],
+    )
+
+
+EXPECTED_DATA = {
+    "ModelBuildProjectId": "7",
+    "ModelBuildProjectUrl": f"{GITLAB_URL}/{BUILD_PATH}",
+    "ModelBuildProjectPath": BUILD_PATH,
+    "ModelDeployProjectId": "8",
+    "ModelDeployProjectUrl": f"{GITLAB_URL}/{DEPLOY_PATH}",
+    "ModelDeployProjectPath": DEPLOY_PATH,
+}
+
+
+# --- Create -----------------------------------------------------------------------------------
+
+
+def test_create_makes_both_projects_sets_variables_then_pushes_each_seed_in_one_commit(
+    seeded_aws: None, gitlab_api: GitLabApi, lambda_context: FakeLambdaContext
+) -> None:
+    props = _properties()
+    _expect_new_project(gitlab_api, project_id=7, name=BUILD_NAME, label="model build",
+                        variables=props["ModelBuildVariables"], files=BUILD_FILES, pipeline_variables=False)
+    _expect_new_project(gitlab_api, project_id=8, name=DEPLOY_NAME, label="model deploy",
+                        variables=props["ModelDeployVariables"], files=DEPLOY_FILES, pipeline_variables=True)
+
+    result = on_event(_event("Create", props), lambda_context)
+
+    assert result == {"PhysicalResourceId": PHYSICAL_ID, "Data": EXPECTED_DATA}
+    # Variables exist before the seed commit starts the first pipeline; one commit per project.
+    writes = [call for call in gitlab_api.calls if call[0] != "GET"]
+    assert writes == [
+        ("POST", "/api/v4/projects"),
+        ("POST", "/api/v4/projects/7/variables"),
+        ("POST", "/api/v4/projects/7/variables"),
+        ("POST", "/api/v4/projects/7/repository/commits"),
+        ("POST", "/api/v4/projects"),
+        ("POST", "/api/v4/projects/8/variables"),
+        ("POST", "/api/v4/projects/8/variables"),
+        ("PUT", "/api/v4/projects/8"),
+        ("POST", "/api/v4/projects/8/repository/commits"),
+    ]
+
+
+def test_create_again_on_existing_projects_duplicates_nothing(seeded_aws: None, gitlab_api: GitLabApi) -> None:
+    props = _properties()
+    for project_id, name, variables, files in (
+        (7, BUILD_NAME, props["ModelBuildVariables"], BUILD_FILES),
+        (8, DEPLOY_NAME, props["ModelDeployVariables"], DEPLOY_FILES),
+    ):
+        _expect_existing_project(gitlab_api, project_id=project_id, name=name)
+        _existing_variables(gitlab_api, project_id=project_id, variables=variables)
+        if project_id == 8:
+            _expect_pipeline_variables_allowed(gitlab_api, project_id=8)
+        gitlab_api.add("GET", f"/projects/{project_id}", json=project_json(project_id, f"team/{name}"))
+        gitlab_api.add(
+            "GET",
+            f"/projects/{project_id}/repository/tree",
+            json=[{"id": git_blob_sha(content), "path": path, "type": "blob"} for path, content in files.items()],
+        )
+
+    result = handle_event(_event("Create", props))
+
+    assert result == {"PhysicalResourceId": PHYSICAL_ID, "Data": EXPECTED_DATA}
+    assert [call for call in gitlab_api.calls if call[0] != "GET"] == [
+        ("POST", "/api/v4/projects"),  # answered "has already been taken"
+        ("POST", "/api/v4/projects"),
+        ("PUT", "/api/v4/projects/8"),
+    ]
+
+
+def test_create_reads_both_seeds_before_touching_gitlab(seeded_aws: None, gitlab_api: GitLabApi) -> None:
+    props = _properties(ModelDeploySeedCode={"Bucket": "assets", "Key": "missing.zip"})
+
+    with pytest.raises(SeedCodeError, match=r"s3://assets/missing.zip \(NoSuchKey\)"):
+        handle_event(_event("Create", props))
+
+    assert gitlab_api.calls == []
+
+
+@pytest.mark.parametrize(
+    ("status", "raises", "expected"),
+    [
+        (401, None, ["HTTP 401", "Secrets Manager secret 'gitlab-token'", "invalid, expired or revoked"]),
+        (403, None, ["HTTP 403", "'api' scope", "Maintainer (or Owner) role in group 42"]),
+        (404, None, ["HTTP 404", "group 42 exists"]),
+        (500, None, ["HTTP 500", "server error"]),
+        (None, requests.exceptions.ReadTimeout("read timed out"), ["no answer from https://gitlab.example.com"]),
+    ],
+)
+def test_create_failure_raises_the_reason_for_cloudformation(
+    seeded_aws: None,
+    gitlab_api: GitLabApi,
+    lambda_context: FakeLambdaContext,
+    all_logs: list[str],
+    status: int | None,
+    raises: Exception | None,
+    expected: list[str],
+) -> None:
+    if raises is not None:
+        gitlab_api.add("POST", "/projects", raises=raises)
+    else:
+        gitlab_api.add("POST", "/projects", status=status, json={"message": f"{status} from GitLab"})
+
+    # The Provider framework reports FAILED with the exception's message as the reason.
+    with pytest.raises(RepositoryHostError) as error:
+        on_event(_event("Create"), lambda_context)
+
+    reason = str(error.value)
+    assert f"could not create project '{BUILD_NAME}' in group 42" in reason
+    for text in expected:
+        assert text in reason
+    # Nothing after the failed call was attempted.
+    assert set(gitlab_api.calls) == {("POST", "/api/v4/projects")}
+    # The token never reaches the reason, the traceback or any log record.
+    assert any("Seed-code check-in Create failed" in text for text in all_logs)
+    assert TOKEN not in "".join(traceback.format_exception(error.value))
+    assert not [text for text in all_logs if TOKEN in text]
+
+
+def test_variable_values_never_reach_the_logs(
+    seeded_aws: None, gitlab_api: GitLabApi, lambda_context: FakeLambdaContext, all_logs: list[str]
+) -> None:
+    props = _properties()
+    _expect_new_project(gitlab_api, project_id=7, name=BUILD_NAME, label="model build",
+                        variables=props["ModelBuildVariables"], files=BUILD_FILES, pipeline_variables=False)
+    gitlab_api.add("POST", "/projects", status=201, json=project_json(8, DEPLOY_PATH, empty_repo=True))
+    gitlab_api.add("GET", "/projects/8/variables", json=[])
+    gitlab_api.add("POST", "/projects/8/variables", status=201, json={})
+    gitlab_api.add("POST", "/projects/8/variables", status=400, json={"message": {"value": ["is invalid"]}})
+
+    with pytest.raises(RepositoryHostError, match="create CI/CD variable 'AWS_SECRET_ACCESS_KEY'"):
+        on_event(_event("Create", props), lambda_context)
+
+    assert all_logs
+    assert not [text for text in all_logs if AWS_SECRET in text or TOKEN in text]
+
+
+# --- properties -------------------------------------------------------------------------------
+
+
+def test_properties_accept_cloudformation_strings() -> None:
+    raw = _properties(
+        GitLabGroupId="",
+        GitLabServerUrl=f"{GITLAB_URL}/",
+        ModelBuildVariables=json.dumps([{"Key": "A", "Value": " x ", "Masked": "true", "Protected": "False"}]),
+        ModelBuildSeedCode=json.dumps({"Bucket": "b", "Key": "k"}),
+    )
+
+    props = parse_properties(_without(raw, "DefaultBranch"))
+
+    assert props.group_id is None
+    assert props.gitlab_server_url == GITLAB_URL
+    assert props.default_branch == "main"
+    assert (props.model_build_seed_code.bucket, props.model_build_seed_code.key) == ("b", "k")
+    variable = props.model_build_variables[0].to_ci_variable()
+    assert (variable.key, variable.value, variable.masked, variable.protected) == ("A", " x ", True, False)
+    assert parse_properties(_properties()).group_id == 42
+
+
+def _without(properties: dict[str, Any], name: str) -> dict[str, Any]:
+    return {key: value for key, value in properties.items() if key != name}
+
+
+@pytest.mark.parametrize(
+    ("properties", "expected"),
+    [
+        (_without(_properties(), "ModelDeployRepoName"), "ModelDeployRepoName: Field required"),
+        (_without(_properties(), "GitLabGroupId"), "GitLabGroupId: Field required"),
+        (_properties(GitLabGroupId="None"), "GitLabGroupId: Value error, must be empty or a numeric GitLab group ID"),
+        (_properties(GitLabServerUrl="gitlab.example.com"), "GitLabServerUrl: Value error, must be the GitLab server URL"),
+        (_properties(ModelBuildRepoName="my repo"), "ModelBuildRepoName: Value error, must be a GitLab project path"),
+        (_properties(ModelBuildRepoName="repo.git"), "ModelBuildRepoName: Value error, must be a GitLab project path"),
+        (_properties(DefaultBranch="my branch"), "DefaultBranch: String should match pattern"),
+        (_properties(ModelDeploySeedCode={"Bucket": "b"}), "ModelDeploySeedCode.Key: Field required"),
+        (_properties(ModelDeploySeedCode="{not json"), "ModelDeploySeedCode: Value error, must be an object"),
+        (
+            _properties(ModelDeployVariables=[{"Key": "K", "Value": "secret-v", "Masked": "maybe", "Protected": "false"}]),
+            "ModelDeployVariables.0.Masked: Input should be a valid boolean",
+        ),
+        (
+            _properties(ModelBuildVariables=[{"Key": "BAD-KEY", "Value": "v"}]),
+            "ModelBuildVariables.0.Key: String should match pattern",
+        ),
+        (
+            _properties(ModelBuildVariables=[{"Key": "K", "Value": "1"}, {"Key": "K", "Value": "2"}]),
+            "ModelBuildVariables: Value error, duplicate variable keys: K",
+        ),
+    ],
+)
+def test_invalid_properties_are_named(properties: dict[str, Any], expected: str) -> None:
+    with pytest.raises(InvalidPropertiesError) as error:
+        parse_properties(properties)
+
+    assert expected in str(error.value)
+    assert "secret-v" not in str(error.value)
+
+
+def test_invalid_properties_fail_the_resource(gitlab_api: GitLabApi, lambda_context: FakeLambdaContext) -> None:
+    with pytest.raises(InvalidPropertiesError, match="ModelBuildSeedCode: Field required"):
+        on_event(_event("Create", _without(_properties(), "ModelBuildSeedCode")), lambda_context)
+
+    assert gitlab_api.calls == []
+
+
+# --- Update -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "old",
+    [
+        _properties(),
+        # A rollback: going back from other repository names to these existing projects.
+        _properties(ModelBuildRepoName="other-build", ModelDeployRepoName="other-deploy"),
+    ],
+)
+def test_update_of_existing_projects_reapplies_variables_and_never_touches_the_code(
+    seeded_aws: None, gitlab_api: GitLabApi, old: dict[str, Any]
+) -> None:
+    current = _properties()
+    new = _properties(
+        ModelBuildVariables=[{"Key": "SAGEMAKER_PROJECT_NAME", "Value": "renamed", "Masked": "false", "Protected": "false"}],
+        DefaultBranch="develop",
+    )
+    _expect_existing_project(gitlab_api, project_id=7, name=BUILD_NAME)
+    _existing_variables(gitlab_api, project_id=7, variables=current["ModelBuildVariables"])
+    gitlab_api.add(
+        "PUT",
+        "/projects/7/variables/SAGEMAKER_PROJECT_NAME",
+        body={"value": "renamed", "masked": False, "protected": False},
+        json={"key": "SAGEMAKER_PROJECT_NAME"},
+    )
+    _expect_existing_project(gitlab_api, project_id=8, name=DEPLOY_NAME)
+    _existing_variables(gitlab_api, project_id=8, variables=current["ModelDeployVariables"])
+    _expect_pipeline_variables_allowed(gitlab_api, project_id=8)
+
+    result = handle_event(_event("Update", new, OldResourceProperties=old, PhysicalResourceId="old-id"))
+
+    assert result == {"PhysicalResourceId": PHYSICAL_ID, "Data": EXPECTED_DATA}
+    assert not [call for call in gitlab_api.calls if "/repository/" in call[1]]
+
+
+def test_update_reseeds_a_project_that_was_deleted_in_gitlab(seeded_aws: None, gitlab_api: GitLabApi) -> None:
+    props = _properties()
+    _expect_new_project(gitlab_api, project_id=7, name=BUILD_NAME, label="model build",
+                        variables=props["ModelBuildVariables"], files=BUILD_FILES, pipeline_variables=False)
+    _expect_existing_project(gitlab_api, project_id=8, name=DEPLOY_NAME)
+    _existing_variables(gitlab_api, project_id=8, variables=props["ModelDeployVariables"])
+    _expect_pipeline_variables_allowed(gitlab_api, project_id=8)
+
+    result = handle_event(_event("Update", props, OldResourceProperties=props, PhysicalResourceId=PHYSICAL_ID))
+
+    assert result["PhysicalResourceId"] == PHYSICAL_ID
+    assert [call for call in gitlab_api.calls if call[1].endswith("/commits")] == [
+        ("POST", "/api/v4/projects/7/repository/commits")
+    ]
+
+
+def test_update_to_new_repository_names_seeds_the_new_projects_under_a_new_physical_id(
+    seeded_aws: None, gitlab_api: GitLabApi
+) -> None:
+    old = _properties(ModelBuildRepoName="old-build")
+    new = _properties()
+    _expect_new_project(gitlab_api, project_id=7, name=BUILD_NAME, label="model build",
+                        variables=new["ModelBuildVariables"], files=BUILD_FILES, pipeline_variables=False)
+    _expect_existing_project(gitlab_api, project_id=8, name=DEPLOY_NAME)
+    _existing_variables(gitlab_api, project_id=8, variables=new["ModelDeployVariables"])
+    _expect_pipeline_variables_allowed(gitlab_api, project_id=8)
+    old_physical_id = f"{GITLAB_URL}|team/old-build|{DEPLOY_PATH}"
+
+    result = handle_event(_event("Update", new, OldResourceProperties=old, PhysicalResourceId=old_physical_id))
+
+    # The new PhysicalResourceId makes CloudFormation send Delete for the old one.
+    assert result == {"PhysicalResourceId": PHYSICAL_ID, "Data": EXPECTED_DATA}
+    assert [call for call in gitlab_api.calls if "/repository/" in call[1]] == [
+        ("POST", "/api/v4/projects/7/repository/commits")
+    ]
+
+
+# --- Delete and unknown requests --------------------------------------------------------------
+
+
+def _no_host(_: Any) -> Any:
+    raise AssertionError("Delete must not contact GitLab")
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        _event("Delete", PhysicalResourceId=PHYSICAL_ID),
+        # Even a resource whose Create failed on invalid properties must delete cleanly.
+        {"RequestType": "Delete", "PhysicalResourceId": PHYSICAL_ID, "ResourceProperties": {"GitLabGroupId": "x"}},
+    ],
+)
+def test_delete_keeps_the_projects_and_always_succeeds(
+    gitlab_api: GitLabApi, lambda_context: FakeLambdaContext, event: dict[str, Any]
+) -> None:
+    assert handle_event(event, host_factory=_no_host) == {"PhysicalResourceId": PHYSICAL_ID}
+    assert on_event(event, lambda_context) == {"PhysicalResourceId": PHYSICAL_ID}
+    assert gitlab_api.calls == []
+
+
+def test_unknown_request_type_fails() -> None:
+    with pytest.raises(ValueError, match="Unsupported RequestType 'Replace'"):
+        handle_event(_event("Replace"), host_factory=_no_host)
