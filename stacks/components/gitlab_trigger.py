@@ -26,8 +26,10 @@ def model_approved_pattern(model_package_group_name: str) -> events.EventPattern
 class GitLabTrigger(Construct):
     """EventBridge rule -> Lambda that starts the deploy repo's GitLab pipeline.
 
-    EventBridge retries a failed invocation (GitLab down, token revoked) for up to a day; events
-    that still fail land in an encrypted dead-letter queue kept for 14 days.
+    Two layers keep every approval: EventBridge retries *delivering* the event to Lambda for up
+    to a day, and Lambda's asynchronous invocation retries a *failed* run (GitLab down, token
+    revoked) twice. Events that still fail, at either layer, land in one encrypted dead-letter
+    queue kept for 14 days, from which they can be replayed.
     """
 
     def __init__(
@@ -67,6 +69,9 @@ class GitLabTrigger(Construct):
             timeout=cdk.Duration.seconds(60),
             memory_size=256,
             log_group=self.log_group,
+            retry_attempts=2,
+            max_event_age=cdk.Duration.hours(6),
+            dead_letter_queue=self.dead_letter_queue,
             environment={
                 "POWERTOOLS_SERVICE_NAME": "gitlab-trigger",
                 "GITLAB_SERVER_URL": gitlab_server_url,

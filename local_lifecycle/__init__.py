@@ -1,0 +1,6 @@
+"""`make demo`: the whole MLOps lifecycle of a SageMaker project on this machine.
+
+No AWS account, GitLab server or Docker: AWS is emulated by a moto server on loopback, GitLab by
+`LocalRepositoryHost` (local git repositories) plus gitlab-ci-local, and the staging endpoint by
+the real model server of the XGBoost image. Everything else is the platform's own code.
+"""

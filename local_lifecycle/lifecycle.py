@@ -1,0 +1,394 @@
+"""The lifecycle itself: what happens on AWS and GitLab for one project, reproduced locally.
+
+1. synth + lint        `cdk synth` of every stack and product template; cfn-lint and cdk-nag.
+2. emulator            moto server on loopback holding what the product template creates.
+3. launch project      the seed-code check-in custom resource's code seeds two local repos.
+4. model build CI      the build repo's .gitlab-ci.yml under gitlab-ci-local trains and registers.
+5. approve             approval, the EventBridge event as AWS sends it, the GitLab trigger.
+6. model deploy CI     build, staging deploy, test staging (real HTTP), manual production deploy.
+7. summary             a table of steps, metrics, endpoints and artifacts.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.request
+import zipfile
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+from moto.events.models import EventPattern
+
+from local_lifecycle.local_repository_host import LocalRepositoryHost
+from local_lifecycle.moto_server import MotoServer, free_port
+from local_lifecycle.product_template import ProductTemplate
+from local_lifecycle.steps import StepFailed, StepRunner, summary_table
+from stacks.config import PlatformConfig, load_config
+from tooling.lint import cfn_lint
+from tooling.synth import synth
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+GITLAB_CI_LOCAL = REPO_ROOT / "node_modules" / ".bin" / "gitlab-ci-local"
+LOCAL_TOKEN = "local-demo-token-not-a-secret"
+LOG_TAIL_LINES = 40
+
+
+@dataclass
+class LaunchParameters:
+    """What a data scientist enters when creating the project in SageMaker Studio."""
+
+    project_name: str = "abalone"
+    project_id: str = "p-local0demo01"
+    build_repo: str = "abalone-model-build"
+    deploy_repo: str = "abalone-model-deploy"
+
+    def as_template_parameters(self, defaults: dict[str, str]) -> dict[str, str]:
+        """The product template's parameter values for this launch."""
+        return {**defaults, "SageMakerProjectName": self.project_name, "SageMakerProjectId": self.project_id,
+                "ModelBuildRepoName": self.build_repo, "ModelDeployRepoName": self.deploy_repo}
+
+
+@dataclass
+class RunState:
+    """What the steps hand each other."""
+
+    workdir: Path
+    template: ProductTemplate | None = None
+    refs: dict[str, str] = field(default_factory=dict)
+    attributes: dict[tuple[str, str], str] = field(default_factory=dict)
+    host: LocalRepositoryHost | None = None
+    build_project: int | None = None
+    deploy_project: int | None = None
+    build_summary: dict = field(default_factory=dict)
+    facts: dict[str, str] = field(default_factory=dict)
+
+
+class Lifecycle:
+    """One run of the local lifecycle in its own work directory."""
+
+    def __init__(self, *, data: Path, workdir: Path, config: PlatformConfig, launch: LaunchParameters,
+                 cdk_out: Path | None = None, stream=sys.stdout) -> None:
+        self.data = data
+        self.config = config
+        self.launch = launch
+        self.state = RunState(workdir=workdir)
+        self.cdk_out = cdk_out or workdir / "cdk.out"
+        self.reuse_cdk_out = cdk_out is not None
+        self.stream = stream
+        self.moto: MotoServer | None = None
+        self.env: dict[str, str] = {}
+
+    # ---------------------------------------------------------------- orchestration
+    def run(self) -> str:
+        """Run every step; return the summary table. Raises `StepFailed` naming the failed step."""
+        runner = StepRunner(7, stream=self.stream)
+        with ExitStack() as cleanup:
+            runner.run("synthesize and lint every stack and product template", self.synth_and_lint)
+            runner.run("start the AWS emulator and create the project's resources",
+                       lambda: self.start_emulator(cleanup))
+            runner.run("launch the project: seed the build and deploy repositories", self.launch_project)
+            runner.run("model build pipeline (.gitlab-ci.yml: training)", self.run_model_build)
+            runner.run("approve the model version; EventBridge rule -> GitLab trigger", self.approve_and_trigger)
+            runner.run("model deploy pipeline (build, staging, test, manual prod)",
+                       lambda: self.run_model_deploy(cleanup))
+            runner.run("summary", lambda: {})
+        return summary_table(runner.results, self.state.facts)
+
+    # ---------------------------------------------------------------- 1
+    def synth_and_lint(self) -> dict[str, str]:
+        if not self.reuse_cdk_out:
+            templates, findings = synth(config_path=str(self.config_path), outdir=str(self.cdk_out))
+        else:
+            templates = sorted(self.cdk_out.glob("*.template.json"))
+            findings = json.loads((self.cdk_out / "nag-findings.json").read_text())
+        if findings:
+            raise StepFailed(f"{len(findings)} unsuppressed cdk-nag findings, first: "
+                             f"{findings[0]['rule']} {findings[0]['path']}")
+        status, output = cfn_lint(templates)
+        if status:
+            raise StepFailed("cfn-lint findings", log_tail=output)
+        self.state.template = ProductTemplate.find(self.cdk_out)
+        return {"templates": str(len(templates)), "cfn-lint": "clean", "cdk-nag": "clean"}
+
+    config_path: Path = REPO_ROOT / "config" / "default.yaml"
+
+    # ---------------------------------------------------------------- 2
+    def start_emulator(self, cleanup: ExitStack) -> dict[str, str]:
+        self.moto = cleanup.enter_context(MotoServer(log_path=self.state.workdir / "logs" / "moto.log",
+                                                     region=self.config.region))
+        self.env = self.moto.environment()
+        os.environ.update(self.env)  # the Lambda code paths below create their own boto3 clients
+        template = self.state.template
+        assert template is not None
+        refs = self.launch.as_template_parameters(template.parameter_defaults())
+        account = boto3.client("sts", **self._client_args()).get_caller_identity()["Account"]
+        refs.update({"AWS::Region": self.config.region, "AWS::AccountId": account, "AWS::Partition": "aws",
+                     "AWS::URLSuffix": "amazonaws.com"})
+        image_uri = f"{account}.dkr.ecr.{self.config.region}.amazonaws.com/{self.config.name}/xgboost"
+        refs["XGBoostImageUri"], refs["XGBoostGpuImageUri"] = f"{image_uri}:cpu", f"{image_uri}:gpu"
+
+        bucket_id, bucket = next((k, v) for k, v in template.resources("AWS::S3::Bucket").items()
+                                 if "BucketName" in v["Properties"])
+        bucket_name = template.resolve(bucket["Properties"]["BucketName"], refs)
+        group_id, group = template.single("AWS::SageMaker::ModelPackageGroup")
+        group_name = template.resolve(group["Properties"]["ModelPackageGroupName"], refs)
+        s3 = boto3.client("s3", **self._client_args())
+        s3.create_bucket(Bucket=bucket_name, CreateBucketConfiguration={"LocationConstraint": self.config.region})
+        sagemaker = boto3.client("sagemaker", **self._client_args())
+        sagemaker.create_model_package_group(ModelPackageGroupName=group_name,
+                                             ModelPackageGroupDescription=group["Properties"]["ModelPackageGroupDescription"]
+                                             if isinstance(group["Properties"].get("ModelPackageGroupDescription"), str)
+                                             else f"Model versions of {self.launch.project_name}")
+        boto3.client("secretsmanager", **self._client_args()).create_secret(
+            Name=refs["GitLabTokenSecretName"], SecretString=json.dumps({"token": LOCAL_TOKEN}))
+        refs[bucket_id] = bucket_name
+        refs[group_id] = group_name
+        iam = boto3.client("iam", **self._client_args())
+        trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                                    "Principal": {"Service": "sagemaker.amazonaws.com"}}]})
+        for role_id in template.resources("AWS::IAM::Role"):
+            arn = iam.create_role(RoleName=role_id[:64], AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+            self.state.attributes[(role_id, "Arn")] = arn
+        self.state.refs = refs
+        data_key = f"input/{self.data.name}"
+        s3.upload_file(str(self.data), bucket_name, data_key)
+        self.state.facts.update({"emulator": self.moto.url, "artifact bucket": f"s3://{bucket_name}",
+                                 "model package group": group_name, "input data": f"s3://{bucket_name}/{data_key}"})
+        return {"emulator": self.moto.url, "bucket": bucket_name, "group": group_name}
+
+    # ---------------------------------------------------------------- 3
+    def launch_project(self) -> dict[str, str]:
+        from seed_code_checkin.checkin import handle_event  # Lambda code: lambdas/ is on sys.path
+
+        template = self.state.template
+        assert template is not None
+        custom_id, custom = template.single("Custom::GitLabSeedCode")
+        properties = template.resolve({k: v for k, v in custom["Properties"].items() if k != "ServiceToken"},
+                                      self.state.refs, self.state.attributes)
+        s3 = boto3.client("s3", **self._client_args())
+        for seed in ("ModelBuildSeedCode", "ModelDeploySeedCode"):
+            location = properties[seed]
+            staged = self.cdk_out / f"asset.{location['Key'].removesuffix('.zip')}"
+            if not staged.is_dir():
+                raise StepFailed(f"seed-code asset {staged} is missing from {self.cdk_out}")
+            try:
+                s3.head_bucket(Bucket=location["Bucket"])
+            except s3.exceptions.ClientError:
+                s3.create_bucket(Bucket=location["Bucket"],
+                                 CreateBucketConfiguration={"LocationConstraint": self.config.region})
+            s3.put_object(Bucket=location["Bucket"], Key=location["Key"], Body=_zip_directory(staged))
+        self.state.host = host = LocalRepositoryHost(self.state.workdir / "gitlab")
+        event = {"RequestType": "Create", "ResourceType": "Custom::GitLabSeedCode", "LogicalResourceId": custom_id,
+                 "StackId": "local", "RequestId": "local-1", "ResourceProperties": properties}
+        response = handle_event(event, host_factory=lambda _props: host)
+        data = response["Data"]
+        for name, value in data.items():
+            self.state.attributes[(custom_id, name)] = value
+        self.state.build_project = int(data["ModelBuildProjectId"])
+        self.state.deploy_project = int(data["ModelDeployProjectId"])
+        build_repo = host.repo_path(self.state.build_project)
+        deploy_repo = host.repo_path(self.state.deploy_project)
+        self.state.facts.update({"model build repo": str(build_repo), "model deploy repo": str(deploy_repo)})
+        return {"build repo": data["ModelBuildProjectPath"], "deploy repo": data["ModelDeployProjectPath"],
+                "variables": str(len(host.variables(self.state.build_project)))}
+
+    # ---------------------------------------------------------------- 4
+    def run_model_build(self) -> dict[str, str]:
+        host = self.state.host
+        assert host is not None and self.state.build_project is not None
+        repo = host.repo_path(self.state.build_project)
+        summary_path = self.state.workdir / "model-build-run.json"
+        bucket = self.state.facts["artifact bucket"]
+        self._gitlab_ci_local(repo, [], variables={
+            "PIPELINE_EXECUTION_MODE": "local",
+            "INPUT_DATA_URL": self.state.facts["input data"],
+            "RUN_SUMMARY_PATH": str(summary_path),
+        }, log_name="model-build")
+        if not summary_path.is_file():
+            raise StepFailed(f"the training job wrote no run summary at {summary_path}")
+        summary = json.loads(summary_path.read_text())
+        self.state.build_summary = summary
+        arn = summary["model_package_arn"]
+        package = boto3.client("sagemaker", **self._client_args()).describe_model_package(ModelPackageName=arn)
+        if package["ModelApprovalStatus"] != "PendingManualApproval":
+            raise StepFailed(f"registered {arn} as {package['ModelApprovalStatus']}, expected PendingManualApproval")
+        self.state.facts.update({"test MSE": f"{summary['mse']:.3f} (threshold 6.0)", "model package": arn,
+                                 "model artifact": summary.get("model_data_url", "")})
+        return {"test_mse": f"{summary['mse']:.3f}", "status": package["ModelApprovalStatus"], "artifacts": bucket}
+
+    # ---------------------------------------------------------------- 5
+    def approve_and_trigger(self) -> dict[str, str]:
+        from gitlab_trigger.trigger import TriggerConfig, process_event
+
+        template = self.state.template
+        host = self.state.host
+        assert template is not None and host is not None
+        arn = self.state.build_summary["model_package_arn"]
+        sagemaker = boto3.client("sagemaker", **self._client_args())
+        sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved",
+                                       ApprovalDescription="Approved in the local lifecycle run")
+        package = sagemaker.describe_model_package(ModelPackageName=arn)
+        event = model_package_state_change_event(package, region=self.config.region)
+        (event_path := self.state.workdir / "approval-event.json").write_text(json.dumps(event, indent=2, default=str))
+        _, rule = template.single("AWS::Events::Rule")
+        pattern = template.resolve(rule["Properties"]["EventPattern"], self.state.refs)
+        if not EventPattern.load(json.dumps(pattern)).matches_event(json.loads(json.dumps(event, default=str))):
+            raise StepFailed(f"the approval event {event_path} does not match the rule pattern {pattern}")
+        functions = template.resources("AWS::Lambda::Function")
+        trigger = next(f for f in functions.values() if f["Properties"]["Handler"].startswith("gitlab_trigger"))
+        environment = template.resolve(trigger["Properties"]["Environment"]["Variables"], self.state.refs,
+                                       self.state.attributes)
+        result = process_event(json.loads(json.dumps(event, default=str)), config=TriggerConfig.from_env(environment),
+                               host=host)
+        if result["status"] != "started":
+            raise StepFailed(f"the GitLab trigger did not start the deploy pipeline: {result}")
+        self.state.facts["deploy pipeline"] = result["pipeline_url"]
+        return {"approved": f"version {package['ModelPackageVersion']}", "rule": "matched",
+                "pipeline": str(result["pipeline_id"])}
+
+    # ---------------------------------------------------------------- 6
+    def run_model_deploy(self, cleanup: ExitStack) -> dict[str, str]:
+        host = self.state.host
+        assert host is not None and self.state.deploy_project is not None
+        repo = host.repo_path(self.state.deploy_project)
+        (pipeline,) = [p for p in host.pipelines() if p["project_id"] == self.state.deploy_project]
+        variables = dict(pipeline["variables"])
+        self._gitlab_ci_local(repo, ["build", "deploy-staging"], variables=variables, log_name="model-deploy-staging")
+        staging = f"{self.launch.project_name}-staging"
+        port = self._serve_endpoint(staging, cleanup)
+        variables["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = f"http://127.0.0.1:{port}"
+        self._gitlab_ci_local(repo, ["test-staging"], variables=variables, log_name="model-deploy-test")
+        self._gitlab_ci_local(repo, ["--manual", "deploy-prod", "deploy-prod"], variables=variables,
+                              log_name="model-deploy-prod")
+        sagemaker = boto3.client("sagemaker", **self._client_args())
+        endpoints = {e["EndpointName"]: e["EndpointStatus"] for e in sagemaker.list_endpoints()["Endpoints"]}
+        prod = f"{self.launch.project_name}-prod"
+        for name in (staging, prod):
+            if endpoints.get(name) != "InService":
+                raise StepFailed(f"endpoint {name} is {endpoints.get(name, 'missing')}, expected InService")
+        report = self._staging_report(repo)
+        self.state.facts.update({"staging endpoint": f"{staging} (served on 127.0.0.1:{port})",
+                                 "production endpoint": prod, **report})
+        return {"endpoints": f"{staging}, {prod}", **report}
+
+    # ---------------------------------------------------------------- helpers
+    def _client_args(self) -> dict[str, str]:
+        assert self.moto is not None
+        return {"endpoint_url": self.moto.url, "region_name": self.config.region}
+
+    def _gitlab_ci_local(self, repo: Path, jobs: list[str], *, variables: dict[str, str], log_name: str) -> None:
+        """Run jobs of `repo`'s .gitlab-ci.yml with the shell executor against the emulator."""
+        command = [str(GITLAB_CI_LOCAL), "--force-shell-executor", "--cwd", str(repo), *jobs]
+        for key, value in {**self.env, **variables}.items():
+            command += ["--variable", f"{key}={value}"]
+        venv_bin = Path(sys.executable).parent
+        env = {**os.environ, **self.env,
+               "PATH": os.pathsep.join([str(venv_bin), str(GITLAB_CI_LOCAL.parent), os.environ.get("PATH", "")])}
+        log_path = self.state.workdir / "logs" / f"{log_name}.log"
+        with log_path.open("w") as log:
+            result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, check=False)
+        if result.returncode != 0:
+            tail = "\n".join(log_path.read_text().splitlines()[-LOG_TAIL_LINES:])
+            raise StepFailed(f"gitlab-ci-local {' '.join(jobs) or '(whole pipeline)'} exited {result.returncode}; "
+                             f"log: {log_path}", log_tail=tail)
+
+    def _serve_endpoint(self, endpoint_name: str, cleanup: ExitStack) -> int:
+        """Serve the endpoint's model (as deployed in the emulator) with the real model server."""
+        sagemaker = boto3.client("sagemaker", **self._client_args())
+        endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
+        config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+        model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+        model_data_url = model["PrimaryContainer"]["ModelDataUrl"]
+        bucket, key = model_data_url.removeprefix("s3://").split("/", 1)
+        body = boto3.client("s3", **self._client_args()).get_object(Bucket=bucket, Key=key)["Body"].read()
+        model_dir = self.state.workdir / "endpoints" / endpoint_name / "model"
+        model_dir.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
+            archive.extractall(model_dir, filter="data")
+        port = free_port()
+        log = (self.state.workdir / "logs" / f"{endpoint_name}-server.log").open("w")
+        server = subprocess.Popen(
+            [str(Path(sys.executable).with_name("xgboost-serve"))],
+            env={**os.environ, "SM_MODEL_DIR": str(model_dir), "SAGEMAKER_BIND_TO_PORT": str(port),
+                 "SAGEMAKER_MODEL_SERVER_WORKERS": "1"},
+            stdout=log, stderr=subprocess.STDOUT)
+        cleanup.callback(_stop, server)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                raise StepFailed(f"model server exited with {server.returncode}", log_tail=_tail(Path(log.name)))
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=1):
+                    return port
+            except OSError:
+                time.sleep(0.1)
+        raise StepFailed("model server did not answer /ping within 30 s", log_tail=_tail(Path(log.name)))
+
+    def _staging_report(self, repo: Path) -> dict[str, str]:
+        reports = sorted(repo.rglob("staging-test-report.json"))
+        if not reports:
+            return {}
+        report = json.loads(reports[-1].read_text())
+        return {key: str(report[key]) for key in ("staging_mse", "latency_p50_ms", "latency_p95_ms", "rows")
+                if key in report}
+
+
+def model_package_state_change_event(package: dict, *, region: str) -> dict:
+    """The EventBridge event SageMaker emits for a model package's state change."""
+    detail = {key: package[key] for key in (
+        "ModelPackageGroupName", "ModelPackageVersion", "ModelPackageArn", "ModelPackageDescription",
+        "CreationTime", "InferenceSpecification", "ModelPackageStatus", "ModelApprovalStatus",
+        "ApprovalDescription", "LastModifiedTime", "CustomerMetadataProperties", "ModelMetrics",
+    ) if key in package}
+    account = package["ModelPackageArn"].split(":")[4]
+    return {
+        "version": "0", "id": f"local-{int(time.time() * 1000)}", "detail-type": "SageMaker Model Package State Change",
+        "source": "aws.sagemaker", "account": account, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": region, "resources": [package["ModelPackageArn"]], "detail": detail,
+    }
+
+
+def _zip_directory(directory: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(directory).as_posix())
+    return buffer.getvalue()
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _tail(path: Path) -> str:
+    return "\n".join(path.read_text().splitlines()[-LOG_TAIL_LINES:]) if path.is_file() else ""
+
+
+def prepare_workdir(base: Path, *, keep: int = 3) -> Path:
+    """A fresh run directory under `base`; older runs beyond `keep` are removed."""
+    base.mkdir(parents=True, exist_ok=True)
+    runs = sorted(p for p in base.iterdir() if p.is_dir() and p.name.startswith("run-"))
+    for old in runs[: max(0, len(runs) - keep + 1)]:
+        shutil.rmtree(old, ignore_errors=True)
+    workdir = base / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    (workdir / "logs").mkdir(parents=True)
+    return workdir
+
+
+def load_default_config() -> PlatformConfig:
+    """The configuration `make synth` uses."""
+    return load_config(Lifecycle.config_path)

@@ -1,0 +1,227 @@
+"""The SageMaker project template (product stack): parameters, resources and their properties."""
+from __future__ import annotations
+
+import json
+import zipfile
+
+import pytest
+from aws_cdk.assertions import Match
+from moto.events.models import EventPattern
+
+pytestmark = pytest.mark.xdist_group("cdk")
+
+PARAMETERS = ["SageMakerProjectName", "SageMakerProjectId", "GitLabServerUrl", "GitLabRepositoryNamespace",
+              "ModelBuildRepoName", "ModelDeployRepoName", "GitLabGroupId", "GitLabTokenSecretName",
+              "SubnetIds", "SecurityGroupId", "XGBoostImageUri", "XGBoostGpuImageUri"]
+PROJECT = {"Fn::Join": ["", [{"Ref": "SageMakerProjectName"}, "-", {"Ref": "SageMakerProjectId"}]]}
+
+
+def resources_of(template_json: dict, resource_type: str) -> dict[str, dict]:
+    return {k: v for k, v in template_json["Resources"].items() if v["Type"] == resource_type}
+
+
+def only(template_json: dict, resource_type: str) -> dict:
+    (resource,) = resources_of(template_json, resource_type).values()
+    return resource
+
+
+def test_parameters_and_defaults(synthesized) -> None:
+    params = synthesized.product_json["Parameters"]
+    assert set(PARAMETERS) <= set(params)
+    assert params["SageMakerProjectName"]["MaxLength"] == 32
+    assert params["GitLabServerUrl"]["Default"] == "https://gitlab.example.com"
+    assert params["GitLabGroupId"]["Default"] == ""
+    assert params["SubnetIds"]["Default"] == "" and params["SecurityGroupId"]["Default"] == ""
+    assert params["XGBoostImageUri"]["Type"] == "AWS::SSM::Parameter::Value<String>"
+    assert params["XGBoostImageUri"]["Default"] == "/mlops-gitlab/images/xgboost-cpu"
+
+
+def test_artifact_bucket_is_encrypted_versioned_private_and_tls_only(synthesized) -> None:
+    product = synthesized.product
+    product.has_resource_properties("AWS::S3::Bucket", {
+        "BucketName": {"Fn::Join": ["", ["sagemaker-project-", {"Ref": "SageMakerProjectId"}, "-artifacts"]]},
+        "BucketEncryption": {"ServerSideEncryptionConfiguration": [{
+            "BucketKeyEnabled": True,
+            "ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": Match.any_value()}}]},
+        "VersioningConfiguration": {"Status": "Enabled"},
+        "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                           "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+        "LoggingConfiguration": Match.object_like({"DestinationBucketName": Match.any_value()}),
+    })
+    product.has_resource_properties("AWS::S3::BucketPolicy", {"PolicyDocument": {"Statement": Match.array_with([
+        Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})])}})
+    product.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+def test_model_package_group_is_named_project_name_dash_id(synthesized) -> None:
+    synthesized.product.has_resource_properties("AWS::SageMaker::ModelPackageGroup",
+                                                {"ModelPackageGroupName": PROJECT})
+
+
+def test_seed_code_custom_resource_properties(synthesized) -> None:
+    resource = only(synthesized.product_json, "Custom::GitLabSeedCode")["Properties"]
+    assert resource["GitLabServerUrl"] == {"Ref": "GitLabServerUrl"}
+    assert resource["GitLabTokenSecretName"] == {"Ref": "GitLabTokenSecretName"}
+    assert resource["GitLabGroupId"] == {"Ref": "GitLabGroupId"}
+    assert resource["ModelBuildRepoName"] == {"Ref": "ModelBuildRepoName"}
+    assert resource["DefaultBranch"] == "main"
+    for seed in ("ModelBuildSeedCode", "ModelDeploySeedCode"):
+        assert resource[seed]["Bucket"] == "mlops-gitlab-product-assets-111111111111-eu-west-1"
+        assert resource[seed]["Key"].endswith(".zip")
+    build_vars = {v["Key"]: v for v in resource["ModelBuildVariables"]}
+    deploy_vars = {v["Key"]: v for v in resource["ModelDeployVariables"]}
+    common = {"SAGEMAKER_PROJECT_NAME", "SAGEMAKER_PROJECT_ID", "AWS_REGION", "ARTIFACT_BUCKET",
+              "MODEL_PACKAGE_GROUP_NAME", "AWS_ROLE_ARN", "XGBOOST_IMAGE_URI", "XGBOOST_GPU_IMAGE_URI"}
+    assert set(build_vars) == common | {"SAGEMAKER_PIPELINE_ROLE_ARN"}
+    assert set(deploy_vars) == common | {"SAGEMAKER_EXECUTION_ROLE_ARN"}
+    assert build_vars["MODEL_PACKAGE_GROUP_NAME"]["Value"] == PROJECT
+    assert build_vars["AWS_ROLE_ARN"]["Masked"] == "true"
+    assert build_vars["AWS_REGION"]["Masked"] == "false"
+    # The build and deploy CI roles are different roles.
+    assert build_vars["AWS_ROLE_ARN"]["Value"] != deploy_vars["AWS_ROLE_ARN"]["Value"]
+
+
+def test_seed_code_runs_behind_the_provider_framework(synthesized) -> None:
+    functions = resources_of(synthesized.product_json, "AWS::Lambda::Function")
+    handlers = {f["Properties"]["Handler"] for f in functions.values()}
+    assert {"seed_code_checkin.handler.on_event", "gitlab_trigger.handler.lambda_handler", "framework.onEvent"} <= handlers
+    custom = only(synthesized.product_json, "Custom::GitLabSeedCode")
+    framework = next(k for k, f in functions.items() if f["Properties"]["Handler"] == "framework.onEvent")
+    assert custom["Properties"]["ServiceToken"] == {"Fn::GetAtt": [framework, "Arn"]}
+    checkin = next(f for f in functions.values() if f["Properties"]["Handler"].startswith("seed_code_checkin"))
+    assert checkin["Properties"]["Runtime"] == "python3.14"
+    assert checkin["Properties"]["Timeout"] == 300
+
+
+def test_secret_read_is_limited_to_the_named_secret(synthesized) -> None:
+    synthesized.product.has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.array_with([
+        {"Action": "secretsmanager:GetSecretValue", "Effect": "Allow",
+         "Resource": {"Fn::Join": ["", Match.array_with([Match.string_like_regexp("secret:"),
+                                                           {"Ref": "GitLabTokenSecretName"}, "-??????"])]}}])}})
+
+
+def test_approval_rule_pattern_target_retry_and_dlq(synthesized) -> None:
+    rule = only(synthesized.product_json, "AWS::Events::Rule")["Properties"]
+    assert rule["EventPattern"] == {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Model Package State Change"],
+        "detail": {"ModelPackageGroupName": [PROJECT], "ModelApprovalStatus": ["Approved"]},
+    }
+    (target,) = rule["Targets"]
+    assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 8}
+    assert "DeadLetterConfig" in target
+    dlq_id, dlq = next(iter(resources_of(synthesized.product_json, "AWS::SQS::Queue").items()))
+    assert dlq["Properties"]["SqsManagedSseEnabled"] is True
+    assert dlq["Properties"]["MessageRetentionPeriod"] == 14 * 86400
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [dlq_id, "Arn"]}}
+    # A failed run of the function (not only a failed delivery) is retried, then kept.
+    functions = resources_of(synthesized.product_json, "AWS::Lambda::Function")
+    trigger_id = next(k for k, f in functions.items() if f["Properties"]["Handler"].startswith("gitlab_trigger"))
+    assert functions[trigger_id]["Properties"]["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]}}
+    synthesized.product.has_resource_properties("AWS::Lambda::EventInvokeConfig", {
+        "FunctionName": {"Ref": trigger_id}, "MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 6 * 3600})
+
+
+def test_approval_rule_name_fits_64_characters_for_the_longest_project(synthesized) -> None:
+    rule = only(synthesized.product_json, "AWS::Events::Rule")["Properties"]
+    longest = {"SageMakerProjectName": "n" * 32, "SageMakerProjectId": "p-" + "x" * 12}
+    parts = rule["Name"]["Fn::Join"][1]
+    name = "".join(longest[p["Ref"]] if isinstance(p, dict) else p for p in parts)
+    assert len(name) <= 64, name
+
+
+def test_rule_pattern_matches_the_event_sagemaker_sends(synthesized) -> None:
+    pattern = json.loads(json.dumps(only(synthesized.product_json, "AWS::Events::Rule")["Properties"]["EventPattern"])
+                         .replace(json.dumps(PROJECT), '"churn-p-abc123def456"'))
+    event = {"source": "aws.sagemaker", "detail-type": "SageMaker Model Package State Change",
+             "detail": {"ModelPackageGroupName": "churn-p-abc123def456", "ModelApprovalStatus": "Approved"}}
+    assert EventPattern.load(json.dumps(pattern)).matches_event(event)
+    pending = {**event, "detail": {**event["detail"], "ModelApprovalStatus": "PendingManualApproval"}}
+    assert not EventPattern.load(json.dumps(pattern)).matches_event(pending)
+
+
+def test_trigger_gets_the_deploy_project_id_recorded_at_seeding(synthesized) -> None:
+    functions = resources_of(synthesized.product_json, "AWS::Lambda::Function")
+    trigger = next(f for f in functions.values() if f["Properties"]["Handler"].startswith("gitlab_trigger"))
+    env = trigger["Properties"]["Environment"]["Variables"]
+    custom_id = next(iter(resources_of(synthesized.product_json, "Custom::GitLabSeedCode")))
+    assert env["GITLAB_DEPLOY_PROJECT_ID"] == {"Fn::GetAtt": [custom_id, "ModelDeployProjectId"]}
+    assert env["MODEL_PACKAGE_GROUP_NAME"] == PROJECT
+    assert env["DEPLOY_BRANCH"] == "main"
+
+
+def test_both_lambdas_join_the_vpc_only_when_subnets_are_given(synthesized) -> None:
+    conditions = synthesized.product_json["Conditions"]
+    (condition_id,) = [k for k in conditions if "InVpc" in k]
+    assert conditions[condition_id] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "SubnetIds"}, ""]}]}
+    functions = resources_of(synthesized.product_json, "AWS::Lambda::Function")
+    ours = [f for f in functions.values() if f["Properties"]["Handler"] != "framework.onEvent"]
+    assert len(ours) == 2
+    for function in ours:
+        branch = function["Properties"]["VpcConfig"]["Fn::If"]
+        assert branch[0] == condition_id
+        assert branch[1]["SubnetIds"] == {"Fn::Split": [",", {"Ref": "SubnetIds"}]}
+        assert branch[2] == {"Ref": "AWS::NoValue"}
+    (rule,) = synthesized.product_json["Rules"].values()
+    assert "SecurityGroupId is required" in rule["Assertions"][0]["AssertDescription"]
+
+
+def oidc_trust(synthesized, repo_param: str) -> dict:
+    for role in resources_of(synthesized.product_json, "AWS::IAM::Role").values():
+        (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        if statement["Action"] == "sts:AssumeRoleWithWebIdentity":
+            sub = statement["Condition"]["StringEquals"]["gitlab.example.com:sub"]
+            if {"Ref": repo_param} in sub["Fn::Join"][1]:
+                return statement
+    raise AssertionError(f"no OIDC role trusts the {repo_param} repository")
+
+
+@pytest.mark.parametrize("repo_param", ["ModelBuildRepoName", "ModelDeployRepoName"])
+def test_ci_roles_trust_only_their_repository_on_the_default_branch(synthesized, repo_param: str) -> None:
+    statement = oidc_trust(synthesized, repo_param)
+    assert statement["Principal"] == {"Federated": "arn:aws:iam::111111111111:oidc-provider/gitlab.example.com"}
+    condition = statement["Condition"]["StringEquals"]
+    assert condition["gitlab.example.com:aud"] == "sts.amazonaws.com"
+    assert condition["gitlab.example.com:sub"] == {"Fn::Join": ["", [
+        "project_path:", {"Ref": "GitLabRepositoryNamespace"}, "/", {"Ref": repo_param}, ":ref_type:branch:ref:main"]]}
+
+
+def test_pass_role_is_limited_to_sagemaker(synthesized) -> None:
+    for policy in resources_of(synthesized.product_json, "AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if "iam:PassRole" in actions:
+                assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+                assert statement["Resource"] != "*"
+
+
+def test_seed_assets_hold_the_seed_repositories_without_local_state(synthesized, repo_root) -> None:
+    resource = only(synthesized.product_json, "Custom::GitLabSeedCode")["Properties"]
+    for prop, repo in (("ModelBuildSeedCode", "model-build"), ("ModelDeploySeedCode", "model-deploy")):
+        asset_hash = resource[prop]["Key"].removesuffix(".zip")
+        staged = synthesized.outdir / f"asset.{asset_hash}"
+        files = {p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()}
+        assert ".gitlab-ci.yml" in files, f"{repo} seed lacks .gitlab-ci.yml"
+        assert not any("__pycache__" in f or f.endswith(".pyc") for f in files)
+        expected = {p.relative_to(repo_root / "seedcode" / repo).as_posix()
+                    for p in (repo_root / "seedcode" / repo).rglob("*")
+                    if p.is_file() and "__pycache__" not in p.parts and ".pytest_cache" not in p.parts
+                    and not p.name.endswith(".pyc")}
+        assert files == expected
+
+
+def test_lambda_assets_bundle_handlers_and_pinned_dependencies(synthesized) -> None:
+    functions = resources_of(synthesized.product_json, "AWS::Lambda::Function")
+    for function in functions.values():
+        handler = function["Properties"]["Handler"]
+        if handler == "framework.onEvent":
+            continue
+        key = function["Properties"]["Code"]["S3Key"]
+        staged = synthesized.outdir / f"asset.{key.removesuffix('.zip')}"
+        package = handler.split(".")[0]
+        assert (staged / package / "handler.py").is_file()
+        assert (staged / "gitlab_host" / "__init__.py").is_file()
+        assert (staged / "gitlab").is_dir(), "python-gitlab is not bundled"
+        assert (staged / "aws_lambda_powertools").is_dir()
+        pydantic_core = list((staged / "pydantic_core").glob("_pydantic_core.cpython-314-x86_64-linux-gnu.so"))
+        assert pydantic_core, "pydantic_core must be the Lambda platform's (cp314 manylinux x86_64) build"

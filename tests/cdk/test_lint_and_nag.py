@@ -1,0 +1,33 @@
+"""Every synthesized template is cfn-lint clean and cdk-nag AwsSolutions clean."""
+from __future__ import annotations
+
+import pytest
+
+from tooling.lint import cfn_lint
+
+pytestmark = pytest.mark.xdist_group("cdk")
+
+
+def test_no_unsuppressed_cdk_nag_findings(nag) -> None:
+    assert nag == [], "\n".join(f"{f['rule']} {f['path']}: {f['message']}" for f in nag)
+
+
+def test_nag_reports_cover_the_product_template_too(synthesized) -> None:
+    reports = {p.name for p in synthesized.outdir.glob("AwsSolutions-*-NagReport.csv")}
+    assert any("GitLabProjectTemplate" in name for name in reports), reports
+    assert any("platform" in name for name in reports), reports
+
+
+def test_cfn_lint_clean_on_every_template(synthesized) -> None:
+    templates = sorted(synthesized.outdir.glob("*.template.json"))
+    assert any(t.name.endswith(".product.template.json") for t in templates)
+    status, output = cfn_lint(templates)
+    assert status == 0, output
+
+
+def test_every_suppression_has_a_reason(synthesized) -> None:
+    import json
+    for template in synthesized.outdir.glob("*.template.json"):
+        for logical_id, resource in json.loads(template.read_text()).get("Resources", {}).items():
+            for rule in resource.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", []):
+                assert len(rule.get("reason", "")) >= 10, f"{template.name} {logical_id} {rule}"
