@@ -7,6 +7,7 @@ from cdk_nag import AwsSolutionsChecks
 from stacks.components.cfn_lint_exceptions import ignore_cfn_lint_checks
 from stacks.config import PlatformConfig
 from stacks.platform_stack import PlatformStack
+from stacks.target_account_stack import TargetAccountStack
 
 DEFAULT_CONFIG = "config/default.yaml"
 # Feature flags set here rather than in cdk.json so that tests and `make synth` (which build the
@@ -22,12 +23,26 @@ FEATURE_FLAGS = {
 }
 
 
+def add_target_account_stacks(app: cdk.App, config: PlatformConfig) -> list[TargetAccountStack]:
+    """One stack per target account of multi-account promotion (none without `multi_account`)."""
+    multi = config.multi_account
+    if multi is None:
+        return []
+    pipeline_role_arn = f"arn:aws:iam::{config.account}:role/{config.multi_account_pipeline_role_name}"
+    return [
+        TargetAccountStack(app, f"{config.name}-target-{stage}", multi_account=multi, pipeline_role_arn=pipeline_role_arn,
+                           stage=stage, env=cdk.Environment(account=account, region=config.region))
+        for stage, account in (("staging", multi.staging_account), ("prod", multi.prod_account))
+    ]
+
+
 def build_app(config: PlatformConfig, *, outdir: str | None = None, context: dict | None = None) -> cdk.App:
     """The app with every stack of the platform and the cdk-nag AwsSolutions checks attached."""
     app = cdk.App(outdir=outdir, context={**FEATURE_FLAGS, **(context or {})})
     env = cdk.Environment(account=config.account, region=config.region)
     PlatformStack(app, f"{config.name}-platform", config=config, env=env,
                   description="MLOps platform for SageMaker with GitLab: project templates and shared resources")
+    add_target_account_stacks(app, config)
     for construct in app.node.find_all():
         if cdk.Stack.is_stack(construct):
             # W3005: CDK adds explicit DependsOn beside references as a pattern of its own.

@@ -82,6 +82,52 @@ class ImagesConfig(_Strict):
     xgboost_gpu_uri: str = ""
 
 
+_OU_ID = r"^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$"
+
+
+class MultiAccountConfig(_Strict):
+    """Multi-account promotion: the staging and production accounts, their OUs and the target role.
+
+    See docs/multi-account.md. The data science account is `account`; staging and production must
+    be two other accounts. Each target account gets a stack (`<name>-target-staging`/`-prod`) with
+    the role `sagemaker-role-<target_role_suffix>` the data science pipeline role assumes.
+    """
+
+    staging_account: ACCOUNT_ID
+    prod_account: ACCOUNT_ID
+    staging_ou_id: str = Field(pattern=_OU_ID, description="Organizations OU holding the staging account(s)")
+    prod_ou_id: str = Field(pattern=_OU_ID, description="Organizations OU holding the production account(s)")
+    target_role_suffix: str = Field("mlops", pattern=r"^[a-z]{1,10}$",
+                                    description="Suffix of the target-account role sagemaker-role-<suffix>")
+    resource_prefix: str = Field("sagemaker-", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9-]{0,39}$",
+                                 description="Name prefix of the models/endpoints the target role may manage")
+    delegated_admin: bool = Field(False, description="True when this account is a StackSets delegated administrator "
+                                                     "rather than the organization's management account")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "MultiAccountConfig":
+        if self.staging_account == self.prod_account:
+            raise ValueError(f"staging_account and prod_account must differ (both {self.staging_account})")
+        if self.staging_ou_id == self.prod_ou_id:
+            raise ValueError(f"staging_ou_id and prod_ou_id must differ (both {self.staging_ou_id})")
+        return self
+
+    @property
+    def target_accounts(self) -> tuple[str, str]:
+        """(staging, production) account IDs."""
+        return (self.staging_account, self.prod_account)
+
+    @property
+    def target_role_name(self) -> str:
+        """Name of the role the pipeline assumes in each target account."""
+        return f"sagemaker-role-{self.target_role_suffix}"
+
+    @property
+    def execution_role_name(self) -> str:
+        """Name of the SageMaker execution role of the endpoints in each target account."""
+        return f"sagemaker-execution-role-{self.target_role_suffix}"
+
+
 class PlatformConfig(_Strict):
     """The whole platform configuration (one deployment environment)."""
 
@@ -93,6 +139,7 @@ class PlatformConfig(_Strict):
     instance_types: InstanceTypes = InstanceTypes()
     images: ImagesConfig = ImagesConfig()
     tags: dict[str, str] = Field(default_factory=dict)
+    multi_account: MultiAccountConfig | None = None
 
     @field_validator("studio_role_arns")
     @classmethod
@@ -108,6 +155,17 @@ class PlatformConfig(_Strict):
         if foreign:
             raise ValueError(f"studio_role_arns must belong to account {self.account} (got {foreign})")
         return self
+
+    @model_validator(mode="after")
+    def _targets_are_other_accounts(self) -> "PlatformConfig":
+        if self.multi_account and self.account in self.multi_account.target_accounts:
+            raise ValueError(f"multi_account: staging_account and prod_account must differ from account {self.account}")
+        return self
+
+    @property
+    def multi_account_pipeline_role_name(self) -> str:
+        """Literal name of the data science account role that target-account roles trust."""
+        return f"{self.name}-multi-account-pipeline"
 
     @property
     def product_asset_bucket_name(self) -> str:

@@ -13,8 +13,12 @@ from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from stacks.components.launch_role import ProductLaunchRole
+from stacks.components.multi_account_launch_permissions import MultiAccountLaunchPermissions
+from stacks.components.multi_account_pipeline_role import MultiAccountPipelineRole
 from stacks.config import PlatformConfig
 from stacks.products.gitlab_project_product import GitLabProjectProduct
+from stacks.products.multi_account_product import PRODUCT_NAME as MULTI_ACCOUNT_PRODUCT_NAME
+from stacks.products.multi_account_product import MultiAccountProduct
 
 CONTAINERS_DIR = Path(__file__).resolve().parents[1] / "containers"
 STUDIO_VISIBILITY_TAG = "sagemaker:studio-visibility"
@@ -75,9 +79,43 @@ class PlatformStack(cdk.Stack):
         for index, role_arn in enumerate(config.studio_role_arns):
             self.portfolio.give_access_to_role(iam.Role.from_role_arn(self, f"StudioRole{index}", role_arn, mutable=False))
 
+        if config.multi_account:
+            self._multi_account_product()
+
         self._suppress_asset_deployment_findings()
         cdk.CfnOutput(self, "PortfolioId", value=self.portfolio.portfolio_id)
         cdk.CfnOutput(self, "GitLabProjectProductId", value=self.gitlab_project_product.product_id)
+
+    def _multi_account_product(self) -> None:
+        """The "Multi Account Deployment" product and the role the target accounts trust (SPEC section 4)."""
+        multi = self.config.multi_account
+        assert multi is not None
+        pipeline_role = MultiAccountPipelineRole(
+            self, "MultiAccountPipelineRole", role_name=self.config.multi_account_pipeline_role_name,
+            target_accounts=list(multi.target_accounts), target_role_name=multi.target_role_name,
+        )
+        MultiAccountLaunchPermissions(self, "MultiAccountLaunchPermissions", launch_role=self.launch_role,
+                                      pipeline_role_arn=pipeline_role.role_arn)
+        self.multi_account_template = MultiAccountProduct(
+            self, "MultiAccountTemplate", config=self.config, asset_bucket=self.product_assets,
+            pipeline_role_arn=pipeline_role.role_arn,
+        )
+        self.multi_account_product = servicecatalog.CloudFormationProduct(
+            self, "MultiAccountProduct",
+            product_name=MULTI_ACCOUNT_PRODUCT_NAME,
+            owner="ML platform team",
+            description="Multi account deployment project: deploys approved models to the staging account, tests them "
+                        "and, after a manual approval, to the production account with CloudFormation StackSets.",
+            product_versions=[servicecatalog.CloudFormationProductVersion(
+                product_version_name="v1",
+                cloud_formation_template=servicecatalog.CloudFormationTemplate.from_product_stack(self.multi_account_template),
+            )],
+        )
+        cdk.Tags.of(self.multi_account_product).add(STUDIO_VISIBILITY_TAG, "true")
+        self.portfolio.add_product(self.multi_account_product)
+        self.portfolio.set_launch_role(self.multi_account_product, self.launch_role)
+        cdk.CfnOutput(self, "MultiAccountProductId", value=self.multi_account_product.product_id)
+        cdk.CfnOutput(self, "MultiAccountPipelineRoleArn", value=pipeline_role.role.role_arn)
 
     def _suppress_asset_deployment_findings(self) -> None:
         """Justify the findings on the CDK-managed function that copies product assets."""

@@ -1,6 +1,8 @@
 """Per-project artifact storage: a KMS-encrypted, versioned, TLS-only bucket with access logs."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -62,3 +64,33 @@ class ArtifactBucket(Construct):
     def grant_read_write(self, grantee: iam.IGrantable) -> None:
         """Read and write objects (and encrypt/decrypt them)."""
         self.bucket.grant_read_write(grantee)
+
+    def grant_cross_account_read(self, account_ids: Sequence[str], *, objects: str = "*") -> None:
+        """Let principals of these accounts (staging, production) read objects, and only these accounts.
+
+        Cross-account reads need both sides: this bucket policy and key policy here, and an IAM
+        policy on the reading role in the other account (the target-account execution role).
+        The key may be used only through S3 in this region.
+        """
+        if not account_ids:
+            raise ValueError("grant_cross_account_read needs at least one account ID")
+        principals = [iam.AccountPrincipal(account_id) for account_id in account_ids]
+        self.bucket.add_to_resource_policy(iam.PolicyStatement(
+            sid="CrossAccountReadModelArtifacts",
+            principals=principals,
+            actions=["s3:GetObject", "s3:GetObjectVersion"],
+            resources=[self.bucket.arn_for_objects(objects)],
+        ))
+        self.bucket.add_to_resource_policy(iam.PolicyStatement(
+            sid="CrossAccountListModelArtifacts",
+            principals=principals,
+            actions=["s3:ListBucket", "s3:GetBucketLocation"],
+            resources=[self.bucket.bucket_arn],
+        ))
+        self.key.add_to_resource_policy(iam.PolicyStatement(
+            sid="CrossAccountDecryptModelArtifacts",
+            principals=principals,
+            actions=["kms:Decrypt", "kms:DescribeKey"],
+            resources=["*"],  # in a key policy, "*" is this key
+            conditions={"StringEquals": {"kms:ViaService": f"s3.{cdk.Stack.of(self).region}.amazonaws.com"}},
+        ))

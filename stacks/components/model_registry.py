@@ -1,6 +1,8 @@
 """The project's model registry entry: one SageMaker model package group."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
@@ -31,6 +33,26 @@ class ModelRegistry(Construct):
             actions=["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackageGroup", "sagemaker:AddTags"],
             resource_arns=[self.group_arn, self.versions_arn],
         )
+
+    def grant_cross_account_read(self, account_ids: Sequence[str]) -> None:
+        """Resource policy letting these accounts (staging, production) use the group's versions.
+
+        They may describe the group, list and describe its versions and create models from them
+        (CreateModel with a model package ARN); approving or changing versions stays in this account.
+        The deploy pipeline only ever passes approved versions to the target accounts.
+        """
+        if not account_ids:
+            raise ValueError("grant_cross_account_read needs at least one account ID")
+        principals = [iam.AccountPrincipal(account_id) for account_id in account_ids]
+        policy = iam.PolicyDocument(statements=[
+            iam.PolicyStatement(sid="CrossAccountDescribeGroup", principals=principals,
+                                actions=["sagemaker:DescribeModelPackageGroup"], resources=[self.group_arn]),
+            iam.PolicyStatement(sid="CrossAccountUseVersions", principals=principals,
+                                actions=["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages",
+                                         "sagemaker:CreateModel"],
+                                resources=[self.versions_arn]),
+        ])
+        self.group.model_package_group_policy = policy.to_json()
 
     def grant_read(self, grantee: iam.IGrantable) -> None:
         """Find and describe versions (the deploy pipeline and the trigger)."""

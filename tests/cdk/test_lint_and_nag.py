@@ -1,6 +1,8 @@
 """Every synthesized template is cfn-lint clean and cdk-nag AwsSolutions clean."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tooling.lint import cfn_lint
@@ -26,7 +28,6 @@ def test_cfn_lint_clean_on_every_template(synthesized) -> None:
 
 
 def test_every_suppression_has_a_reason(synthesized) -> None:
-    import json
     for template in synthesized.outdir.glob("*.template.json"):
         for logical_id, resource in json.loads(template.read_text()).get("Resources", {}).items():
             for rule in resource.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", []):

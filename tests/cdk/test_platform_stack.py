@@ -1,26 +1,42 @@
 """Platform stack: the Service Catalog portfolio and product SageMaker Studio shows."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from aws_cdk.assertions import Match
 
 pytestmark = pytest.mark.xdist_group("cdk")
 
 
+GITLAB_PRODUCT = "MLOps template for model building, training and deployment with GitLab"
+
+
+def gitlab_product(synthesized) -> tuple[str, dict]:
+    products = synthesized.platform_json["Resources"].items()
+    return next((k, v) for k, v in products if v["Type"] == "AWS::ServiceCatalog::CloudFormationProduct"
+                and v["Properties"]["Name"] == GITLAB_PRODUCT)
+
+
 def test_product_is_visible_in_studio_and_versioned_from_the_product_stack(synthesized) -> None:
-    synthesized.platform.has_resource_properties("AWS::ServiceCatalog::CloudFormationProduct", {
-        "Name": "MLOps template for model building, training and deployment with GitLab",
-        "Tags": Match.array_with([{"Key": "sagemaker:studio-visibility", "Value": "true"}]),
-        "ProvisioningArtifactParameters": [Match.object_like({
-            "Name": "v1", "Info": {"LoadTemplateFromURL": Match.string_like_regexp(r"\.product\.template\.json")}})],
-    })
+    _, product = gitlab_product(synthesized)
+    assert {"Key": "sagemaker:studio-visibility", "Value": "true"} in product["Properties"]["Tags"]
+    (version,) = product["Properties"]["ProvisioningArtifactParameters"]
+    assert version["Name"] == "v1"
+    # The version's template is the synthesized product stack, published as a CDK file asset.
+    assets = json.loads(next(synthesized.outdir.glob("*platform.assets.json")).read_text())["files"]
+    template_asset = next(h for h, a in assets.items() if a["source"]["path"] == synthesized.product_path.name)
+    assert version["Info"]["LoadTemplateFromURL"]["Fn::Sub"].endswith(f"/{template_asset}.json")
 
 
 def test_portfolio_holds_the_product_with_a_launch_role_constraint(synthesized) -> None:
     platform = synthesized.platform
+    product_id, _ = gitlab_product(synthesized)
     platform.resource_count_is("AWS::ServiceCatalog::Portfolio", 1)
-    platform.resource_count_is("AWS::ServiceCatalog::PortfolioProductAssociation", 1)
+    platform.has_resource_properties("AWS::ServiceCatalog::PortfolioProductAssociation", {
+        "ProductId": {"Ref": product_id}})
     platform.has_resource_properties("AWS::ServiceCatalog::LaunchRoleConstraint", {
+        "ProductId": {"Ref": product_id},
         "RoleArn": {"Fn::GetAtt": [Match.string_like_regexp("LaunchRole"), "Arn"]}})
     platform.has_resource_properties("AWS::IAM::Role", {"AssumeRolePolicyDocument": {"Statement": [
         Match.object_like({"Principal": {"Service": "servicecatalog.amazonaws.com"}})]}})
