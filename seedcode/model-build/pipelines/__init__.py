@@ -1,0 +1,1 @@
+"""Model build pipeline: definition, local execution and the command that runs it."""

@@ -1,0 +1,314 @@
+"""Local execution of the model build pipeline: the same steps, on this machine, without SageMaker.
+
+Each step runs the code its SageMaker job runs, in a subprocess whose `SM_ML_ROOT` points at a
+per-step directory laid out like the container's `/opt/ml`:
+
+1. Preprocess: `pipelines/abalone/preprocess.py` on the input (an `s3://` prefix read through
+   boto3, which honours `AWS_ENDPOINT_URL`, or a local file or directory);
+2. Train: `python -m xgboost_container.train`, the image's training entrypoint;
+3. Evaluate: `pipelines/abalone/evaluate.py` on the packed `model.tar.gz`;
+4. CheckMseEvaluation: `mse <= threshold`;
+5. RegisterModel (the model package, through the SDK call the pipeline step uses) or
+   MseAboveThreshold (the run fails with the measured MSE).
+
+Outputs go to `s3://$ARTIFACT_BUCKET/<pipeline>/<execution id>/...`, the layout of the SageMaker
+execution (see `pipelines.abalone.pipeline.artifact_prefix`).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import boto3
+from boto3.exceptions import Boto3Error
+from botocore.exceptions import BotoCoreError, ClientError
+from sagemaker.session import Session
+
+from pipelines.abalone import pipeline as definition
+
+TRAINING_MODULE = "xgboost_container.train"
+
+
+class LocalRunError(Exception):
+    """A step of the local execution failed; the message names the step and the reason."""
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    """What one local execution needs (the pipeline's parameters plus the project's resources)."""
+
+    region: str
+    bucket: str
+    pipeline_name: str
+    model_package_group_name: str
+    input_data: str
+    images: definition.ImageUris
+    config_path: Path = definition.CONFIG_PATH
+    training_instance_type: str = definition.DEFAULT_TRAINING_INSTANCE_TYPE
+    approval_status: str = definition.DEFAULT_APPROVAL_STATUS
+    mse_threshold: float = definition.DEFAULT_MSE_THRESHOLD
+
+
+def new_execution_id() -> str:
+    """A unique, sortable id for a local execution (its S3 prefix)."""
+    return f"local-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+class LocalExecution:
+    """One run of the pipeline's steps; `run()` returns the run summary."""
+
+    def __init__(
+        self,
+        settings: LocalSettings,
+        work_dir: Path,
+        *,
+        echo: Callable[[str], None] = print,
+    ) -> None:
+        self.settings = settings
+        self.execution_id = new_execution_id()
+        self.work_dir = work_dir / self.execution_id
+        self.boto_session = boto3.Session(region_name=settings.region)
+        self.s3 = self.boto_session.client("s3")
+        self.echo = echo
+        self.step_seconds: dict[str, float] = {}
+        self.artifacts: dict[str, str] = {}
+        self.summary: dict[str, object] = {
+            "mode": "local",
+            "status": "Executing",
+            "pipeline_name": settings.pipeline_name,
+            "execution_id": self.execution_id,
+            "input_data": settings.input_data,
+            "model_package_group_name": settings.model_package_group_name,
+            "model_package_arn": None,
+            "model_approval_status": None,
+            "mse": None,
+            "standard_deviation": None,
+            "mse_threshold": settings.mse_threshold,
+            "training_image_uri": settings.images.for_training(settings.training_instance_type),
+            "cpu_image_uri": settings.images.cpu,
+            "gpu_image_uri": settings.images.gpu,
+            "artifacts": self.artifacts,
+            "step_seconds": self.step_seconds,
+            "failed_step": None,
+            "failure_reason": None,
+        }
+
+    def run(self) -> dict[str, object]:
+        """Execute every step; return the run summary (`status` is `Succeeded` or `Failed`)."""
+        started = time.perf_counter()
+        try:
+            self._execute()
+        except LocalRunError as error:
+            self.summary.update(status="Failed", failure_reason=str(error))
+        self.summary["total_seconds"] = round(time.perf_counter() - started, 3)
+        return self.summary
+
+    def _execute(self) -> None:
+        if importlib.util.find_spec("xgboost_container") is None:
+            raise LocalRunError(
+                "local execution needs the XGBoost image's training code: install the platform's "
+                "containers/xgboost package (pip install -e containers/xgboost)"
+            )
+        self.echo(f"local execution {self.execution_id} of pipeline {self.settings.pipeline_name}")
+        splits = self._step(definition.STEP_PREPROCESS, self._preprocess)
+        model_archive = self._step(definition.STEP_TRAIN, lambda: self._train(splits))
+        mse = self._step(definition.STEP_EVALUATE, lambda: self._evaluate(model_archive, splits))
+        if not self._step(definition.STEP_CONDITION, lambda: self._check(mse)):
+            self.summary["failed_step"] = definition.STEP_FAIL
+            reason = f"Test MSE {mse} is above the threshold {self.settings.mse_threshold}"
+            self.echo(f"[{definition.STEP_FAIL}] {reason}")
+            raise LocalRunError(reason)
+        self._step(definition.STEP_REGISTER, self._register)
+        self.summary["status"] = "Succeeded"
+
+    # --- steps -------------------------------------------------------------------------------
+
+    def _step(self, name: str, action: Callable[[], object]) -> object:
+        """Run one step, time it and print its outcome; a failure names the step in the summary."""
+        self.echo(f"[{name}] started")
+        began = time.perf_counter()
+        try:
+            result = action()
+        except LocalRunError as error:
+            self.summary["failed_step"] = name
+            raise LocalRunError(f"step {name} failed: {error}") from None
+        except (ClientError, BotoCoreError, Boto3Error) as error:
+            self.summary["failed_step"] = name
+            raise LocalRunError(f"step {name} failed: AWS call failed: {error}") from None
+        except OSError as error:
+            self.summary["failed_step"] = name
+            raise LocalRunError(f"step {name} failed: file system error: {error}") from None
+        finally:
+            self.step_seconds[name] = round(time.perf_counter() - began, 3)
+        self.echo(f"[{name}] done in {self.step_seconds[name]:.2f} s")
+        return result
+
+    def _preprocess(self) -> Path:
+        """Fetch the input, run preprocess.py, upload the splits; return the processing directory."""
+        root = self.work_dir / "preprocess"
+        data_dir = root / "processing" / "input" / "data"
+        self._fetch_input(self.settings.input_data, data_dir)
+        config_dir = root / "processing" / "input" / "config"
+        config_dir.mkdir(parents=True)
+        shutil.copy(self.settings.config_path, config_dir / "config.json")
+        self._run_script(definition.STEP_PREPROCESS, [str(definition.PREPROCESS_SCRIPT)], root, "output/message")
+        processing = root / "processing"
+        for name in (*definition.SPLITS, definition.FEATURES_OUTPUT):
+            self.artifacts[f"{name}_data"] = self._upload_dir(processing / name, "data", name)
+        return processing
+
+    def _train(self, splits: Path) -> Path:
+        """Run the image's training entrypoint on the splits, pack and upload `model.tar.gz`."""
+        root = self.work_dir / "train"
+        channels = {"train": "text/csv", "validation": "text/csv", definition.FEATURES_OUTPUT: "application/json"}
+        for channel in channels:
+            shutil.copytree(splits / channel, root / "input" / "data" / channel)
+        config_dir = root / "input" / "config"
+        config_dir.mkdir(parents=True)
+        hyperparameters = definition.load_pipeline_config(self.settings.config_path).hyperparameters
+        (config_dir / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+        (config_dir / "inputdataconfig.json").write_text(
+            json.dumps({name: {"ContentType": content_type} for name, content_type in channels.items()})
+        )
+        self._run_script(definition.STEP_TRAIN, ["-m", TRAINING_MODULE], root, "output/failure")
+        archive = root / "model.tar.gz"
+        with tarfile.open(archive, "w:gz") as bundle:
+            for path in sorted((root / "model").iterdir()):
+                bundle.add(path, arcname=path.name)
+        self.artifacts["model_data_url"] = self._upload_file(archive, "model", archive.name)
+        return archive
+
+    def _evaluate(self, model_archive: Path, splits: Path) -> float:
+        """Run evaluate.py on the model and the test split, upload `evaluation.json`; return the MSE."""
+        root = self.work_dir / "evaluate"
+        model_dir = root / "processing" / "model"
+        model_dir.mkdir(parents=True)
+        shutil.copy(model_archive, model_dir / model_archive.name)
+        shutil.copytree(splits / "test", root / "processing" / "test")
+        self._run_script(definition.STEP_EVALUATE, [str(definition.EVALUATE_SCRIPT)], root, "output/message")
+        report_path = root / "processing" / definition.EVALUATION_OUTPUT / definition.EVALUATION_FILE
+        mse_report = json.loads(report_path.read_text())["regression_metrics"]["mse"]
+        self.artifacts["evaluation_url"] = self._upload_file(
+            report_path, definition.EVALUATION_OUTPUT, definition.EVALUATION_FILE
+        )
+        self.summary["mse"] = mse_report["value"]
+        self.summary["standard_deviation"] = mse_report["standard_deviation"]
+        return mse_report["value"]
+
+    def _check(self, mse: float) -> bool:
+        """The pipeline's condition: `mse <= MseThreshold`."""
+        passed = mse <= self.settings.mse_threshold
+        branch = definition.STEP_REGISTER if passed else definition.STEP_FAIL
+        operator = "<=" if passed else ">"
+        self.echo(f"[{definition.STEP_CONDITION}] mse {mse:.4f} {operator} {self.settings.mse_threshold} -> {branch}")
+        return passed
+
+    def _register(self) -> str:
+        """Create the model package group if absent and register the model version in it."""
+        sagemaker_client = self.boto_session.client("sagemaker")
+        group = self.settings.model_package_group_name
+        try:
+            sagemaker_client.describe_model_package_group(ModelPackageGroupName=group)
+        except ClientError as error:
+            if "does not exist" not in str(error):
+                raise
+            self.echo(f"[{definition.STEP_REGISTER}] creating model package group {group}")
+            sagemaker_client.create_model_package_group(
+                ModelPackageGroupName=group,
+                ModelPackageGroupDescription=f"Models of the {self.settings.pipeline_name} model build pipeline",
+            )
+        package = definition.register_model(
+            Session(boto_session=self.boto_session, default_bucket=self.settings.bucket),
+            role=None,
+            images=self.settings.images,
+            model_data=self.artifacts["model_data_url"],
+            evaluation_uri=self.artifacts["evaluation_url"],
+            model_package_group_name=group,
+            approval_status=self.settings.approval_status,
+        )
+        self.summary["model_package_arn"] = package.model_package_arn
+        self.summary["model_approval_status"] = self.settings.approval_status
+        self.echo(
+            f"[{definition.STEP_REGISTER}] registered {package.model_package_arn} ({self.settings.approval_status})"
+        )
+        return package.model_package_arn
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _run_script(self, step: str, arguments: list[str], ml_root: Path, failure_file: str) -> None:
+        """Run a step's code with `SM_ML_ROOT=ml_root`; on failure raise with its recorded reason."""
+        env = {**os.environ, "SM_ML_ROOT": str(ml_root), "PYTHONUNBUFFERED": "1"}
+        result = subprocess.run([sys.executable, *arguments], env=env, capture_output=True, text=True)
+        lines = result.stdout.strip().splitlines()
+        if result.returncode == 0:
+            if lines:
+                self.echo(f"[{step}] {lines[-1].strip()}")
+            return
+        reason_path = ml_root / failure_file
+        reason = reason_path.read_text().strip() if reason_path.is_file() else ""
+        if not reason:
+            tail = "\n".join(result.stderr.strip().splitlines()[-20:])
+            reason = f"exit status {result.returncode} without a failure reason; last output:\n{tail}"
+        raise LocalRunError(reason)
+
+    def _fetch_input(self, source: str, destination: Path) -> None:
+        """Copy the input data (an S3 prefix, a file or a directory) into `destination`."""
+        destination.mkdir(parents=True)
+        if source.startswith("s3://"):
+            bucket, _, prefix = source[len("s3://"):].partition("/")
+            base = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
+            keys = [
+                item["Key"]
+                for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+                for item in page.get("Contents", [])
+                if not item["Key"].endswith("/")
+            ]
+            if not keys:
+                raise LocalRunError(f"no object found under the input data URL {source}")
+            for key in keys:
+                target = destination / key[len(base):]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self.s3.download_file(bucket, key, str(target))
+            return
+        path = Path(source)
+        if path.is_file():
+            shutil.copy(path, destination / path.name)
+        elif path.is_dir():
+            shutil.copytree(path, destination, dirs_exist_ok=True)
+        else:
+            raise LocalRunError(f"input data {source} is neither an s3:// URL nor an existing file or directory")
+
+    def _upload_file(self, path: Path, *parts: str) -> str:
+        """Upload to `<artifact prefix>/<parts>`; return the S3 URL."""
+        url = definition.artifact_prefix(self.settings.bucket, self.settings.pipeline_name, self.execution_id, *parts)
+        self.s3.upload_file(str(path), self.settings.bucket, url.split("/", 3)[3])
+        return url
+
+    def _upload_dir(self, directory: Path, *parts: str) -> str:
+        """Upload every file below `directory` to `<artifact prefix>/<parts>/`; return that prefix."""
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                self._upload_file(path, *parts, *path.relative_to(directory).parts)
+        return definition.artifact_prefix(self.settings.bucket, self.settings.pipeline_name, self.execution_id, *parts)
+
+
+def run_local(
+    settings: LocalSettings, work_dir: Path | None = None, *, echo: Callable[[str], None] = print
+) -> dict[str, object]:
+    """Run the steps below `work_dir`/<execution id> (a temporary directory, removed afterwards,
+    when None); return the run summary."""
+    with tempfile.TemporaryDirectory(prefix="model-build-") as scratch:
+        execution = LocalExecution(settings, work_dir or Path(scratch), echo=echo)
+        return execution.run()

@@ -1,0 +1,203 @@
+"""Upsert and start the model build pipeline, or run its steps locally.
+
+    python -m pipelines.run_pipeline [--wait] [--local] [options]
+
+SageMaker mode (default) creates or updates the SageMaker Pipeline, starts an execution and
+prints its ARN; `--wait` waits for the end and fails when the execution fails.
+Local mode (`--local` or `PIPELINE_EXECUTION_MODE=local`) runs the same steps on this machine
+(see `pipelines.local_run`), printing each step and finally `test_mse=<value>`.
+
+Environment (the GitLab CI/CD variables the project sets):
+`AWS_REGION`, `ARTIFACT_BUCKET`, `MODEL_PACKAGE_GROUP_NAME`, `SAGEMAKER_PROJECT_NAME`,
+`SAGEMAKER_PROJECT_ID` (the pipeline is named `<project name>-<project id>` unless
+`--pipeline-name` is given), `SAGEMAKER_PIPELINE_ROLE_ARN` (SageMaker mode only),
+`XGBOOST_IMAGE_URI` / `XGBOOST_GPU_IMAGE_URI` (SageMaker's built-in XGBoost image when unset),
+`INPUT_DATA_URL` (default of `--input-data`), `RUN_SUMMARY_PATH` (where the JSON run summary
+is written, if set).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+
+# The SageMaker SDK logs where it looked for its defaults file when it is imported, and which request
+# fields it leaves out of a pipeline definition; silence that (and botocore's credential notes) before
+# the import so that the progress output stays readable.
+_QUIET_LOGGERS = {
+    "botocore": logging.WARNING,
+    "sagemaker": logging.WARNING,
+    "sagemaker.config": logging.WARNING,
+    "sagemaker.workflow.utilities": logging.ERROR,
+    "sagemaker.workflow._utils": logging.ERROR,
+}
+for _name, _level in _QUIET_LOGGERS.items():
+    logging.getLogger(_name).setLevel(_level)
+
+from pipelines import local_run  # noqa: E402 - after the logging set-up above
+from pipelines.abalone import pipeline as definition  # noqa: E402
+
+WAIT_DELAY_SECONDS = 30
+WAIT_MAX_ATTEMPTS = 240  # two hours
+
+
+class UsageError(Exception):
+    """Missing settings; the message names them."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command line options; every pipeline parameter left out keeps its default."""
+    parser = argparse.ArgumentParser(prog="python -m pipelines.run_pipeline", description=__doc__.splitlines()[0])
+    parser.add_argument("--local", action="store_true",
+                        help="run the steps on this machine (also PIPELINE_EXECUTION_MODE=local)")
+    parser.add_argument("--wait", action="store_true", help="SageMaker mode: wait for the execution to end")
+    parser.add_argument("--pipeline-name", help="default: $SAGEMAKER_PROJECT_NAME-$SAGEMAKER_PROJECT_ID")
+    parser.add_argument("--config", type=Path, default=definition.CONFIG_PATH, help="pipeline configuration file")
+    parser.add_argument("--input-data", default=os.environ.get("INPUT_DATA_URL"),
+                        help="InputDataUrl: s3:// URL (or, locally, a path)")
+    parser.add_argument("--training-instance-type", default=definition.DEFAULT_TRAINING_INSTANCE_TYPE,
+                        help="TrainingInstanceType; a GPU type (ml.g*, ml.p*) trains with XGBOOST_GPU_IMAGE_URI")
+    parser.add_argument("--processing-instance-type", help="ProcessingInstanceType")
+    parser.add_argument("--processing-instance-count", type=int, help="ProcessingInstanceCount")
+    parser.add_argument("--approval-status", default=definition.DEFAULT_APPROVAL_STATUS, help="ModelApprovalStatus")
+    parser.add_argument("--mse-threshold", type=float, default=definition.DEFAULT_MSE_THRESHOLD, help="MseThreshold")
+    parser.add_argument("--work-dir", type=Path,
+                        help="local mode: keep the step directories here (default: a temporary directory)")
+    return parser.parse_args(argv)
+
+
+def require_env(*names: str) -> dict[str, str]:
+    """The values of environment variables that must be set; raise naming every missing one."""
+    missing = [name for name in names if not os.environ.get(name)]
+    if missing:
+        raise UsageError(f"missing environment variable(s): {', '.join(missing)} (see README.md)")
+    return {name: os.environ[name] for name in names}
+
+
+def region_name() -> str:
+    """`AWS_REGION`, else `AWS_DEFAULT_REGION`."""
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise UsageError("missing environment variable AWS_REGION")
+    return region
+
+
+def pipeline_name(args: argparse.Namespace) -> str:
+    """`--pipeline-name`, else `<SAGEMAKER_PROJECT_NAME>-<SAGEMAKER_PROJECT_ID>`."""
+    if args.pipeline_name:
+        return args.pipeline_name
+    env = require_env("SAGEMAKER_PROJECT_NAME", "SAGEMAKER_PROJECT_ID")
+    return f"{env['SAGEMAKER_PROJECT_NAME']}-{env['SAGEMAKER_PROJECT_ID']}"
+
+
+def run_local(args: argparse.Namespace) -> tuple[int, dict]:
+    """Local mode: run the steps, print `test_mse=`; return the exit status and the summary."""
+    region = region_name()
+    env = require_env("ARTIFACT_BUCKET", "MODEL_PACKAGE_GROUP_NAME")
+    config = definition.load_pipeline_config(args.config)
+    settings = local_run.LocalSettings(
+        region=region,
+        bucket=env["ARTIFACT_BUCKET"],
+        pipeline_name=pipeline_name(args),
+        model_package_group_name=env["MODEL_PACKAGE_GROUP_NAME"],
+        input_data=args.input_data or config.input_data_for(region),
+        images=definition.resolve_image_uris(region),
+        config_path=args.config,
+        training_instance_type=args.training_instance_type,
+        approval_status=args.approval_status,
+        mse_threshold=args.mse_threshold,
+    )
+    summary = local_run.run_local(settings, args.work_dir)
+    if summary["status"] != "Succeeded":
+        print(f"local execution failed: {summary['failure_reason']}", file=sys.stderr)
+    if summary["mse"] is not None:
+        print(f"test_mse={summary['mse']:.6f}")
+    return (0 if summary["status"] == "Succeeded" else 1), summary
+
+
+def run_sagemaker(args: argparse.Namespace) -> tuple[int, dict]:
+    """SageMaker mode: upsert, start, print the ARN, optionally wait; return status and summary."""
+    from sagemaker.workflow.pipeline_context import PipelineSession
+
+    region = region_name()
+    env = require_env("ARTIFACT_BUCKET", "MODEL_PACKAGE_GROUP_NAME", "SAGEMAKER_PIPELINE_ROLE_ARN")
+    name = pipeline_name(args)
+    boto_session = boto3.Session(region_name=region)
+    pipeline = definition.get_pipeline(
+        region=region,
+        role=env["SAGEMAKER_PIPELINE_ROLE_ARN"],
+        default_bucket=env["ARTIFACT_BUCKET"],
+        pipeline_name=name,
+        model_package_group_name=env["MODEL_PACKAGE_GROUP_NAME"],
+        sagemaker_session=PipelineSession(boto_session=boto_session, default_bucket=env["ARTIFACT_BUCKET"]),
+        config_path=args.config,
+        training_instance_type=args.training_instance_type,
+    )
+    tags = [
+        {"Key": f"sagemaker:{key}", "Value": os.environ[variable]}
+        for key, variable in (("project-name", "SAGEMAKER_PROJECT_NAME"), ("project-id", "SAGEMAKER_PROJECT_ID"))
+        if os.environ.get(variable)
+    ]
+    pipeline.upsert(role_arn=env["SAGEMAKER_PIPELINE_ROLE_ARN"], description="Model build pipeline", tags=tags)
+    parameters = {
+        "InputDataUrl": args.input_data,
+        "ProcessingInstanceType": args.processing_instance_type,
+        "ProcessingInstanceCount": args.processing_instance_count,
+        "ModelApprovalStatus": args.approval_status,
+        "MseThreshold": args.mse_threshold,
+    }
+    execution = pipeline.start(parameters={key: value for key, value in parameters.items() if value is not None})
+    print(f"started pipeline {name}: execution_arn={execution.arn}")
+    summary = {"mode": "sagemaker", "pipeline_name": name, "execution_arn": execution.arn, "status": "Executing"}
+    if not args.wait:
+        return 0, summary
+    try:
+        execution.wait(delay=WAIT_DELAY_SECONDS, max_attempts=WAIT_MAX_ATTEMPTS)
+    except WaiterError:
+        pass  # the description below says how it ended
+    description = execution.describe()
+    summary["status"] = description["PipelineExecutionStatus"]
+    if summary["status"] != "Succeeded":
+        summary["failure_reason"] = description.get("FailureReason", "")
+        print(f"pipeline execution {summary['status']}: {summary['failure_reason']}", file=sys.stderr)
+        return 1, summary
+    execution_id = execution.arn.rsplit("/", 1)[-1]
+    evaluation_uri = definition.artifact_prefix(
+        env["ARTIFACT_BUCKET"], name, execution_id, definition.EVALUATION_OUTPUT, definition.EVALUATION_FILE
+    )
+    body = boto_session.client("s3").get_object(
+        Bucket=env["ARTIFACT_BUCKET"], Key=evaluation_uri.split("/", 3)[3]
+    )["Body"].read()
+    mse = json.loads(body)["regression_metrics"]["mse"]
+    summary.update(mse=mse["value"], standard_deviation=mse["standard_deviation"], evaluation_url=evaluation_uri)
+    print(f"pipeline execution Succeeded\ntest_mse={mse['value']:.6f}")
+    return 0, summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status (1 on a failed run, 2 on a usage error)."""
+    args = parse_args(argv)
+    local = args.local or os.environ.get("PIPELINE_EXECUTION_MODE", "").lower() == "local"
+    try:
+        status, summary = run_local(args) if local else run_sagemaker(args)
+    except (UsageError, definition.ConfigError) as error:
+        print(f"run_pipeline: {error}", file=sys.stderr)
+        return 2
+    except (ClientError, BotoCoreError) as error:
+        print(f"run_pipeline: AWS call failed: {error}", file=sys.stderr)
+        return 1
+    summary_path = os.environ.get("RUN_SUMMARY_PATH")
+    if summary_path:
+        Path(summary_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(summary_path).write_text(json.dumps(summary, indent=2) + "\n")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

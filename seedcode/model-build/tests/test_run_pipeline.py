@@ -1,0 +1,156 @@
+"""`python -m pipelines.run_pipeline`: SageMaker mode against moto, and the local execution end to end."""
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import tarfile
+
+import boto3
+import moto
+import pytest
+
+from pipelines import run_pipeline
+
+REGION = "us-east-1"
+BUCKET = "sagemaker-project-p-test"
+GROUP = "abalone-p-test"
+CPU_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/xgboost:cpu-1"
+GPU_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/xgboost:gpu-1"
+
+needs_training_code = pytest.mark.skipif(
+    importlib.util.find_spec("xgboost_container") is None,
+    reason="local execution needs the platform's xgboost_container package",
+)
+
+
+@pytest.fixture
+def project_env(monkeypatch, tmp_path):
+    """The CI/CD variables of a seeded project, against moto."""
+    for name, value in {
+        "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing", "SAGEMAKER_PROJECT_NAME": "abalone", "SAGEMAKER_PROJECT_ID": "p-test",
+        "ARTIFACT_BUCKET": BUCKET, "MODEL_PACKAGE_GROUP_NAME": GROUP,
+        "SAGEMAKER_PIPELINE_ROLE_ARN": "arn:aws:iam::123456789012:role/pipeline-role",
+        "XGBOOST_IMAGE_URI": CPU_IMAGE, "XGBOOST_GPU_IMAGE_URI": GPU_IMAGE,
+        "RUN_SUMMARY_PATH": str(tmp_path / "summary.json"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("PIPELINE_EXECUTION_MODE", "INPUT_DATA_URL", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    with moto.mock_aws():
+        boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+        yield tmp_path
+
+
+def upload_rows(lines: list[str]) -> str:
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=BUCKET, Key="dataset/abalone.csv", Body=("\n".join(lines) + "\n").encode()
+    )
+    return f"s3://{BUCKET}/dataset/abalone.csv"
+
+
+def test_sagemaker_mode_upserts_and_starts_the_pipeline(project_env, capsys):
+    assert run_pipeline.main(["--input-data", f"s3://{BUCKET}/dataset/other.csv"]) == 0
+    output = capsys.readouterr().out
+    assert "started pipeline abalone-p-test: execution_arn=arn:aws:sagemaker:us-east-1:" in output
+    client = boto3.client("sagemaker", region_name=REGION)
+    described = client.describe_pipeline(PipelineName="abalone-p-test")
+    steps = [step["Name"] for step in json.loads(described["PipelineDefinition"])["Steps"]]
+    assert steps == ["Preprocess", "Train", "Evaluate", "CheckMseEvaluation"]
+    tags = client.list_tags(ResourceArn=described["PipelineArn"])["Tags"]
+    assert tags == [{"Key": "sagemaker:project-name", "Value": "abalone"}, {"Key": "sagemaker:project-id", "Value": "p-test"}]
+    execution_arn = output.split("execution_arn=")[1].strip()
+    parameters = client.list_pipeline_parameters_for_execution(PipelineExecutionArn=execution_arn)["PipelineParameters"]
+    assert {"Name": "InputDataUrl", "Value": f"s3://{BUCKET}/dataset/other.csv"} in parameters
+    summary = json.loads((project_env / "summary.json").read_text())
+    assert summary == {"mode": "sagemaker", "pipeline_name": "abalone-p-test", "execution_arn": execution_arn,
+                       "status": "Executing"}
+
+
+def test_missing_settings_are_named(project_env, monkeypatch, capsys):
+    monkeypatch.delenv("ARTIFACT_BUCKET")
+    monkeypatch.delenv("SAGEMAKER_PIPELINE_ROLE_ARN")
+    assert run_pipeline.main([]) == 2
+    assert "missing environment variable(s): ARTIFACT_BUCKET, SAGEMAKER_PIPELINE_ROLE_ARN" in capsys.readouterr().err
+
+
+@needs_training_code
+def test_local_execution_trains_evaluates_and_registers(project_env, make_rows, monkeypatch, capsys):
+    monkeypatch.setenv("PIPELINE_EXECUTION_MODE", "local")
+    assert run_pipeline.main(["--input-data", upload_rows(make_rows(400))]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    for step in ("Preprocess", "Train", "Evaluate", "CheckMseEvaluation", "RegisterModel"):
+        assert f"[{step}] done in" in "\n".join(lines)
+    assert lines[-1].startswith("test_mse=")
+    summary = json.loads((project_env / "summary.json").read_text())
+    assert summary["status"] == "Succeeded"
+    assert float(lines[-1].split("=")[1]) == pytest.approx(summary["mse"], abs=1e-6)
+    assert summary["mse"] <= 6.0 and summary["standard_deviation"] > 0
+    assert set(summary["step_seconds"]) == {"Preprocess", "Train", "Evaluate", "CheckMseEvaluation", "RegisterModel"}
+
+    s3 = boto3.client("s3", region_name=REGION)
+    model_url = summary["artifacts"]["model_data_url"]
+    prefix = f"s3://{BUCKET}/abalone-p-test/{summary['execution_id']}/"
+    assert model_url == prefix + "model/model.tar.gz"
+    archive = s3.get_object(Bucket=BUCKET, Key=model_url.split("/", 3)[3])["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(archive)) as bundle:
+        assert sorted(bundle.getnames()) == ["model-metadata.json", "xgboost-model"]
+        metadata = json.load(bundle.extractfile("model-metadata.json"))
+    assert metadata["label"] == "rings" and metadata["num_features"] == 10
+    evaluation = json.loads(s3.get_object(Bucket=BUCKET, Key=summary["artifacts"]["evaluation_url"].split("/", 3)[3])["Body"].read())
+    assert evaluation["regression_metrics"]["mse"]["value"] == summary["mse"]
+
+    package = boto3.client("sagemaker", region_name=REGION).describe_model_package(
+        ModelPackageName=summary["model_package_arn"]
+    )
+    assert package["ModelPackageGroupName"] == GROUP
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"
+    assert package["CustomerMetadataProperties"] == {"CpuImageUri": CPU_IMAGE, "GpuImageUri": GPU_IMAGE}
+    assert package["InferenceSpecification"]["Containers"][0] == {
+        "Image": CPU_IMAGE, "ModelDataUrl": model_url, "Environment": {}
+    }
+    assert package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"] == summary["artifacts"]["evaluation_url"]
+
+
+@needs_training_code
+def test_local_execution_fails_above_the_threshold_without_registering(project_env, make_rows, capsys):
+    status = run_pipeline.main(["--local", "--input-data", upload_rows(make_rows(200)), "--mse-threshold", "0.01"])
+    assert status == 1
+    captured = capsys.readouterr()
+    assert "is above the threshold 0.01" in captured.err
+    assert captured.out.strip().splitlines()[-1].startswith("test_mse=")
+    summary = json.loads((project_env / "summary.json").read_text())
+    assert (summary["status"], summary["failed_step"], summary["model_package_arn"]) == ("Failed", "MseAboveThreshold", None)
+    groups = boto3.client("sagemaker", region_name=REGION).list_model_package_groups()["ModelPackageGroupSummaryList"]
+    assert groups == []
+
+
+@needs_training_code
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("malformed", "step Preprocess failed: preprocess failed: "),
+        ("missing-object", "step Preprocess failed: no object found under the input data URL"),
+        ("missing-bucket", "step Preprocess failed: AWS call failed"),
+        ("missing-artifact-bucket", "step Preprocess failed: AWS call failed"),
+    ],
+)
+def test_local_execution_reports_the_failing_step(project_env, make_rows, monkeypatch, capsys, source, expected):
+    if source == "missing-artifact-bucket":
+        monkeypatch.setenv("ARTIFACT_BUCKET", "no-such-artifact-bucket")
+    url = {
+        "malformed": lambda: upload_rows([*make_rows(30), "M,0.5,0.4"]),
+        "missing-object": lambda: f"s3://{BUCKET}/dataset/absent.csv",
+        "missing-bucket": lambda: "s3://no-such-bucket/abalone.csv",
+        "missing-artifact-bucket": lambda: upload_rows(make_rows(30)),
+    }[source]()
+    assert run_pipeline.main(["--local", "--input-data", url]) == 1
+    error = capsys.readouterr().err
+    assert expected in error and "Traceback" not in error
+    summary = json.loads((project_env / "summary.json").read_text())
+    assert (summary["status"], summary["failed_step"]) == ("Failed", "Preprocess")
+    if source == "malformed":
+        assert "line 31: expected 9 columns" in summary["failure_reason"]
+    if source == "missing-artifact-bucket":
+        assert "no-such-artifact-bucket" in summary["failure_reason"]
