@@ -20,7 +20,9 @@ import tarfile
 import time
 import urllib.request
 import zipfile
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from xml.etree import ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,12 +87,16 @@ class Lifecycle:
         self.stream = stream
         self.moto: MotoServer | None = None
         self.env: dict[str, str] = {}
+        self.keep_emulator = False
+        self._cleanup = ExitStack()
 
     # ---------------------------------------------------------------- orchestration
     def run(self) -> str:
         """Run every step; return the summary table. Raises `StepFailed` naming the failed step."""
         runner = StepRunner(7, stream=self.stream)
         with ExitStack() as cleanup:
+            if self.keep_emulator:  # the caller inspects the emulator, then calls close()
+                cleanup = self._cleanup
             runner.run("synthesize and lint every stack and product template", self.synth_and_lint)
             runner.run("start the AWS emulator and create the project's resources",
                        lambda: self.start_emulator(cleanup))
@@ -101,6 +107,10 @@ class Lifecycle:
                        lambda: self.run_model_deploy(cleanup))
             runner.run("summary", lambda: {})
         return summary_table(runner.results, self.state.facts)
+
+    def close(self) -> None:
+        """Stop the emulator and servers kept running by `keep_emulator`."""
+        self._cleanup.close()
 
     # ---------------------------------------------------------------- 1
     def synth_and_lint(self) -> dict[str, str]:
@@ -125,7 +135,6 @@ class Lifecycle:
         self.moto = cleanup.enter_context(MotoServer(log_path=self.state.workdir / "logs" / "moto.log",
                                                      region=self.config.region))
         self.env = self.moto.environment()
-        os.environ.update(self.env)  # the Lambda code paths below create their own boto3 clients
         template = self.state.template
         assert template is not None
         refs = self.launch.as_template_parameters(template.parameter_defaults())
@@ -188,7 +197,8 @@ class Lifecycle:
         self.state.host = host = LocalRepositoryHost(self.state.workdir / "gitlab")
         event = {"RequestType": "Create", "ResourceType": "Custom::GitLabSeedCode", "LogicalResourceId": custom_id,
                  "StackId": "local", "RequestId": "local-1", "ResourceProperties": properties}
-        response = handle_event(event, host_factory=lambda _props: host)
+        with self._lambda_environment():
+            response = handle_event(event, host_factory=lambda _props: host)
         data = response["Data"]
         for name, value in data.items():
             self.state.attributes[(custom_id, name)] = value
@@ -221,7 +231,8 @@ class Lifecycle:
         if package["ModelApprovalStatus"] != "PendingManualApproval":
             raise StepFailed(f"registered {arn} as {package['ModelApprovalStatus']}, expected PendingManualApproval")
         self.state.facts.update({"test MSE": f"{summary['mse']:.3f} (threshold 6.0)", "model package": arn,
-                                 "model artifact": summary.get("model_data_url", "")})
+                                 "model artifact": summary["artifacts"]["model_data_url"],
+                                 "pipeline steps": ", ".join(f"{k} {v:.1f}s" for k, v in summary["step_seconds"].items())})
         return {"test_mse": f"{summary['mse']:.3f}", "status": package["ModelApprovalStatus"], "artifacts": bucket}
 
     # ---------------------------------------------------------------- 5
@@ -246,8 +257,9 @@ class Lifecycle:
         trigger = next(f for f in functions.values() if f["Properties"]["Handler"].startswith("gitlab_trigger"))
         environment = template.resolve(trigger["Properties"]["Environment"]["Variables"], self.state.refs,
                                        self.state.attributes)
-        result = process_event(json.loads(json.dumps(event, default=str)), config=TriggerConfig.from_env(environment),
-                               host=host)
+        with self._lambda_environment():
+            result = process_event(json.loads(json.dumps(event, default=str)),
+                                   config=TriggerConfig.from_env(environment), host=host)
         if result["status"] != "started":
             raise StepFailed(f"the GitLab trigger did not start the deploy pipeline: {result}")
         self.state.facts["deploy pipeline"] = result["pipeline_url"]
@@ -262,7 +274,9 @@ class Lifecycle:
         (pipeline,) = [p for p in host.pipelines() if p["project_id"] == self.state.deploy_project]
         variables = dict(pipeline["variables"])
         self._gitlab_ci_local(repo, ["build", "deploy-staging"], variables=variables, log_name="model-deploy-staging")
-        staging = f"{self.launch.project_name}-staging"
+        # Named by the staging stack's outputs: the emulator names endpoints itself, while on AWS
+        # the template's EndpointName (<project>-staging) applies.
+        staging = self._stack_outputs(repo, "staging")["EndpointName"]
         port = self._serve_endpoint(staging, cleanup)
         variables["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = f"http://127.0.0.1:{port}"
         self._gitlab_ci_local(repo, ["test-staging"], variables=variables, log_name="model-deploy-test")
@@ -270,23 +284,41 @@ class Lifecycle:
                               log_name="model-deploy-prod")
         sagemaker = boto3.client("sagemaker", **self._client_args())
         endpoints = {e["EndpointName"]: e["EndpointStatus"] for e in sagemaker.list_endpoints()["Endpoints"]}
-        prod = f"{self.launch.project_name}-prod"
+        prod = self._stack_outputs(repo, "prod")["EndpointName"]
         for name in (staging, prod):
             if endpoints.get(name) != "InService":
                 raise StepFailed(f"endpoint {name} is {endpoints.get(name, 'missing')}, expected InService")
-        report = self._staging_report(repo)
+        report = self._staging_report(repo, self.state.workdir / "logs" / "model-deploy-test.log")
         self.state.facts.update({"staging endpoint": f"{staging} (served on 127.0.0.1:{port})",
                                  "production endpoint": prod, **report})
         return {"endpoints": f"{staging}, {prod}", **report}
 
     # ---------------------------------------------------------------- helpers
+    @contextmanager
+    def _lambda_environment(self) -> Iterator[None]:
+        """The emulator's settings for Lambda code that makes its own boto3 clients, for one call.
+
+        Set only around the call and restored after it, so nothing else in the process (tests
+        running beside the lifecycle included) is pointed at the emulator.
+        """
+        saved = {key: os.environ.get(key) for key in self.env}
+        os.environ.update(self.env)
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
     def _client_args(self) -> dict[str, str]:
         assert self.moto is not None
         return {"endpoint_url": self.moto.url, "region_name": self.config.region}
 
     def _gitlab_ci_local(self, repo: Path, jobs: list[str], *, variables: dict[str, str], log_name: str) -> None:
         """Run jobs of `repo`'s .gitlab-ci.yml with the shell executor against the emulator."""
-        command = [str(GITLAB_CI_LOCAL), "--force-shell-executor", "--cwd", str(repo), *jobs]
+        command = [str(GITLAB_CI_LOCAL), "--force-shell-executor", *jobs]
         for key, value in {**self.env, **variables}.items():
             command += ["--variable", f"{key}={value}"]
         venv_bin = Path(sys.executable).parent
@@ -294,7 +326,7 @@ class Lifecycle:
                "PATH": os.pathsep.join([str(venv_bin), str(GITLAB_CI_LOCAL.parent), os.environ.get("PATH", "")])}
         log_path = self.state.workdir / "logs" / f"{log_name}.log"
         with log_path.open("w") as log:
-            result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, check=False)
+            result = subprocess.run(command, cwd=repo, stdout=log, stderr=subprocess.STDOUT, env=env, check=False)
         if result.returncode != 0:
             tail = "\n".join(log_path.read_text().splitlines()[-LOG_TAIL_LINES:])
             raise StepFailed(f"gitlab-ci-local {' '.join(jobs) or '(whole pipeline)'} exited {result.returncode}; "
@@ -332,13 +364,31 @@ class Lifecycle:
                 time.sleep(0.1)
         raise StepFailed("model server did not answer /ping within 30 s", log_tail=_tail(Path(log.name)))
 
-    def _staging_report(self, repo: Path) -> dict[str, str]:
-        reports = sorted(repo.rglob("staging-test-report.json"))
-        if not reports:
-            return {}
-        report = json.loads(reports[-1].read_text())
-        return {key: str(report[key]) for key in ("staging_mse", "latency_p50_ms", "latency_p95_ms", "rows")
-                if key in report}
+    @staticmethod
+    def _stack_outputs(repo: Path, stage: str) -> dict[str, str]:
+        path = repo / "build" / f"{stage}-outputs.json"
+        if not path.is_file():
+            raise StepFailed(f"the {stage} deploy job exported no stack outputs ({path})")
+        return json.loads(path.read_text())
+
+    @staticmethod
+    def _staging_report(repo: Path, job_log: Path) -> dict[str, str]:
+        """Outcome of test-staging: its JUnit report, and the figures its checks printed."""
+        path = repo / "build" / "test-report.xml"
+        if not path.is_file():
+            raise StepFailed(f"test-staging wrote no JUnit report at {path}")
+        root = ElementTree.parse(path).getroot()
+        failures = sum(int(suite.get("failures", 0)) + int(suite.get("errors", 0)) for suite in root.iter("testsuite"))
+        if failures:
+            raise StepFailed(f"{failures} staging tests failed; see {path}")
+        report = {"staging tests": f"{sum(1 for _ in root.iter('testcase'))} passed ({path.name})"}
+        # test.py prints `PASS <check>: <figures>`; keep the figures of the quality and latency checks.
+        for line in job_log.read_text().splitlines():
+            for check, label in (("mse_matches_registered", "staging MSE"), ("p95_latency", "staging latency"),
+                                 ("response_shape", "staging requests")):
+                if f"PASS {check}: " in line:
+                    report[label] = line.split(f"PASS {check}: ", 1)[1].strip()
+        return report
 
 
 def model_package_state_change_event(package: dict, *, region: str) -> dict:

@@ -15,6 +15,7 @@ from constructs import Construct
 from stacks.components.launch_role import ProductLaunchRole
 from stacks.components.multi_account_launch_permissions import MultiAccountLaunchPermissions
 from stacks.components.multi_account_pipeline_role import MultiAccountPipelineRole
+from stacks.components.project_roles import DEPLOY_CI_PRINCIPAL_TAG
 from stacks.config import PlatformConfig
 from stacks.products.gitlab_project_product import GitLabProjectProduct
 from stacks.products.multi_account_product import PRODUCT_NAME as MULTI_ACCOUNT_PRODUCT_NAME
@@ -94,6 +95,11 @@ class PlatformStack(cdk.Stack):
             self, "MultiAccountPipelineRole", role_name=self.config.multi_account_pipeline_role_name,
             target_accounts=list(multi.target_accounts), target_role_name=multi.target_role_name,
         )
+        # GitLab deploy jobs chain through this role into the target accounts (see ProjectRoles).
+        pipeline_role.role.assume_role_policy.add_statements(iam.PolicyStatement(
+            actions=["sts:AssumeRole"], principals=[iam.AccountPrincipal(self.account)],
+            conditions={"StringEquals": {f"aws:PrincipalTag/{DEPLOY_CI_PRINCIPAL_TAG}": "true"}},
+        ))
         MultiAccountLaunchPermissions(self, "MultiAccountLaunchPermissions", launch_role=self.launch_role,
                                       pipeline_role_arn=pipeline_role.role_arn)
         self.multi_account_template = MultiAccountProduct(

@@ -13,6 +13,9 @@ from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from stacks.components.artifact_bucket import ArtifactBucket
+# Marks the deploy CI roles of every GitLab project; the shared multi-account pipeline role trusts
+# principals of this account carrying it, so GitLab deploys can chain into the target accounts.
+DEPLOY_CI_PRINCIPAL_TAG = "mlops-gitlab:deploy-ci"
 from stacks.components.model_registry import ModelRegistry
 
 
@@ -132,6 +135,7 @@ class ProjectRoles(Construct):
             description=f"GitLab CI of the model deploy repository of project {prefix}",
             max_session_duration=cdk.Duration.hours(2),
         )
+        cdk.Tags.of(self.deploy_ci_role).add(DEPLOY_CI_PRINCIPAL_TAG, "true")
         artifacts.grant_read(self.deploy_ci_role)
         registry.grant_read(self.deploy_ci_role)
         self.deploy_ci_role.add_to_policy(iam.PolicyStatement(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_servicecatalog as servicecatalog
@@ -65,6 +66,7 @@ class GitLabProjectProduct(servicecatalog.ProductStack):
             "XGBOOST_IMAGE_URI": p["XGBoostImageUri"].value_as_string,
             "XGBOOST_GPU_IMAGE_URI": p["XGBoostGpuImageUri"].value_as_string,
         }
+        deploy_targets = self._cross_account_targets(config, artifacts=artifacts, registry=registry, roles=roles)
         seed = SeedCodeCheckin(
             self, "SeedCodeCheckin",
             gitlab_server_url=p["GitLabServerUrl"].value_as_string,
@@ -84,7 +86,7 @@ class GitLabProjectProduct(servicecatalog.ProductStack):
             ),
             model_deploy_variables=ci_variables(
                 {**common_variables, "AWS_ROLE_ARN": roles.deploy_ci_role.role_arn,
-                 "SAGEMAKER_EXECUTION_ROLE_ARN": roles.endpoint_role.role_arn},
+                 "SAGEMAKER_EXECUTION_ROLE_ARN": roles.endpoint_role.role_arn, **deploy_targets},
                 masked=frozenset({"AWS_ROLE_ARN"}),
             ),
         )
@@ -107,6 +109,28 @@ class GitLabProjectProduct(servicecatalog.ProductStack):
         cdk.CfnOutput(self, "ArtifactBucketName", value=artifacts.bucket.bucket_name)
         cdk.CfnOutput(self, "ModelPackageGroupName", value=prefix)
         cdk.CfnOutput(self, "ApprovalRuleName", value=trigger.rule.rule_name)
+
+    @staticmethod
+    def _cross_account_targets(config: PlatformConfig, *, artifacts: ArtifactBucket, registry: ModelRegistry,
+                               roles: ProjectRoles) -> dict[str, str]:
+        """With `multi_account` configured, let the deploy repo promote into staging and production.
+
+        The target accounts' `sagemaker-role-<suffix>` trusts only the platform's pipeline role, so
+        a deploy job chains: its OIDC role -> that pipeline role -> the target role. Returns the
+        deploy repo's per-stage CI variables (empty without `multi_account`).
+        """
+        multi = config.multi_account
+        if multi is None:
+            return {}
+        artifacts.grant_cross_account_read(list(multi.target_accounts))
+        registry.grant_cross_account_read(list(multi.target_accounts))
+        pipeline_role = f"arn:aws:iam::{config.account}:role/{config.multi_account_pipeline_role_name}"
+        roles.deploy_ci_role.add_to_policy(iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[pipeline_role]))
+        variables = {}
+        for stage, account in (("STAGING", multi.staging_account), ("PROD", multi.prod_account)):
+            variables[f"DEPLOY_ROLE_ARN_{stage}"] = f"{pipeline_role},arn:aws:iam::{account}:role/{multi.target_role_name}"
+            variables[f"SAGEMAKER_EXECUTION_ROLE_ARN_{stage}"] = f"arn:aws:iam::{account}:role/{multi.execution_role_name}"
+        return variables
 
     def _parameters(self, config: PlatformConfig) -> dict[str, cdk.CfnParameter]:
         gitlab = config.gitlab

@@ -73,7 +73,9 @@ def test_seed_code_custom_resource_properties(synthesized) -> None:
     common = {"SAGEMAKER_PROJECT_NAME", "SAGEMAKER_PROJECT_ID", "AWS_REGION", "ARTIFACT_BUCKET",
               "MODEL_PACKAGE_GROUP_NAME", "AWS_ROLE_ARN", "XGBOOST_IMAGE_URI", "XGBOOST_GPU_IMAGE_URI"}
     assert set(build_vars) == common | {"SAGEMAKER_PIPELINE_ROLE_ARN"}
-    assert set(deploy_vars) == common | {"SAGEMAKER_EXECUTION_ROLE_ARN"}
+    cross_account = {f"{name}_{stage}" for name in ("DEPLOY_ROLE_ARN", "SAGEMAKER_EXECUTION_ROLE_ARN")
+                     for stage in ("STAGING", "PROD")}
+    assert set(deploy_vars) == common | {"SAGEMAKER_EXECUTION_ROLE_ARN"} | cross_account
     assert build_vars["MODEL_PACKAGE_GROUP_NAME"]["Value"] == PROJECT
     assert build_vars["AWS_ROLE_ARN"]["Masked"] == "true"
     assert build_vars["AWS_REGION"]["Masked"] == "false"
@@ -225,3 +227,36 @@ def test_lambda_assets_bundle_handlers_and_pinned_dependencies(synthesized) -> N
         assert (staged / "aws_lambda_powertools").is_dir()
         pydantic_core = list((staged / "pydantic_core").glob("_pydantic_core.cpython-314-x86_64-linux-gnu.so"))
         assert pydantic_core, "pydantic_core must be the Lambda platform's (cp314 manylinux x86_64) build"
+
+
+def test_deploy_repo_promotes_across_accounts_through_the_pipeline_role(synthesized) -> None:
+    """config/default.yaml configures staging 333333333333 and production 222222222222."""
+    resource = only(synthesized.product_json, "Custom::GitLabSeedCode")["Properties"]
+    deploy_vars = {v["Key"]: v["Value"] for v in resource["ModelDeployVariables"]}
+    pipeline_role = "arn:aws:iam::111111111111:role/mlops-gitlab-multi-account-pipeline"
+    assert deploy_vars["DEPLOY_ROLE_ARN_STAGING"] == f"{pipeline_role},arn:aws:iam::333333333333:role/sagemaker-role-mlops"
+    assert deploy_vars["DEPLOY_ROLE_ARN_PROD"] == f"{pipeline_role},arn:aws:iam::222222222222:role/sagemaker-role-mlops"
+    assert deploy_vars["SAGEMAKER_EXECUTION_ROLE_ARN_PROD"] == "arn:aws:iam::222222222222:role/sagemaker-execution-role-mlops"
+    # The deploy CI role may assume the pipeline role, which trusts tagged deploy CI roles only.
+    synthesized.product.has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.array_with([
+        {"Action": "sts:AssumeRole", "Effect": "Allow", "Resource": pipeline_role}])}})
+    synthesized.product.has_resource_properties("AWS::IAM::Role", {
+        "Tags": Match.array_with([{"Key": "mlops-gitlab:deploy-ci", "Value": "true"}])})
+    synthesized.platform.has_resource_properties("AWS::IAM::Role", {
+        "RoleName": "mlops-gitlab-multi-account-pipeline",
+        "AssumeRolePolicyDocument": {"Statement": Match.array_with([Match.object_like({
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:PrincipalTag/mlops-gitlab:deploy-ci": "true"}}})])}})
+
+
+def test_artifacts_and_registry_are_readable_by_the_target_accounts_only(synthesized) -> None:
+    group = only(synthesized.product_json, "AWS::SageMaker::ModelPackageGroup")["Properties"]
+    policy = group["ModelPackageGroupPolicy"]
+    principals = json.dumps(policy)
+    assert "333333333333" in principals and "222222222222" in principals
+    statements = [s for p in resources_of(synthesized.product_json, "AWS::S3::BucketPolicy").values()
+                  for s in p["Properties"]["PolicyDocument"]["Statement"] if s.get("Sid", "").startswith("CrossAccount")]
+    assert statements, "the artifact bucket has no cross-account read statements"
+    for statement in statements:
+        accounts = {json.dumps(p) for p in statement["Principal"]["AWS"]}
+        assert all("333333333333" in a or "222222222222" in a for a in accounts)

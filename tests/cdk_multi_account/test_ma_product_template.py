@@ -159,8 +159,9 @@ def test_product_is_in_the_portfolio_with_launch_role_and_studio_tag(ma) -> None
                                      {"ProductId": {"Ref": product_id}, "RoleArn": Match.any_value()})
     platform.has_resource_properties("AWS::IAM::Role", {
         "RoleName": ma.config.multi_account_pipeline_role_name,
-        "AssumeRolePolicyDocument": {"Statement": [Match.object_like(
-            {"Principal": {"Service": "codebuild.amazonaws.com"}})]},
+        # CodeBuild (this product's steps) and, conditioned on a tag, GitLab deploy CI roles.
+        "AssumeRolePolicyDocument": {"Statement": Match.array_with([Match.object_like(
+            {"Principal": {"Service": "codebuild.amazonaws.com"}})])},
     })
 
 

@@ -1,0 +1,96 @@
+"""End to end: the whole lifecycle of `make demo` on a sample of the Abalone data.
+
+Real code throughout: the synthesized product template, the seed-code check-in and trigger
+Lambdas' code, both seed repositories' .gitlab-ci.yml under gitlab-ci-local, the model build
+steps, the deploy scripts against the emulator, and the model server answering over HTTP.
+"""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+
+from local_lifecycle.lifecycle import LaunchParameters, Lifecycle, load_default_config, prepare_workdir
+from local_lifecycle.sample_data import subsample, write_sample
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+ABALONE = Path(__file__).resolve().parents[3] / "shared" / "data" / "abalone-dataset.csv"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory):
+    workdir = prepare_workdir(tmp_path_factory.mktemp("lifecycle"))
+    data = (subsample(ABALONE, workdir / "data" / "abalone.csv", rows=1500) if ABALONE.is_file()
+            else write_sample(workdir / "data" / "abalone.csv"))
+    stream = io.StringIO()
+    lifecycle = Lifecycle(data=data, workdir=workdir, config=load_default_config(), launch=LaunchParameters(),
+                          stream=stream)
+    # Keep the emulator up after the run so the tests can inspect what the lifecycle left there.
+    lifecycle.keep_emulator = True
+    try:
+        table = lifecycle.run()
+        yield lifecycle, table, stream.getvalue()
+    finally:
+        lifecycle.close()
+
+
+def client(lifecycle: Lifecycle, service: str):
+    return boto3.client(service, endpoint_url=lifecycle.moto.url, region_name=lifecycle.config.region,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def test_every_step_reports_progress_and_the_summary_holds_the_key_facts(run) -> None:
+    _, table, output = run
+    for number in range(1, 8):
+        assert f"[{number}/7]" in output
+    for fact in ("test MSE", "model package", "staging endpoint", "production endpoint", "staging latency"):
+        assert fact in table
+
+
+def test_a_model_version_was_registered_with_its_metrics_and_approved(run) -> None:
+    lifecycle, _, _ = run
+    summary = lifecycle.state.build_summary
+    assert summary["mse"] <= 6.0
+    package = client(lifecycle, "sagemaker").describe_model_package(ModelPackageName=summary["model_package_arn"])
+    assert package["ModelApprovalStatus"] == "Approved"
+    assert package["ModelPackageGroupName"] == "abalone-p-local0demo01"
+    statistics = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+    bucket, key = statistics.removeprefix("s3://").split("/", 1)
+    evaluation = json.loads(client(lifecycle, "s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert evaluation["regression_metrics"]["mse"]["value"] == pytest.approx(summary["mse"])
+
+
+def test_the_approval_event_matched_the_rule_and_started_the_deploy_pipeline(run) -> None:
+    lifecycle, _, _ = run
+    event = json.loads((lifecycle.state.workdir / "approval-event.json").read_text())
+    assert event["source"] == "aws.sagemaker"
+    assert event["detail-type"] == "SageMaker Model Package State Change"
+    assert event["detail"]["ModelApprovalStatus"] == "Approved"
+    (pipeline,) = lifecycle.state.host.pipelines()
+    assert pipeline["project_id"] == lifecycle.state.deploy_project
+    assert pipeline["variables"]["MODEL_PACKAGE_ARN"] == event["detail"]["ModelPackageArn"]
+
+
+def test_staging_and_production_stacks_are_deployed_with_the_approved_model(run) -> None:
+    lifecycle, _, _ = run
+    cloudformation = client(lifecycle, "cloudformation")
+    stacks = {s["StackName"]: s["StackStatus"] for s in cloudformation.describe_stacks()["Stacks"]}
+    for stage in ("staging", "prod"):
+        assert stacks[f"sagemaker-abalone-p-local0demo01-deploy-{stage}"] == "CREATE_COMPLETE"
+    sagemaker = client(lifecycle, "sagemaker")
+    model_data = lifecycle.state.build_summary["artifacts"]["model_data_url"]
+    for model in sagemaker.list_models()["Models"]:
+        assert sagemaker.describe_model(ModelName=model["ModelName"])["PrimaryContainer"]["ModelDataUrl"] == model_data
+
+
+def test_staging_predictions_were_served_over_http_and_checked(run) -> None:
+    lifecycle, table, _ = run
+    assert "4 passed" in lifecycle.state.facts["staging tests"]
+    assert "MSE" in lifecycle.state.facts["staging MSE"]
+    repo = lifecycle.state.host.repo_path(lifecycle.state.deploy_project)
+    assert (repo / "build" / "test-report.xml").is_file()
+    server_log = lifecycle.state.workdir / "logs"
+    assert any(p.name.endswith("-server.log") for p in server_log.iterdir())
