@@ -1,0 +1,296 @@
+"""Serving benchmark: our model server vs MLServer vs in-process prediction, in one run on loopback.
+
+Both servers serve the same Booster (trained here on the Abalone data when it is present, else on
+generated data of the same shape). For each payload size (1 row, 100 rows) the same closed-loop
+client (`loadgen.py`) drives each server with `--concurrency` keep-alive connections; ours gets
+the CSV body on `POST /invocations`, MLServer the equivalent V2 request on
+`POST /v2/models/<name>/infer`. The servers are measured in alternating rounds so that noise from
+anything else on the machine spreads over both. The floor is the same decode + predict + encode
+work called in this process, one request at a time, with no HTTP.
+
+Prints a table (requests/s, p50, p99, and each server's distance from the floor) and, last,
+`throughput_ratio_vs_mlserver=<our rps / MLServer rps on 100-row payloads>`.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import xgboost
+
+from loadgen import LoadResult, build_request, percentile, run_load
+from xgboost_container import server_codec
+from xgboost_container.model_format import MODEL_FILE, save_model
+from xgboost_container.server_model import DeviceChoice, load
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "abalone-dataset.csv"
+MODEL_NAME = "abalone"
+HOST = "127.0.0.1"
+PAYLOAD_ROWS = (1, 100)
+
+
+def abalone_features(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Abalone rows as features (sex one-hot + 7 measurements) and the ring count label."""
+    sex = {"M": [1.0, 0.0, 0.0], "F": [0.0, 1.0, 0.0], "I": [0.0, 0.0, 1.0]}
+    with path.open(newline="") as handle:
+        rows = [row for row in csv.reader(handle) if row]
+    features = np.array([sex[row[0]] + [float(v) for v in row[1:8]] for row in rows], dtype=np.float32)
+    label = np.array([float(row[8]) for row in rows], dtype=np.float32)
+    names = ["sex_M", "sex_F", "sex_I", "length", "diameter", "height",
+             "whole_weight", "shucked_weight", "viscera_weight", "shell_weight"]
+    return features, label, names
+
+
+def generated_features(rows: int = 4000, width: int = 10) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Random features with a noisy linear label, shaped like the Abalone data."""
+    rng = np.random.default_rng(7)
+    features = rng.random((rows, width), dtype=np.float32)
+    label = features @ rng.random(width, dtype=np.float32) * 10 + rng.normal(0, 0.5, rows).astype(np.float32)
+    return features, label, [f"f{i}" for i in range(width)]
+
+
+def build_model(model_dir: Path, data: Path) -> np.ndarray:
+    """Train the published Abalone configuration (50 rounds, depth 5) into `model_dir`; return its features."""
+    features, label, names = abalone_features(data) if data.is_file() else generated_features()
+    params = {"objective": "reg:squarederror", "max_depth": 5, "eta": 0.2, "gamma": 4,
+              "min_child_weight": 6, "subsample": 0.7, "seed": 1}
+    booster = xgboost.train(params, xgboost.DMatrix(features, label, feature_names=names), num_boost_round=50)
+    save_model(booster, model_dir, feature_names=names, label="rings", objective=params["objective"])
+    return features
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout_s: float = 90.0) -> None:
+    """Poll `url` until it answers 200; fail early if the server process exits."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before {url} was ready")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} not ready after {timeout_s} s")
+
+
+def post(port: int, path: str, body: bytes, content_type: str) -> bytes:
+    """One POST, for the correctness check before measuring."""
+    request = urllib.request.Request(f"http://{HOST}:{port}{path}", data=body, headers={"Content-Type": content_type})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.read()
+
+
+def csv_body(rows: np.ndarray) -> bytes:
+    """Rows as the CSV request our server takes."""
+    return "\n".join(",".join(repr(float(v)) for v in row) for row in rows).encode()
+
+
+def v2_body(rows: np.ndarray) -> bytes:
+    """The same rows as a V2 inference request (what MLServer takes)."""
+    return json.dumps({"inputs": [{"name": "input-0", "shape": list(rows.shape), "datatype": "FP32",
+                                   "data": rows.astype(float).ravel().tolist()}]}).encode()
+
+
+@dataclass
+class Measured:
+    """One target on one payload across rounds: the median round's throughput, pooled latencies.
+
+    The median of the rounds keeps a round disturbed by something else on the machine from
+    deciding the result; latency percentiles come from every request of every round.
+    """
+
+    rounds: list[LoadResult] = field(default_factory=list)
+
+    @property
+    def rps(self) -> float:
+        """Successful requests per second of the median round."""
+        return statistics.median(result.rps for result in self.rounds)
+
+    def percentile(self, fraction: float) -> float:
+        """Latency (ms) at `fraction` of every successful request of every round."""
+        return percentile([ms for result in self.rounds for ms in result.latencies_ms], fraction)
+
+    @property
+    def errors(self) -> int:
+        """Failed requests over all rounds."""
+        return sum(result.errors for result in self.rounds)
+
+    @property
+    def first_error(self) -> str:
+        """The first failure seen, for the report."""
+        return next((result.first_error for result in self.rounds if result.first_error), "")
+
+
+def measure_floor(model, body: bytes, duration_s: float) -> LoadResult:
+    """Decode + predict + encode in this process, back to back, for `duration_s` seconds."""
+    latencies = []
+    stop = time.perf_counter() + duration_s
+    while time.perf_counter() < stop:
+        started = time.perf_counter()
+        rows = server_codec.decode(body, server_codec.CSV, model.num_features)
+        server_codec.encode(model.predict(rows), server_codec.CSV)
+        latencies.append((time.perf_counter() - started) * 1000)
+    return LoadResult(len(latencies), 0, duration_s, latencies, "")
+
+
+def start_ours(model_dir: Path, port: int, workers: int, log_path: Path) -> subprocess.Popen:
+    """Start `xgboost-serve` from this venv on the loopback interface."""
+    command = [sys.executable, "-m", "xgboost_container.serve", "--model-dir", str(model_dir),
+               "--host", HOST, "--port", str(port), "--workers", str(workers)]
+    return subprocess.Popen(command, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
+
+
+def start_mlserver(mlserver: Path, model_dir: Path, workdir: Path, port: int, log_path: Path) -> subprocess.Popen:
+    """Start MLServer with mlserver-xgboost on the same model file, loopback only.
+
+    `parallel_workers: 0` runs inference in the HTTP process: on 2 cores it measured about five
+    times the throughput of the default (1) or 2 inference workers, so MLServer gets its best setting.
+    """
+    repository = workdir / "mlserver"
+    model_repo = repository / MODEL_NAME
+    model_repo.mkdir(parents=True, exist_ok=True)
+    (model_repo / "model.ubj").write_bytes((model_dir / MODEL_FILE).read_bytes())
+    (model_repo / "model-settings.json").write_text(json.dumps({
+        "name": MODEL_NAME, "implementation": "mlserver_xgboost.XGBoostModel", "parameters": {"uri": "./model.ubj"},
+    }))
+    (repository / "settings.json").write_text(json.dumps({
+        "host": HOST, "http_port": port, "grpc_port": free_port(), "metrics_port": free_port(),
+        "parallel_workers": 0, "debug": False,
+    }))
+    return subprocess.Popen([str(mlserver), "start", str(repository)], stdout=log_path.open("w"),
+                            stderr=subprocess.STDOUT, cwd=repository)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a server this benchmark started."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def check_same_predictions(model, rows: np.ndarray, ours_port: int, mls_port: int) -> None:
+    """Both servers must return what the in-process model predicts before anything is timed."""
+    expected = model.predict(rows)
+    ours = np.array(json.loads(post(ours_port, "/invocations", json.dumps({"instances": rows.tolist()}).encode(),
+                                    server_codec.JSON))["predictions"])
+    theirs = np.array(json.loads(post(mls_port, f"/v2/models/{MODEL_NAME}/infer", v2_body(rows),
+                                      "application/json"))["outputs"][0]["data"])
+    for name, got in (("xgboost-serve", ours), ("MLServer", theirs)):
+        if not np.allclose(got.ravel(), expected, rtol=1e-5):
+            raise RuntimeError(f"{name} predictions differ from the in-process model: {got[:3]} vs {expected[:3]}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mlserver", type=Path, required=True, help="the mlserver executable of its venv")
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get("DATA", DEFAULT_DATA)))
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="our server's workers")
+    parser.add_argument("--concurrency", type=int, default=8, help="concurrent client connections")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating measurement rounds per server")
+    parser.add_argument("--warmup", type=float, default=0.5, help="seconds of warm-up per round")
+    parser.add_argument("--duration", type=float, default=2.0, help="measured seconds per round")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
+        workdir = Path(tmp)
+        model_dir = workdir / "model"
+        features = build_model(model_dir, args.data)
+        model = load(model_dir, DeviceChoice("cpu", "benchmark floor"))
+        model.activate(threads=1)
+        payloads = {n: features[:n] for n in PAYLOAD_ROWS}
+
+        ours_port, mls_port = free_port(), free_port()
+        servers: list[subprocess.Popen] = []
+        try:
+            servers.append(start_ours(model_dir, ours_port, args.workers, workdir / "ours.log"))
+            servers.append(start_mlserver(args.mlserver.resolve(), model_dir, workdir, mls_port,
+                                          workdir / "mlserver.log"))
+            try:
+                wait_ready(f"http://{HOST}:{ours_port}/ping", servers[0])
+                wait_ready(f"http://{HOST}:{mls_port}/v2/models/{MODEL_NAME}/ready", servers[1])
+            except RuntimeError:
+                for log in ("ours.log", "mlserver.log"):
+                    print(f"--- {log}\n{(workdir / log).read_text()[-3000:]}", file=sys.stderr)
+                raise
+            check_same_predictions(model, payloads[100], ours_port, mls_port)
+            results = run_all(args, model, payloads, ours_port, mls_port)
+        finally:
+            for server in servers:
+                stop(server)
+    return report(args, results)
+
+
+def run_all(args, model, payloads, ours_port: int, mls_port: int) -> dict:
+    """Measure the floor, then both servers in alternating rounds, for every payload size."""
+    results: dict = {}
+    for rows_count, rows in payloads.items():
+        body = csv_body(rows)
+        results[("floor", rows_count)] = Measured([measure_floor(model, body, args.duration)])
+        requests = {
+            "xgboost-serve": (ours_port, build_request(HOST, ours_port, "/invocations", body, server_codec.CSV)),
+            "mlserver": (mls_port, build_request(HOST, mls_port, f"/v2/models/{MODEL_NAME}/infer", v2_body(rows),
+                                                 "application/json")),
+        }
+        pooled = {name: Measured() for name in requests}
+        for _ in range(args.rounds):
+            for name, (port, request) in requests.items():
+                pooled[name].rounds.append(run_load(HOST, port, request, concurrency=args.concurrency,
+                                                    warmup_s=args.warmup, duration_s=args.duration))
+        for name, measured in pooled.items():
+            results[(name, rows_count)] = measured
+    return results
+
+
+def report(args, results: dict) -> int:
+    """Print the table and the ratios; non-zero when a server answered with errors."""
+    labels = {"floor": "in-process predict (floor)", "xgboost-serve": "xgboost-serve (ours)",
+              "mlserver": "MLServer 1.7.1"}
+    print(f"loopback, {os.cpu_count()} CPUs, {args.concurrency} keep-alive clients, {args.rounds} alternating rounds "
+          f"of {args.duration:g} s per server and payload (req/s: median round); our server: {args.workers} workers")
+    print(f"{'target':<28}{'rows':>5}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'req/s / floor':>15}{'p50 / floor':>13}")
+    failed = False
+    for rows_count in PAYLOAD_ROWS:
+        floor = results[("floor", rows_count)]
+        for name in ("floor", "xgboost-serve", "mlserver"):
+            result = results[(name, rows_count)]
+            print(f"{labels[name]:<28}{rows_count:>5}{result.rps:>10.0f}{result.percentile(0.5):>9.2f}"
+                  f"{result.percentile(0.99):>9.2f}{result.rps / floor.rps:>15.2f}"
+                  f"{result.percentile(0.5) / floor.percentile(0.5):>13.1f}")
+            if result.errors:
+                failed = True
+                print(f"  {result.errors} failed requests, first: {result.first_error}")
+    ratios = {n: results[("xgboost-serve", n)].rps / results[("mlserver", n)].rps for n in PAYLOAD_ROWS}
+    for rows_count, ratio in ratios.items():
+        print(f"throughput ours / MLServer, {rows_count}-row payloads: {ratio:.2f}x")
+    print(f"throughput_ratio_vs_mlserver={ratios[100]:.2f}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

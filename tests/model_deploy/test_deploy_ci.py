@@ -1,0 +1,127 @@
+"""The deploy repository's .gitlab-ci.yml (GitLab's schema, jobs, artifacts, AWS authentication) and
+its requirements.txt (the platform's pins, so `pip install -r requirements.txt` is a no-op there)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from importlib.metadata import PackageNotFoundError, distribution
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from packaging.requirements import Requirement
+
+from .conftest import REPO, SEED
+
+SCHEMA = REPO.parent / "shared" / "data" / "gitlab-ci-schema.json"
+RESERVED = {"stages", "variables", "default", "workflow", "include", "image", "services", "cache", "before_script",
+            "after_script"}
+
+
+@pytest.fixture(scope="module")
+def ci() -> dict:
+    return yaml.safe_load((SEED / ".gitlab-ci.yml").read_text())
+
+
+@pytest.mark.skipif(not SCHEMA.is_file(), reason=f"GitLab's CI schema is not at {SCHEMA}")
+def test_valid_against_gitlab_schema(ci):
+    schema = json.loads(SCHEMA.read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    assert [error.message for error in validator.iter_errors(ci)] == []
+
+
+@pytest.mark.skipif(not SCHEMA.is_file(), reason=f"GitLab's CI schema is not at {SCHEMA}")
+def test_schema_would_notice_a_mistake(ci):
+    schema = json.loads(SCHEMA.read_text())
+    broken = {**ci, "deploy-prod": {**ci["deploy-prod"], "when": "by-hand"}}
+    assert list(jsonschema.validators.validator_for(schema)(schema).iter_errors(broken))
+
+
+def test_four_stages_and_their_jobs(ci):
+    assert ci["stages"] == ["build", "staging-deploy", "test-staging", "production-deploy"]
+    jobs = {name: job for name, job in ci.items() if name not in RESERVED}
+    assert {name: job["stage"] for name, job in jobs.items()} == {
+        "build": "build", "deploy-staging": "staging-deploy", "test-staging": "test-staging",
+        "deploy-prod": "production-deploy"}
+    assert jobs["deploy-prod"]["when"] == "manual"
+    assert all("when" not in job for name, job in jobs.items() if name != "deploy-prod")
+    assert ci["default"]["image"] == "python:3.12-slim"
+
+
+def test_artifacts_flow_between_jobs(ci):
+    assert ci["build"]["artifacts"]["paths"] == ["build/"]
+    assert "python build.py --output-dir build" in ci["build"]["script"]
+    assert ci["deploy-staging"]["needs"] == ["build"]
+    assert ci["deploy-staging"]["artifacts"]["paths"] == ["build/staging-outputs.json"]
+    assert ci["test-staging"]["needs"] == ["build", "deploy-staging"]
+    assert ci["test-staging"]["artifacts"]["reports"]["junit"] == "build/test-report.xml"
+    assert ci["test-staging"]["artifacts"]["when"] == "always"
+    assert ci["deploy-prod"]["needs"] == ["build", "test-staging"]
+    scripts = " ".join(" ".join(job["script"]) for job in (ci["deploy-staging"], ci["test-staging"], ci["deploy-prod"]))
+    assert "--stage staging" in scripts and "--stage prod" in scripts and "test/test.py" in scripts
+
+
+def test_oidc_token_is_requested(ci):
+    assert ci["default"]["id_tokens"] == {"GITLAB_OIDC_TOKEN": {"aud": "sts.amazonaws.com"}}
+
+
+def run_auth_step(ci, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    """Run the default before_script's authentication step in bash and print what it exported."""
+    script = ci["default"]["before_script"][0] + '\necho "TOKEN_FILE=${AWS_WEB_IDENTITY_TOKEN_FILE:-}"\n'
+    clean = {"PATH": os.environ["PATH"], "TMPDIR": str(tmp_path)}
+    return subprocess.run(["bash", "-euc", script], env={**clean, **env}, capture_output=True, text=True, timeout=30)
+
+
+def test_access_keys_take_precedence(ci, tmp_path):
+    result = run_auth_step(ci, tmp_path, AWS_ACCESS_KEY_ID="AKIA", AWS_SECRET_ACCESS_KEY="secret",
+                           GITLAB_OIDC_TOKEN="jwt", AWS_ROLE_ARN="arn:aws:iam::1:role/r")
+    assert result.returncode == 0 and "access keys" in result.stdout and "TOKEN_FILE=\n" in result.stdout
+
+
+def test_oidc_writes_the_token_file_for_boto3(ci, tmp_path):
+    result = run_auth_step(ci, tmp_path, GITLAB_OIDC_TOKEN="header.payload.sig", AWS_ROLE_ARN="arn:aws:iam::1:role/r")
+    assert result.returncode == 0 and "GitLab OIDC, assuming arn:aws:iam::1:role/r" in result.stdout
+    token_file = Path(result.stdout.split("TOKEN_FILE=")[1].strip())
+    assert token_file.read_text() == "header.payload.sig"
+
+
+def test_no_credentials_fails_with_instructions(ci, tmp_path):
+    result = run_auth_step(ci, tmp_path)
+    assert result.returncode == 1 and "set AWS_ROLE_ARN" in result.stderr
+
+
+def requirement_pins(path: Path) -> dict[str, str]:
+    """`name==version` pins of a requirements file (following `-r`), by canonical lower-case name."""
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("-r "):
+            pins.update(requirement_pins(path.parent / line[3:].strip()))
+        elif line:
+            requirement = Requirement(line)
+            pins[requirement.name.lower().replace("_", "-")] = str(requirement.specifier).removeprefix("==")
+    return pins
+
+
+def test_requirements_equal_the_platform_pins():
+    seed = requirement_pins(SEED / "requirements.txt")
+    platform = requirement_pins(REPO / "requirements-dev.txt")
+    assert {name: platform.get(name) for name in seed} == seed
+
+
+def test_requirements_pin_every_dependency():
+    """Each pinned package's own dependencies (without extras) are pinned too, so pip resolves nothing."""
+    seed = requirement_pins(SEED / "requirements.txt")
+    unpinned = set()
+    for name in seed:
+        try:
+            requires = distribution(name).requires or []
+        except PackageNotFoundError:
+            pytest.fail(f"{name} is pinned by the seed but not installed in the platform venv")
+        for spec in map(Requirement, requires):
+            if spec.marker is None or spec.marker.evaluate({"extra": ""}):
+                if spec.name.lower().replace("_", "-") not in seed:
+                    unpinned.add(f"{spec.name} (needed by {name})")
+    assert unpinned == set()

@@ -1,0 +1,146 @@
+"""Request decoding, content negotiation and response encoding of the model server."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from xgboost_container.server_codec import CSV, JSON, RequestError, decode, encode, media_type, negotiate
+
+
+def error_of(call, *args) -> RequestError:
+    with pytest.raises(RequestError) as caught:
+        call(*args)
+    return caught.value
+
+
+class TestCsv:
+    def test_many_rows_become_a_float32_matrix(self):
+        rows = decode(b"1,2,3\n4.5,-5e-1,6\n", "text/csv", 3)
+        assert rows.dtype == np.float32
+        assert rows.tolist() == [[1, 2, 3], [4.5, -0.5, 6]]
+
+    def test_one_row_without_newline_and_media_type_parameters(self):
+        assert decode(b"1,2", "text/csv; charset=utf-8", 2).shape == (1, 2)
+
+    def test_crlf_spaces_and_blank_lines_are_tolerated(self):
+        assert decode(b" 1, 2\r\n\r\n3 ,4\r\n", "TEXT/CSV", 2).tolist() == [[1, 2], [3, 4]]
+
+    def test_empty_values_and_nan_are_missing_values(self):
+        rows = decode(b"1,,3\nnan,2,\n", CSV, 3)
+        assert rows[0, 0] == 1 and math.isnan(rows[0, 1]) and rows[0, 2] == 3
+        assert math.isnan(rows[1, 0]) and math.isnan(rows[1, 2])
+
+    def test_non_numeric_value_is_named_with_its_line_and_column(self):
+        error = error_of(decode, b"1,2,3\n4,abc,6", CSV, 3)
+        assert error.status == 400
+        assert "'abc'" in error.message and "line 2" in error.message and "column 2" in error.message
+
+    def test_header_row_is_rejected_as_non_numeric(self):
+        error = error_of(decode, b"length,diameter\n1,2", CSV, 2)
+        assert error.status == 400 and "'length'" in error.message and "line 1" in error.message
+
+    def test_rows_of_different_lengths_are_rejected(self):
+        error = error_of(decode, b"1,2,3\n4,5", CSV, 3)
+        assert error.status == 400 and "line 2" in error.message and "2 values" in error.message
+
+    def test_wrong_feature_count_names_both_counts(self):
+        error = error_of(decode, b"1,2,3", CSV, 4)
+        assert error.status == 400 and "4 features" in error.message and "got 3" in error.message
+
+    def test_label_column_sent_by_mistake_is_a_feature_count_error(self):
+        assert "got 5" in error_of(decode, b"9,1,2,3,4", CSV, 4).message
+
+    def test_non_utf8_body_is_rejected(self):
+        assert error_of(decode, b"\xff\xfe1,2", CSV, 2).status == 400
+
+
+class TestJson:
+    def test_instances_object(self):
+        assert decode(json.dumps({"instances": [[1, 2], [3, 4.5]]}).encode(), JSON, 2).tolist() == [[1, 2], [3, 4.5]]
+
+    def test_bare_list_of_rows_and_single_row(self):
+        assert decode(b"[[1, 2], [3, 4]]", JSON, 2).shape == (2, 2)
+        assert decode(b"[1, 2]", JSON, 2).shape == (1, 2)
+
+    def test_null_is_a_missing_value(self):
+        rows = decode(b'{"instances": [[1, null]]}', JSON, 2)
+        assert rows[0, 0] == 1 and math.isnan(rows[0, 1])
+
+    @pytest.mark.parametrize("value", ['"1.5"', "true", "[1]", '{"a": 1}'])
+    def test_non_numbers_are_rejected_with_position(self, value):
+        error = error_of(decode, f'{{"instances": [[1, 2], [3, {value}]]}}'.encode(), JSON, 2)
+        assert error.status == 400 and "row 2, column 2" in error.message and value.replace(" ", "") in error.message.replace(" ", "")
+
+    def test_ragged_rows_are_rejected(self):
+        error = error_of(decode, b"[[1, 2], [3]]", JSON, 2)
+        assert error.status == 400 and "row 2 " in error.message and "1 values" in error.message
+
+    def test_row_that_is_not_a_list(self):
+        assert "row 2" in error_of(decode, b'[[1, 2], {"f": 1}]', JSON, 2).message
+
+    @pytest.mark.parametrize("body", [b"{", b'{"rows": [[1]]}', b"[]", b'{"instances": []}', b'"text"'])
+    def test_malformed_documents_are_rejected(self, body):
+        assert error_of(decode, body, JSON, 1).status == 400
+
+    def test_wrong_feature_count(self):
+        assert "got 3" in error_of(decode, b"[[1, 2, 3]]", JSON, 2).message
+
+
+class TestRequestChecks:
+    @pytest.mark.parametrize("content_type", [None, "", "application/x-npy", "text/plain"])
+    def test_unsupported_content_type_is_415_and_lists_supported_types(self, content_type):
+        error = error_of(decode, b"1,2", content_type, 2)
+        assert error.status == 415 and "text/csv" in error.message and "application/json" in error.message
+
+    @pytest.mark.parametrize("body", [b"", b"  \n\r\n "])
+    def test_empty_body_is_400(self, body):
+        error = error_of(decode, body, CSV, 2)
+        assert error.status == 400 and "empty" in error.message
+
+    def test_media_type_strips_parameters(self):
+        assert media_type("Application/JSON; charset=utf-8") == JSON
+        assert media_type(None) == ""
+
+
+class TestNegotiation:
+    @pytest.mark.parametrize("accept", [None, "", "*/*"])
+    def test_no_preference_answers_in_the_request_format(self, accept):
+        assert negotiate(accept, JSON) == JSON
+        assert negotiate(accept, CSV) == CSV
+
+    def test_explicit_type(self):
+        assert negotiate("application/json", CSV) == JSON
+
+    def test_quality_values_decide(self):
+        assert negotiate("text/csv;q=0.5, application/json", CSV) == JSON
+        assert negotiate("application/json;q=0, text/csv", JSON) == CSV
+
+    def test_wildcard_family(self):
+        assert negotiate("text/*", JSON) == CSV
+
+    def test_unsupported_types_are_406(self):
+        error = error_of(negotiate, "application/x-protobuf", CSV)
+        assert error.status == 406 and "application/x-protobuf" in error.message
+
+    def test_bad_quality_value_is_400(self):
+        assert error_of(negotiate, "text/csv;q=high", CSV).status == 400
+
+
+class TestEncode:
+    def test_csv_one_prediction_per_line(self):
+        assert encode(np.array([1.5, 2.25], dtype=np.float32), CSV) == b"1.5\n2.25\n"
+
+    def test_csv_multi_output_rows(self):
+        assert encode(np.array([[0.25, 0.75], [1.0, 0.0]], dtype=np.float32), CSV) == b"0.25,0.75\n1.0,0.0\n"
+
+    def test_json_predictions(self):
+        assert json.loads(encode(np.array([1.5, 2.25], dtype=np.float32), JSON)) == {"predictions": [1.5, 2.25]}
+        assert json.loads(encode(np.array([[0.5, 0.5]], dtype=np.float32), JSON)) == {"predictions": [[0.5, 0.5]]}
+
+    def test_float32_values_round_trip_exactly(self):
+        values = np.array([9.821717262268066, 1e-8, -3.4e38], dtype=np.float32)
+        decoded = np.array(encode(values, CSV).decode().split(), dtype=np.float32)
+        assert np.array_equal(decoded, values)
