@@ -11,7 +11,8 @@ outputs (EndpointName, ...) to `build/<stage>-outputs.json`.
 - "No updates are to be performed" (the same model and configuration again) is a success.
 - On failure, the reasons CloudFormation gave for each failed resource and the stack's final
   (rollback) status are printed, and the exit status is 1.
-- `--role-arn` deploys into another account by assuming that role first.
+- `--role-arn` deploys into another account by assuming that role first (comma-separated ARNs: a chain,
+  assumed in order; see aws_session.py).
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from typing import Callable
 
 import boto3
 from botocore.exceptions import ClientError
+
+from aws_session import session_for
 
 HERE = Path(__file__).resolve().parent
 TEMPLATE = HERE / "endpoint-config-template.yml"
@@ -156,17 +159,6 @@ def stack_outputs(cfn, name: str) -> dict[str, str]:
     """The stack's outputs as a name -> value mapping."""
     stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
     return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
-
-
-def session_for(role_arn: str | None, region: str | None) -> boto3.session.Session:
-    """A boto3 session: this job's credentials, or those of `role_arn` assumed with them."""
-    if not role_arn:
-        return boto3.session.Session(region_name=region)
-    credentials = boto3.client("sts", region_name=region).assume_role(
-        RoleArn=role_arn, RoleSessionName="gitlab-model-deploy")["Credentials"]
-    return boto3.session.Session(aws_access_key_id=credentials["AccessKeyId"],
-                                 aws_secret_access_key=credentials["SecretAccessKey"],
-                                 aws_session_token=credentials["SessionToken"], region_name=region)
 
 
 def main(argv: list[str] | None = None) -> int:

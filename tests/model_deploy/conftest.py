@@ -29,6 +29,8 @@ def load_seed_module(relative: str) -> ModuleType:
     No `__pycache__` is written into the seed directory (it is pushed to GitLab as it is).
     """
     name = "model_deploy_seed_" + relative.replace("/", "_").removesuffix(".py")
+    if str(SEED) not in sys.path:  # the scripts import the repository's own modules (aws_session)
+        sys.path.insert(0, str(SEED))
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, SEED / relative)
         module = importlib.util.module_from_spec(spec)

@@ -37,6 +37,9 @@ from typing import Callable
 import boto3
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the repository's own modules (run as `python test/test.py`)
+
+from aws_session import session_for  # noqa: E402
 TEST_SETTINGS = ("InServiceTimeoutSeconds", "BatchRows", "MseRelativeTolerance", "LatencyProbes", "P95LatencyMs")
 
 
@@ -275,17 +278,6 @@ def run_checks(*, sagemaker, runtime, s3, endpoint: str, package: dict, settings
     return report
 
 
-def session_for(role_arn: str | None, region: str | None) -> boto3.session.Session:
-    """A boto3 session: this job's credentials, or those of `role_arn` assumed with them (as deploy.py)."""
-    if not role_arn:
-        return boto3.session.Session(region_name=region)
-    credentials = boto3.client("sts", region_name=region).assume_role(
-        RoleArn=role_arn, RoleSessionName="gitlab-model-deploy-test")["Credentials"]
-    return boto3.session.Session(aws_access_key_id=credentials["AccessKeyId"],
-                                 aws_secret_access_key=credentials["SecretAccessKey"],
-                                 aws_session_token=credentials["SessionToken"], region_name=region)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build-dir", type=Path, default=Path("build"), help="build.py's and deploy.py's output")
@@ -303,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckFailed, OSError, KeyError, json.JSONDecodeError) as error:
         print(f"test.py: error: {error}", file=sys.stderr)
         return 1
-    target = session_for(args.role_arn, region)
+    target = session_for(args.role_arn, region, session_name="gitlab-model-deploy-test")
     report = run_checks(
         sagemaker=target.client("sagemaker"), runtime=target.client("sagemaker-runtime"),
         s3=boto3.client("s3", region_name=region),  # the artifact bucket is in the project's account
