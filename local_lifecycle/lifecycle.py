@@ -313,8 +313,12 @@ class Lifecycle:
                     os.environ[key] = value
 
     def _client_args(self) -> dict[str, str]:
+        """boto3 client arguments for the emulator, independent of the process environment."""
         assert self.moto is not None
-        return {"endpoint_url": self.moto.url, "region_name": self.config.region}
+        return {"endpoint_url": self.moto.url, "region_name": self.config.region,
+                "aws_access_key_id": self.env["AWS_ACCESS_KEY_ID"],
+                "aws_secret_access_key": self.env["AWS_SECRET_ACCESS_KEY"],
+                "aws_session_token": self.env["AWS_SESSION_TOKEN"]}
 
     def _gitlab_ci_local(self, repo: Path, jobs: list[str], *, variables: dict[str, str], log_name: str) -> None:
         """Run jobs of `repo`'s .gitlab-ci.yml with the shell executor against the emulator."""

@@ -12,6 +12,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -47,8 +48,10 @@ def build_bundle(*, package_dirs: list[Path], requirements: Path, output_dir: Pa
     """Install the pinned requirements for the Lambda platform and copy the packages in."""
     cached = BUNDLE_CACHE / bundle_hash(package_dirs=package_dirs, requirements=requirements)
     if not cached.is_dir():
-        staging = cached.with_name(cached.name + ".tmp")
-        shutil.rmtree(staging, ignore_errors=True)
+        # Several processes (parallel test workers, a demo beside the tests) may bundle at once:
+        # each builds in its own directory, and the first complete bundle to be renamed in wins.
+        BUNDLE_CACHE.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f"{cached.name}.", dir=BUNDLE_CACHE))
         command = [
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
             "--requirement", str(requirements), "--target", str(staging),
@@ -57,13 +60,19 @@ def build_bundle(*, package_dirs: list[Path], requirements: Path, output_dir: Pa
         ]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
+            shutil.rmtree(staging, ignore_errors=True)
             raise RuntimeError(
                 f"bundling Lambda dependencies from {requirements} failed "
                 f"(pip exit {result.returncode}):\n{result.stderr[-2000:]}"
             )
         for package in package_dirs:
             shutil.copytree(package, staging / package.name, ignore=_IGNORED)
-        staging.rename(cached)
+        try:
+            staging.rename(cached)
+        except OSError:
+            if not cached.is_dir():
+                raise
+            shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(cached, output_dir, dirs_exist_ok=True)
 
 

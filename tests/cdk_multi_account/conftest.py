@@ -172,3 +172,9 @@ def platform_multi_account_policies(ma: MultiAccountSynth) -> list[tuple[str, st
     return [("platform", logical_id, kind, document)
             for logical_id, kind, document in policy_documents(ma.platform_json, account=ma.config.account)
             if logical_id.startswith("MultiAccount")]
+
+
+@pytest.fixture(scope="session", name="resolve")
+def resolve_fixture():
+    """`resolve` for test modules (a bare `from conftest import` would find another directory's conftest)."""
+    return resolve

@@ -149,8 +149,7 @@ def test_another_data_science_principal_is_refused(ma, landscape) -> None:
                   ma.config.multi_account.target_role_name)
 
 
-def test_artifact_bucket_policy_in_the_data_science_account_admits_only_the_targets(ma, landscape) -> None:
-    from conftest import resolve  # noqa: PLC0415 (the conftest of this directory)
+def test_artifact_bucket_policy_in_the_data_science_account_admits_only_the_targets(ma, landscape, resolve) -> None:
     multi = ma.config.multi_account
     (policy,) = [r for r in ma.product_json["Resources"].values() if r["Type"] == "AWS::S3::BucketPolicy"
                  and r["Properties"]["Bucket"] == {"Ref": "MlOpsArtifactsBucket"}]
