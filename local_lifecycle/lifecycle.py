@@ -277,20 +277,26 @@ class Lifecycle:
         # Named by the staging stack's outputs: the emulator names endpoints itself, while on AWS
         # the template's EndpointName (<project>-staging) applies.
         staging = self._stack_outputs(repo, "staging")["EndpointName"]
-        port = self._serve_endpoint(staging, cleanup)
+        ci_variables = host.variables(self.state.deploy_project)
+        staging_chain = ci_variables.get("DEPLOY_ROLE_ARN_STAGING", "")
+        prod_chain = ci_variables.get("DEPLOY_ROLE_ARN_PROD", "")
+        port = self._serve_endpoint(staging, cleanup, role_chain=staging_chain)
         variables["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = f"http://127.0.0.1:{port}"
         self._gitlab_ci_local(repo, ["test-staging"], variables=variables, log_name="model-deploy-test")
         self._gitlab_ci_local(repo, ["--manual", "deploy-prod", "deploy-prod"], variables=variables,
                               log_name="model-deploy-prod")
-        sagemaker = boto3.client("sagemaker", **self._client_args())
-        endpoints = {e["EndpointName"]: e["EndpointStatus"] for e in sagemaker.list_endpoints()["Endpoints"]}
         prod = self._stack_outputs(repo, "prod")["EndpointName"]
-        for name in (staging, prod):
-            if endpoints.get(name) != "InService":
-                raise StepFailed(f"endpoint {name} is {endpoints.get(name, 'missing')}, expected InService")
+        accounts = {}
+        for stage, name, chain in (("staging", staging, staging_chain), ("prod", prod, prod_chain)):
+            sagemaker = self._client("sagemaker", role_chain=chain)
+            status = sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"]
+            if status != "InService":
+                raise StepFailed(f"{stage} endpoint {name} is {status}, expected InService")
+            accounts[stage] = self._client("sts", role_chain=chain).get_caller_identity()["Account"]
         report = self._staging_report(repo, self.state.workdir / "logs" / "model-deploy-test.log")
-        self.state.facts.update({"staging endpoint": f"{staging} (served on 127.0.0.1:{port})",
-                                 "production endpoint": prod, **report})
+        self.state.facts.update({"staging endpoint": f"{staging} in account {accounts['staging']} "
+                                                     f"(served on 127.0.0.1:{port})",
+                                 "production endpoint": f"{prod} in account {accounts['prod']}", **report})
         return {"endpoints": f"{staging}, {prod}", **report}
 
     # ---------------------------------------------------------------- helpers
@@ -336,9 +342,23 @@ class Lifecycle:
             raise StepFailed(f"gitlab-ci-local {' '.join(jobs) or '(whole pipeline)'} exited {result.returncode}; "
                              f"log: {log_path}", log_tail=tail)
 
-    def _serve_endpoint(self, endpoint_name: str, cleanup: ExitStack) -> int:
+    def _client(self, service: str, *, role_chain: str = ""):
+        """A client of the emulator as this account, or as the last role of a comma-separated chain.
+
+        The deploy jobs reach the staging and production accounts through such a chain
+        (`DEPLOY_ROLE_ARN_<STAGE>`); the lifecycle follows it to look at what they deployed.
+        """
+        args = self._client_args()
+        for arn in filter(None, (part.strip() for part in role_chain.split(","))):
+            credentials = boto3.client("sts", **args).assume_role(RoleArn=arn, RoleSessionName="local-lifecycle")
+            args = {**args, "aws_access_key_id": credentials["Credentials"]["AccessKeyId"],
+                    "aws_secret_access_key": credentials["Credentials"]["SecretAccessKey"],
+                    "aws_session_token": credentials["Credentials"]["SessionToken"]}
+        return boto3.client(service, **args)
+
+    def _serve_endpoint(self, endpoint_name: str, cleanup: ExitStack, *, role_chain: str) -> int:
         """Serve the endpoint's model (as deployed in the emulator) with the real model server."""
-        sagemaker = boto3.client("sagemaker", **self._client_args())
+        sagemaker = self._client("sagemaker", role_chain=role_chain)
         endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
         config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
         model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])

@@ -74,16 +74,24 @@ def test_the_approval_event_matched_the_rule_and_started_the_deploy_pipeline(run
     assert pipeline["variables"]["MODEL_PACKAGE_ARN"] == event["detail"]["ModelPackageArn"]
 
 
-def test_staging_and_production_stacks_are_deployed_with_the_approved_model(run) -> None:
+def test_staging_and_production_stacks_are_deployed_with_the_approved_model_in_their_accounts(run) -> None:
+    """config/default.yaml promotes into staging 333333333333 and production 222222222222."""
     lifecycle, _, _ = run
-    cloudformation = client(lifecycle, "cloudformation")
-    stacks = {s["StackName"]: s["StackStatus"] for s in cloudformation.describe_stacks()["Stacks"]}
-    for stage in ("staging", "prod"):
-        assert stacks[f"sagemaker-abalone-p-local0demo01-deploy-{stage}"] == "CREATE_COMPLETE"
-    sagemaker = client(lifecycle, "sagemaker")
+    variables = lifecycle.state.host.variables(lifecycle.state.deploy_project)
     model_data = lifecycle.state.build_summary["artifacts"]["model_data_url"]
-    for model in sagemaker.list_models()["Models"]:
-        assert sagemaker.describe_model(ModelName=model["ModelName"])["PrimaryContainer"]["ModelDataUrl"] == model_data
+    for stage, account in (("staging", "333333333333"), ("prod", "222222222222")):
+        chain = variables[f"DEPLOY_ROLE_ARN_{stage.upper()}"]
+        assert lifecycle._client("sts", role_chain=chain).get_caller_identity()["Account"] == account
+        cloudformation = lifecycle._client("cloudformation", role_chain=chain)
+        stacks = {s["StackName"]: s["StackStatus"] for s in cloudformation.describe_stacks()["Stacks"]}
+        assert stacks == {f"sagemaker-abalone-p-local0demo01-deploy-{stage}": "CREATE_COMPLETE"}
+        sagemaker = lifecycle._client("sagemaker", role_chain=chain)
+        (model,) = sagemaker.list_models()["Models"]
+        container = sagemaker.describe_model(ModelName=model["ModelName"])
+        assert container["PrimaryContainer"]["ModelDataUrl"] == model_data
+        assert container["ExecutionRoleArn"] == f"arn:aws:iam::{account}:role/sagemaker-execution-role-mlops"
+    # Nothing was deployed in the data science account itself.
+    assert client(lifecycle, "cloudformation").describe_stacks()["Stacks"] == []
 
 
 def test_staging_predictions_were_served_over_http_and_checked(run) -> None:
