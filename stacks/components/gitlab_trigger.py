@@ -4,14 +4,11 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
-from stacks.components.lambda_bundling import LAMBDA_RUNTIME, python_lambda_code
+from stacks.components.gitlab_api_function import gitlab_api_function
 
 
 def model_approved_pattern(model_package_group_name: str) -> events.EventPattern:
@@ -45,7 +42,6 @@ class GitLabTrigger(Construct):
         deploy_branch: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = cdk.Stack.of(self)
         self.dead_letter_queue = sqs.Queue(
             self,
             "DeadLetterQueue",
@@ -57,18 +53,14 @@ class GitLabTrigger(Construct):
             self.dead_letter_queue,
             [{"id": "AwsSolutions-SQS3", "reason": "This queue is itself the dead-letter queue of the approval rule."}],
         )
-        self.log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_YEAR)
-        self.function = lambda_.Function(
+        self.function = gitlab_api_function(
             self,
-            "Function",
+            package="gitlab_trigger",
+            handler="lambda_handler",
             description="Starts the model deploy GitLab pipeline for an approved model version",
-            runtime=LAMBDA_RUNTIME,
-            architecture=lambda_.Architecture.X86_64,
-            handler="gitlab_trigger.handler.lambda_handler",
-            code=python_lambda_code(packages=["gitlab_trigger", "gitlab_host"]),
+            token_secret_name=token_secret_name,
             timeout=cdk.Duration.seconds(60),
             memory_size=256,
-            log_group=self.log_group,
             retry_attempts=2,
             max_event_age=cdk.Duration.hours(6),
             dead_letter_queue=self.dead_letter_queue,
@@ -80,14 +72,6 @@ class GitLabTrigger(Construct):
                 "DEPLOY_BRANCH": deploy_branch,
                 "MODEL_PACKAGE_GROUP_NAME": model_package_group_name,
             },
-        )
-        self.function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["secretsmanager:GetSecretValue"],
-                resources=[stack.format_arn(service="secretsmanager", resource="secret",
-                                            resource_name=f"{token_secret_name}-??????",
-                                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)],
-            )
         )
         self.rule = events.Rule(
             self,
@@ -103,10 +87,4 @@ class GitLabTrigger(Construct):
                 retry_attempts=8,
                 max_event_age=cdk.Duration.hours(24),
             )
-        )
-        NagSuppressions.add_resource_suppressions(
-            self,
-            [{"id": "AwsSolutions-IAM4", "reason": "AWSLambdaBasicExecutionRole is the AWS-maintained minimum for writing the function's own logs.",
-              "applies_to": ["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]}],
-            apply_to_children=True,
         )

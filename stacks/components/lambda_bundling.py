@@ -44,14 +44,16 @@ def bundle_hash(*, package_dirs: list[Path], requirements: Path) -> str:
     return digest.hexdigest()
 
 
-def build_bundle(*, package_dirs: list[Path], requirements: Path, output_dir: Path) -> None:
+def build_bundle(*, package_dirs: list[Path], requirements: Path, output_dir: Path,
+                 cache_dir: Path | None = None) -> None:
     """Install the pinned requirements for the Lambda platform and copy the packages in."""
-    cached = BUNDLE_CACHE / bundle_hash(package_dirs=package_dirs, requirements=requirements)
+    cache_dir = cache_dir or BUNDLE_CACHE
+    cached = cache_dir / bundle_hash(package_dirs=package_dirs, requirements=requirements)
     if not cached.is_dir():
         # Several processes (parallel test workers, a demo beside the tests) may bundle at once:
         # each builds in its own directory, and the first complete bundle to be renamed in wins.
-        BUNDLE_CACHE.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f"{cached.name}.", dir=BUNDLE_CACHE))
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f"{cached.name}.", dir=cache_dir))
         command = [
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
             "--requirement", str(requirements), "--target", str(staging),

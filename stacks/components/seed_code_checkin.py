@@ -6,15 +6,13 @@ CloudFormation with its message, so a failed launch shows why and never waits fo
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import custom_resources as cr
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
-from stacks.components.lambda_bundling import LAMBDA_RUNTIME, python_lambda_code
+from stacks.components.gitlab_api_function import gitlab_api_function
 
 ATTRIBUTES = (
     "ModelBuildProjectId",
@@ -56,30 +54,16 @@ class SeedCodeCheckin(Construct):
         model_deploy_variables: list[dict[str, str]],
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = cdk.Stack.of(self)
-        self.log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_YEAR)
-        self.function = lambda_.Function(
+        self.function = gitlab_api_function(
             self,
-            "Function",
+            package="seed_code_checkin",
+            handler="on_event",
             description="Creates the SageMaker project's GitLab repositories and pushes the seed code",
-            runtime=LAMBDA_RUNTIME,
-            architecture=lambda_.Architecture.X86_64,
-            handler="seed_code_checkin.handler.on_event",
-            code=python_lambda_code(packages=["seed_code_checkin", "gitlab_host"]),
+            token_secret_name=token_secret_name,
             # Well under the Provider's total timeout: a hung GitLab fails the resource with a reason.
             timeout=cdk.Duration.minutes(5),
             memory_size=512,
-            log_group=self.log_group,
             environment={"POWERTOOLS_SERVICE_NAME": "seed-code-checkin"},
-        )
-        self.function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["secretsmanager:GetSecretValue"],
-                # Secrets Manager appends six random characters to every secret ARN.
-                resources=[stack.format_arn(service="secretsmanager", resource="secret",
-                                            resource_name=f"{token_secret_name}-??????",
-                                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)],
-            )
         )
         model_build_seed.grant_read(self.function)
         model_deploy_seed.grant_read(self.function)
@@ -109,7 +93,7 @@ class SeedCodeCheckin(Construct):
         NagSuppressions.add_resource_suppressions(
             self,
             [
-                {"id": "AwsSolutions-IAM4", "reason": "AWSLambdaBasicExecutionRole is the AWS-maintained minimum for writing the function's own logs.",
+                {"id": "AwsSolutions-IAM4", "reason": "The Provider framework's function uses AWSLambdaBasicExecutionRole, the AWS-maintained minimum for its logs.",
                  "applies_to": ["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]},
                 {"id": "AwsSolutions-IAM5", "reason": "Wildcards are limited to the seed-code asset objects and the Provider framework's own function versions.",
                  "applies_to": ["Action::s3:GetBucket*", "Action::s3:GetObject*", "Action::s3:List*",

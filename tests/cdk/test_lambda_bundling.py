@@ -1,7 +1,8 @@
 """Lambda bundling without Docker: cached by content, safe when several processes bundle at once."""
 from __future__ import annotations
 
-import threading
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,23 +33,21 @@ def test_bundle_holds_the_package_and_is_reused_until_its_source_changes(package
     assert lambda_bundling.bundle_hash(package_dirs=[source], requirements=requirements) != first
 
 
-def test_concurrent_bundling_of_the_same_code_succeeds_everywhere(package, tmp_path) -> None:
+def test_concurrent_bundling_of_the_same_code_succeeds_everywhere(package, tmp_path, repo_root) -> None:
+    """Parallel test workers and a demo run bundle as separate processes, into one cache."""
     source, requirements = package
-    errors: list[BaseException] = []
-
-    def bundle(index: int) -> None:
-        try:
-            lambda_bundling.build_bundle(package_dirs=[source], requirements=requirements,
-                                         output_dir=tmp_path / f"out{index}")
-        except BaseException as error:  # collected for the assertion below
-            errors.append(error)
-
-    threads = [threading.Thread(target=bundle, args=(i,)) for i in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    script = (
+        "import sys; from pathlib import Path; from stacks.components import lambda_bundling as b; "
+        "b.REPO_ROOT = Path(sys.argv[4]); "
+        "b.build_bundle(package_dirs=[Path(sys.argv[1])], requirements=Path(sys.argv[2]), "
+        "output_dir=Path(sys.argv[3]), cache_dir=Path(sys.argv[4]) / 'cache')"
+    )
+    processes = [subprocess.Popen([sys.executable, "-c", script, str(source), str(requirements),
+                                   str(tmp_path / f"out{i}"), str(tmp_path)], cwd=repo_root,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                 for i in range(3)]
+    outputs = [process.communicate(timeout=120)[0] for process in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0], outputs
     assert all((tmp_path / f"out{i}" / "my_handler" / "handler.py").is_file() for i in range(3))
     leftovers = [p.name for p in (tmp_path / "cache").iterdir()]
     assert len(leftovers) == 1, leftovers

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from importlib.metadata import distribution
@@ -13,28 +12,13 @@ import jsonschema
 import pytest
 import yaml
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from tooling.requirement_pins import read_pins as pins
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "seedcode" / "model-build"
 SCHEMA = ROOT.parent / "shared" / "data" / "gitlab-ci-schema.json"
-
-
-def normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def pins(path: Path) -> dict[str, str]:
-    """`name==version` lines of a requirements file, following `-r` includes."""
-    found = {}
-    for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line.startswith("-r "):
-            found.update(pins(path.parent / line[3:].strip()))
-        elif line:
-            name, separator, version = line.partition("==")
-            assert separator, f"{path}: {line!r} is not pinned with =="
-            found[normalize(name)] = version
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +53,7 @@ def test_requirements_pin_every_transitive_dependency():
     for name in seed:
         for requirement in map(Requirement, distribution(name).requires or []):
             if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-                if normalize(requirement.name) not in seed:
+                if canonicalize_name(requirement.name) not in seed:
                     unpinned.add(f"{name} -> {requirement.name}")
     assert unpinned == set()
 

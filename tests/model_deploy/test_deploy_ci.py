@@ -14,6 +14,7 @@ import yaml
 from packaging.requirements import Requirement
 
 from .conftest import REPO, SEED
+from tooling.requirement_pins import read_pins as requirement_pins
 
 SCHEMA = REPO.parent / "shared" / "data" / "gitlab-ci-schema.json"
 RESERVED = {"stages", "variables", "default", "workflow", "include", "image", "services", "cache", "before_script",
@@ -90,19 +91,6 @@ def test_oidc_writes_the_token_file_for_boto3(ci, tmp_path):
 def test_no_credentials_fails_with_instructions(ci, tmp_path):
     result = run_auth_step(ci, tmp_path)
     assert result.returncode == 1 and "set AWS_ROLE_ARN" in result.stderr
-
-
-def requirement_pins(path: Path) -> dict[str, str]:
-    """`name==version` pins of a requirements file (following `-r`), by canonical lower-case name."""
-    pins = {}
-    for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line.startswith("-r "):
-            pins.update(requirement_pins(path.parent / line[3:].strip()))
-        elif line:
-            requirement = Requirement(line)
-            pins[requirement.name.lower().replace("_", "-")] = str(requirement.specifier).removeprefix("==")
-    return pins
 
 
 def test_requirements_equal_the_platform_pins():

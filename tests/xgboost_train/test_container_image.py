@@ -8,6 +8,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from tooling.requirement_pins import read_pins as pins
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTAINER = ROOT / "containers" / "xgboost"
@@ -24,20 +25,6 @@ def instructions(dockerfile: str) -> list[tuple[str, str]]:
             keyword, _, arguments = line.partition(" ")
             pairs.append((keyword.upper(), " ".join(arguments.split())))
     return pairs
-
-
-def pins(path: Path) -> dict[str, str]:
-    """`name==version` lines of a requirements file (following `-r` includes), names normalized."""
-    found = {}
-    for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line.startswith("-r "):
-            found.update(pins(path.parent / line[3:].strip()))
-        elif line:
-            name, separator, version = line.partition("==")
-            assert separator, f"{path}: {line!r} is not pinned with =="
-            found[re.sub(r"[-_.]+", "-", name).lower()] = version
-    return found
 
 
 @pytest.mark.parametrize(("dockerfile", "base"), [("Dockerfile", "python:"), ("Dockerfile.gpu", "nvidia/cuda:")])
