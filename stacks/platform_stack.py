@@ -63,20 +63,12 @@ class PlatformStack(cdk.Stack):
             self, "GitLabProjectTemplate", config=config, asset_bucket=self.product_assets,
             oidc_provider_arn=self.oidc_provider_arn,
         )
-        self.gitlab_project_product = servicecatalog.CloudFormationProduct(
-            self, "GitLabProjectProduct",
-            product_name="MLOps template for model building, training and deployment with GitLab",
-            owner="ML platform team",
+        self.gitlab_project_product = self._publish(
+            "GitLabProjectProduct", self.gitlab_project_template,
+            name="MLOps template for model building, training and deployment with GitLab",
             description="Seeds GitLab model build and deploy repositories; GitLab CI trains with SageMaker Pipelines "
                         "and deploys approved models to staging and production endpoints.",
-            product_versions=[servicecatalog.CloudFormationProductVersion(
-                product_version_name="v1",
-                cloud_formation_template=servicecatalog.CloudFormationTemplate.from_product_stack(self.gitlab_project_template),
-            )],
         )
-        cdk.Tags.of(self.gitlab_project_product).add(STUDIO_VISIBILITY_TAG, "true")
-        self.portfolio.add_product(self.gitlab_project_product)
-        self.portfolio.set_launch_role(self.gitlab_project_product, self.launch_role)
         for index, role_arn in enumerate(config.studio_role_arns):
             self.portfolio.give_access_to_role(iam.Role.from_role_arn(self, f"StudioRole{index}", role_arn, mutable=False))
 
@@ -106,22 +98,32 @@ class PlatformStack(cdk.Stack):
             self, "MultiAccountTemplate", config=self.config, asset_bucket=self.product_assets,
             pipeline_role_arn=pipeline_role.role_arn,
         )
-        self.multi_account_product = servicecatalog.CloudFormationProduct(
-            self, "MultiAccountProduct",
-            product_name=MULTI_ACCOUNT_PRODUCT_NAME,
-            owner="ML platform team",
+        self.multi_account_product = self._publish(
+            "MultiAccountProduct", self.multi_account_template,
+            name=MULTI_ACCOUNT_PRODUCT_NAME,
             description="Multi account deployment project: deploys approved models to the staging account, tests them "
                         "and, after a manual approval, to the production account with CloudFormation StackSets.",
-            product_versions=[servicecatalog.CloudFormationProductVersion(
-                product_version_name="v1",
-                cloud_formation_template=servicecatalog.CloudFormationTemplate.from_product_stack(self.multi_account_template),
-            )],
         )
-        cdk.Tags.of(self.multi_account_product).add(STUDIO_VISIBILITY_TAG, "true")
-        self.portfolio.add_product(self.multi_account_product)
-        self.portfolio.set_launch_role(self.multi_account_product, self.launch_role)
         cdk.CfnOutput(self, "MultiAccountProductId", value=self.multi_account_product.product_id)
         cdk.CfnOutput(self, "MultiAccountPipelineRoleArn", value=pipeline_role.role.role_arn)
+
+    def _publish(self, construct_id: str, template: servicecatalog.ProductStack, *, name: str,
+                 description: str) -> servicecatalog.CloudFormationProduct:
+        """A product of the portfolio, visible in SageMaker Studio, launched with the launch role."""
+        product = servicecatalog.CloudFormationProduct(
+            self, construct_id,
+            product_name=name,
+            owner="ML platform team",
+            description=description,
+            product_versions=[servicecatalog.CloudFormationProductVersion(
+                product_version_name="v1",
+                cloud_formation_template=servicecatalog.CloudFormationTemplate.from_product_stack(template),
+            )],
+        )
+        cdk.Tags.of(product).add(STUDIO_VISIBILITY_TAG, "true")
+        self.portfolio.add_product(product)
+        self.portfolio.set_launch_role(product, self.launch_role)
+        return product
 
     def _suppress_asset_deployment_findings(self) -> None:
         """Justify the findings on the CDK-managed function that copies product assets."""
