@@ -131,6 +131,11 @@ def delete(event: Mapping[str, Any]) -> dict[str, Any]:
     return {"PhysicalResourceId": physical_id}
 
 
+def seed_commit_message(repository_label: str, project_label: str) -> str:
+    """Title of the seed commit; the deploy repo's CI skips the push pipeline of this commit."""
+    return f"Seed code of the {repository_label} repository for {project_label}"
+
+
 def physical_resource_id(server_url: str, build_path: str, deploy_path: str) -> str:
     """The resource's identity: the server and both project paths."""
     return f"{server_url}|{build_path}|{deploy_path}"
@@ -178,7 +183,7 @@ def _provision(
             project.id,
             branch=props.default_branch,
             files=seed_files(repository),
-            message=f"Seed code of the {repository.label} repository for {project_label}",
+            message=seed_commit_message(repository.label, project_label),
         )
         logger.info(
             "Seeded %s repository",
