@@ -34,6 +34,14 @@ def gitlab_oidc_principal(*, provider_arn: str, provider_host: str, audience: st
     )
 
 
+def pass_to_sagemaker(role: iam.IRole) -> iam.PolicyStatement:
+    """Allow passing `role`, and only to SageMaker."""
+    return iam.PolicyStatement(
+        actions=["iam:PassRole"], resources=[role.role_arn],
+        conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+    )
+
+
 class ProjectRoles(Construct):
     """Least-privilege roles for the build pipeline, the endpoints and the two CI pipelines."""
 
@@ -88,10 +96,7 @@ class ProjectRoles(Construct):
             resources=[arn("processing-job", f"{prefix}*"), arn("training-job", f"{prefix}*"),
                        arn("processing-job", "pipelines-*"), arn("training-job", "pipelines-*")],
         ))
-        self.pipeline_role.add_to_policy(iam.PolicyStatement(
-            actions=["iam:PassRole"], resources=[self.pipeline_role.role_arn],
-            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-        ))
+        self.pipeline_role.add_to_policy(pass_to_sagemaker(self.pipeline_role))
 
         # Role the endpoints' models run as: read artifacts, pull images, write logs and metrics.
         self.endpoint_role = iam.Role(self, "EndpointExecutionRole", assumed_by=sagemaker,
@@ -104,15 +109,18 @@ class ProjectRoles(Construct):
             conditions={"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"}},
         ))
 
+        def ci_role(construct_id: str, *, project_path: str, repository: str) -> iam.Role:
+            return iam.Role(
+                self, construct_id,
+                assumed_by=gitlab_oidc_principal(provider_arn=oidc_provider_arn, provider_host=oidc_provider_host,
+                                                 audience=oidc_audience, project_path=project_path,
+                                                 branch=default_branch),
+                description=f"GitLab CI of the {repository} repository of project {prefix}",
+                max_session_duration=cdk.Duration.hours(2),
+            )
+
         # GitLab CI of the model build repo: upsert and start the SageMaker pipeline.
-        self.build_ci_role = iam.Role(
-            self, "BuildCiRole",
-            assumed_by=gitlab_oidc_principal(provider_arn=oidc_provider_arn, provider_host=oidc_provider_host,
-                                             audience=oidc_audience, project_path=model_build_project_path,
-                                             branch=default_branch),
-            description=f"GitLab CI of the model build repository of project {prefix}",
-            max_session_duration=cdk.Duration.hours(2),
-        )
+        self.build_ci_role = ci_role("BuildCiRole", project_path=model_build_project_path, repository="model build")
         artifacts.grant_read_write(self.build_ci_role)
         registry.grant_read(self.build_ci_role)
         self.build_ci_role.add_to_policy(iam.PolicyStatement(
@@ -121,20 +129,11 @@ class ProjectRoles(Construct):
                      "sagemaker:ListPipelineExecutionSteps", "sagemaker:AddTags"],
             resources=[arn("pipeline", f"{prefix}*"), arn("pipeline", f"{prefix}*/execution/*")],
         ))
-        self.build_ci_role.add_to_policy(iam.PolicyStatement(
-            actions=["iam:PassRole"], resources=[self.pipeline_role.role_arn],
-            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-        ))
+        self.build_ci_role.add_to_policy(pass_to_sagemaker(self.pipeline_role))
 
         # GitLab CI of the model deploy repo: deploy the endpoint stacks and invoke staging.
-        self.deploy_ci_role = iam.Role(
-            self, "DeployCiRole",
-            assumed_by=gitlab_oidc_principal(provider_arn=oidc_provider_arn, provider_host=oidc_provider_host,
-                                             audience=oidc_audience, project_path=model_deploy_project_path,
-                                             branch=default_branch),
-            description=f"GitLab CI of the model deploy repository of project {prefix}",
-            max_session_duration=cdk.Duration.hours(2),
-        )
+        self.deploy_ci_role = ci_role("DeployCiRole", project_path=model_deploy_project_path,
+                                      repository="model deploy")
         cdk.Tags.of(self.deploy_ci_role).add(DEPLOY_CI_PRINCIPAL_TAG, "true")
         artifacts.grant_read(self.deploy_ci_role)
         registry.grant_read(self.deploy_ci_role)
@@ -159,10 +158,7 @@ class ProjectRoles(Construct):
             # Application Auto Scaling and alarm creation through CloudFormation have no resource-level scoping here.
             resources=["*"],
         ))
-        self.deploy_ci_role.add_to_policy(iam.PolicyStatement(
-            actions=["iam:PassRole"], resources=[self.endpoint_role.role_arn],
-            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-        ))
+        self.deploy_ci_role.add_to_policy(pass_to_sagemaker(self.endpoint_role))
 
         NagSuppressions.add_resource_suppressions(
             self,
