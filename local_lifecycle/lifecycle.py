@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tarfile
 import time
-import urllib.request
 import zipfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -31,6 +30,7 @@ from moto.events.models import EventPattern
 
 from local_lifecycle.local_repository_host import LocalRepositoryHost
 from local_lifecycle.moto_server import MotoServer, free_port
+from local_lifecycle.processes import log_tail, start_logged, stop, wait_until_answering
 from local_lifecycle.product_template import ProductTemplate
 from local_lifecycle.steps import StepFailed, StepRunner, summary_table
 from stacks.config import PlatformConfig, load_config
@@ -40,7 +40,6 @@ from tooling.synth import synth
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GITLAB_CI_LOCAL = REPO_ROOT / "node_modules" / ".bin" / "gitlab-ci-local"
 LOCAL_TOKEN = "local-demo-token-not-a-secret"
-LOG_TAIL_LINES = 40
 
 
 @dataclass
@@ -76,6 +75,8 @@ class RunState:
 class Lifecycle:
     """One run of the local lifecycle in its own work directory."""
 
+    config_path: Path = REPO_ROOT / "config" / "default.yaml"
+
     def __init__(self, *, data: Path, workdir: Path, config: PlatformConfig, launch: LaunchParameters,
                  cdk_out: Path | None = None, stream=sys.stdout) -> None:
         self.data = data
@@ -94,18 +95,19 @@ class Lifecycle:
     def run(self) -> str:
         """Run every step; return the summary table. Raises `StepFailed` naming the failed step."""
         runner = StepRunner(7, stream=self.stream)
-        with ExitStack() as cleanup:
-            if self.keep_emulator:  # the caller inspects the emulator, then calls close()
-                cleanup = self._cleanup
+        try:
             runner.run("synthesize and lint every stack and product template", self.synth_and_lint)
             runner.run("start the AWS emulator and create the project's resources",
-                       lambda: self.start_emulator(cleanup))
+                       self.start_emulator)
             runner.run("launch the project: seed the build and deploy repositories", self.launch_project)
             runner.run("model build pipeline (.gitlab-ci.yml: training)", self.run_model_build)
             runner.run("approve the model version; EventBridge rule -> GitLab trigger", self.approve_and_trigger)
             runner.run("model deploy pipeline (build, staging, test, manual prod)",
-                       lambda: self.run_model_deploy(cleanup))
+                       self.run_model_deploy)
             runner.run("summary", lambda: {})
+        finally:
+            if not self.keep_emulator:  # otherwise the caller inspects the emulator, then calls close()
+                self.close()
         return summary_table(runner.results, self.state.facts)
 
     def close(self) -> None:
@@ -128,11 +130,9 @@ class Lifecycle:
         self.state.template = ProductTemplate.find(self.cdk_out)
         return {"templates": str(len(templates)), "cfn-lint": "clean", "cdk-nag": "clean"}
 
-    config_path: Path = REPO_ROOT / "config" / "default.yaml"
-
     # ---------------------------------------------------------------- 2
-    def start_emulator(self, cleanup: ExitStack) -> dict[str, str]:
-        self.moto = cleanup.enter_context(MotoServer(log_path=self.state.workdir / "logs" / "moto.log",
+    def start_emulator(self) -> dict[str, str]:
+        self.moto = self._cleanup.enter_context(MotoServer(log_path=self.state.workdir / "logs" / "moto.log",
                                                      region=self.config.region))
         self.env = self.moto.environment()
         template = self.state.template
@@ -152,10 +152,9 @@ class Lifecycle:
         s3 = boto3.client("s3", **self._client_args())
         s3.create_bucket(Bucket=bucket_name, CreateBucketConfiguration={"LocationConstraint": self.config.region})
         sagemaker = boto3.client("sagemaker", **self._client_args())
-        sagemaker.create_model_package_group(ModelPackageGroupName=group_name,
-                                             ModelPackageGroupDescription=group["Properties"]["ModelPackageGroupDescription"]
-                                             if isinstance(group["Properties"].get("ModelPackageGroupDescription"), str)
-                                             else f"Model versions of {self.launch.project_name}")
+        sagemaker.create_model_package_group(
+            ModelPackageGroupName=group_name,
+            ModelPackageGroupDescription=template.resolve(group["Properties"]["ModelPackageGroupDescription"], refs))
         boto3.client("secretsmanager", **self._client_args()).create_secret(
             Name=refs["GitLabTokenSecretName"], SecretString=json.dumps({"token": LOCAL_TOKEN}))
         refs[bucket_id] = bucket_name
@@ -267,7 +266,7 @@ class Lifecycle:
                 "pipeline": str(result["pipeline_id"])}
 
     # ---------------------------------------------------------------- 6
-    def run_model_deploy(self, cleanup: ExitStack) -> dict[str, str]:
+    def run_model_deploy(self) -> dict[str, str]:
         host = self.state.host
         assert host is not None and self.state.deploy_project is not None
         repo = host.repo_path(self.state.deploy_project)
@@ -280,7 +279,7 @@ class Lifecycle:
         ci_variables = host.variables(self.state.deploy_project)
         staging_chain = ci_variables.get("DEPLOY_ROLE_ARN_STAGING", "")
         prod_chain = ci_variables.get("DEPLOY_ROLE_ARN_PROD", "")
-        port = self._serve_endpoint(staging, cleanup, role_chain=staging_chain)
+        port = self._serve_endpoint(staging, role_chain=staging_chain)
         variables["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = f"http://127.0.0.1:{port}"
         self._gitlab_ci_local(repo, ["test-staging"], variables=variables, log_name="model-deploy-test")
         self._gitlab_ci_local(repo, ["--manual", "deploy-prod", "deploy-prod"], variables=variables,
@@ -338,9 +337,8 @@ class Lifecycle:
         with log_path.open("w") as log:
             result = subprocess.run(command, cwd=repo, stdout=log, stderr=subprocess.STDOUT, env=env, check=False)
         if result.returncode != 0:
-            tail = "\n".join(log_path.read_text().splitlines()[-LOG_TAIL_LINES:])
             raise StepFailed(f"gitlab-ci-local {' '.join(jobs) or '(whole pipeline)'} exited {result.returncode}; "
-                             f"log: {log_path}", log_tail=tail)
+                             f"log: {log_path}", log_tail=log_tail(log_path))
 
     def _client(self, service: str, *, role_chain: str = ""):
         """A client of the emulator as this account, or as the last role of a comma-separated chain.
@@ -356,7 +354,7 @@ class Lifecycle:
                     "aws_session_token": credentials["Credentials"]["SessionToken"]}
         return boto3.client(service, **args)
 
-    def _serve_endpoint(self, endpoint_name: str, cleanup: ExitStack, *, role_chain: str) -> int:
+    def _serve_endpoint(self, endpoint_name: str, *, role_chain: str) -> int:
         """Serve the endpoint's model (as deployed in the emulator) with the real model server."""
         sagemaker = self._client("sagemaker", role_chain=role_chain)
         endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
@@ -370,23 +368,15 @@ class Lifecycle:
         with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
             archive.extractall(model_dir, filter="data")
         port = free_port()
-        log = (self.state.workdir / "logs" / f"{endpoint_name}-server.log").open("w")
-        server = subprocess.Popen(
+        log_path = self.state.workdir / "logs" / f"{endpoint_name}-server.log"
+        server = start_logged(
             [str(Path(sys.executable).with_name("xgboost-serve"))],
             env={**os.environ, "SM_MODEL_DIR": str(model_dir), "SAGEMAKER_BIND_TO_PORT": str(port),
                  "SAGEMAKER_MODEL_SERVER_WORKERS": "1"},
-            stdout=log, stderr=subprocess.STDOUT)
-        cleanup.callback(_stop, server)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if server.poll() is not None:
-                raise StepFailed(f"model server exited with {server.returncode}", log_tail=_tail(Path(log.name)))
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=1):
-                    return port
-            except OSError:
-                time.sleep(0.1)
-        raise StepFailed("model server did not answer /ping within 30 s", log_tail=_tail(Path(log.name)))
+            log_path=log_path)
+        self._cleanup.callback(stop, server)
+        wait_until_answering(server, f"http://127.0.0.1:{port}/ping", what="model server", log_path=log_path)
+        return port
 
     @staticmethod
     def _stack_outputs(repo: Path, stage: str) -> dict[str, str]:
@@ -437,19 +427,6 @@ def _zip_directory(directory: Path) -> bytes:
             if path.is_file():
                 archive.write(path, path.relative_to(directory).as_posix())
     return buffer.getvalue()
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def _tail(path: Path) -> str:
-    return "\n".join(path.read_text().splitlines()[-LOG_TAIL_LINES:]) if path.is_file() else ""
 
 
 def prepare_workdir(base: Path, *, keep: int = 3) -> Path:

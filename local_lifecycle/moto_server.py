@@ -5,9 +5,9 @@ import os
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
+
+from local_lifecycle.processes import start_logged, stop, wait_until_answering
 
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
 
@@ -36,28 +36,13 @@ class MotoServer:
 
     def __enter__(self) -> "MotoServer":
         moto = Path(sys.executable).with_name("moto_server")
-        self._log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self._log_path.open("w")
         # Step Functions really executes state machines when asked; harmless for the other services.
         env = {**os.environ, "MOTO_STEPFUNCTIONS_EXECUTE_STATE_MACHINE": "true"}
-        self._process = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(self.port)],
-                                         stdout=log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"moto server exited with {self._process.returncode}; see {self._log_path}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1):
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        self.__exit__(None, None, None)
-        raise RuntimeError(f"moto server did not answer on {self.url} within 30 s; see {self._log_path}")
+        self._process = start_logged([str(moto), "-H", "127.0.0.1", "-p", str(self.port)], env=env,
+                                     log_path=self._log_path)
+        wait_until_answering(self._process, f"{self.url}/moto-api/", what="moto server", log_path=self._log_path)
+        return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
+        if self._process:
+            stop(self._process)

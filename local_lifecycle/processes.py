@@ -1,0 +1,50 @@
+"""Child processes of a lifecycle run (the emulator, the model server): start, wait, stop."""
+from __future__ import annotations
+
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+from local_lifecycle.steps import StepFailed
+
+LOG_TAIL_LINES = 40
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last lines of a log file ("" when it does not exist)."""
+    return "\n".join(path.read_text().splitlines()[-lines:]) if path.is_file() else ""
+
+
+def start_logged(command: list[str], *, env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """Start `command` with stdout and stderr going to `log_path`."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+def wait_until_answering(process: subprocess.Popen, url: str, *, what: str, log_path: Path,
+                         timeout: float = 30.0) -> None:
+    """Poll `url` until it answers; stop the process and fail with its log tail if it never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StepFailed(f"{what} exited with {process.returncode}; log: {log_path}", log_tail=log_tail(log_path))
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    stop(process)
+    raise StepFailed(f"{what} did not answer {url} within {timeout:.0f} s; log: {log_path}",
+                     log_tail=log_tail(log_path))
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Terminate the process, killing it if it has not ended after 10 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
