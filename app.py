@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """CDK entry point: `npx cdk synth|deploy [-c config=config/<env>.yaml]`."""
+
 import aws_cdk as cdk
 
 from stacks.app_builder import DEFAULT_CONFIG, build_app

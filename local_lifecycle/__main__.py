@@ -1,4 +1,5 @@
 """`python -m local_lifecycle` (what `make demo` runs): the whole MLOps lifecycle, locally."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,11 +14,19 @@ from local_lifecycle.steps import StepFailed
 def main(argv: list[str] | None = None) -> int:
     """Run the lifecycle; print the summary table, or the failed step and its log tail."""
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
-    parser.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "data" / "abalone-dataset.csv",
-                        help="CSV in the abalone layout (no header, label last); generated when absent")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=REPO_ROOT.parent / "shared" / "data" / "abalone-dataset.csv",
+        help="CSV in the abalone layout (no header, label last); generated when absent",
+    )
     parser.add_argument("--sample-rows", type=int, default=0, help="use a seeded subset of this many rows")
-    parser.add_argument("--workdir", type=Path, default=REPO_ROOT / ".local-run",
-                        help="where runs keep their repositories, logs and artifacts")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=REPO_ROOT / ".local-run",
+        help="where runs keep their repositories, logs and artifacts",
+    )
     parser.add_argument("--cdk-out", type=Path, help="reuse an existing synthesized cdk.out instead of synthesizing")
     args = parser.parse_args(argv)
 
@@ -28,8 +37,9 @@ def main(argv: list[str] | None = None) -> int:
         data = write_sample(workdir / "data" / "abalone-dataset.csv")
     if args.sample_rows:
         data = subsample(data, workdir / "data" / data.name, rows=args.sample_rows)
-    lifecycle = Lifecycle(data=data, workdir=workdir, config=load_default_config(), launch=LaunchParameters(),
-                          cdk_out=args.cdk_out)
+    lifecycle = Lifecycle(
+        data=data, workdir=workdir, config=load_default_config(), launch=LaunchParameters(), cdk_out=args.cdk_out
+    )
     print(f"demo: run directory {workdir}")
     try:
         table = lifecycle.run()

@@ -8,6 +8,7 @@
 6. model deploy CI     build, staging deploy, test staging (real HTTP), manual production deploy.
 7. summary             a table of steps, metrics, endpoints and artifacts.
 """
+
 from __future__ import annotations
 
 import io
@@ -21,9 +22,9 @@ import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from xml.etree import ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
+from xml.etree import ElementTree
 
 import boto3
 from moto.events.models import EventPattern
@@ -53,8 +54,13 @@ class LaunchParameters:
 
     def as_template_parameters(self, defaults: dict[str, str]) -> dict[str, str]:
         """The product template's parameter values for this launch."""
-        return {**defaults, "SageMakerProjectName": self.project_name, "SageMakerProjectId": self.project_id,
-                "ModelBuildRepoName": self.build_repo, "ModelDeployRepoName": self.deploy_repo}
+        return {
+            **defaults,
+            "SageMakerProjectName": self.project_name,
+            "SageMakerProjectId": self.project_id,
+            "ModelBuildRepoName": self.build_repo,
+            "ModelDeployRepoName": self.deploy_repo,
+        }
 
 
 @dataclass
@@ -77,8 +83,16 @@ class Lifecycle:
 
     config_path: Path = REPO_ROOT / "config" / "default.yaml"
 
-    def __init__(self, *, data: Path, workdir: Path, config: PlatformConfig, launch: LaunchParameters,
-                 cdk_out: Path | None = None, stream=sys.stdout) -> None:
+    def __init__(
+        self,
+        *,
+        data: Path,
+        workdir: Path,
+        config: PlatformConfig,
+        launch: LaunchParameters,
+        cdk_out: Path | None = None,
+        stream=sys.stdout,
+    ) -> None:
         self.data = data
         self.config = config
         self.launch = launch
@@ -97,13 +111,11 @@ class Lifecycle:
         runner = StepRunner(7, stream=self.stream)
         try:
             runner.run("synthesize and lint every stack and product template", self.synth_and_lint)
-            runner.run("start the AWS emulator and create the project's resources",
-                       self.start_emulator)
+            runner.run("start the AWS emulator and create the project's resources", self.start_emulator)
             runner.run("launch the project: seed the build and deploy repositories", self.launch_project)
             runner.run("model build pipeline (.gitlab-ci.yml: training)", self.run_model_build)
             runner.run("approve the model version; EventBridge rule -> GitLab trigger", self.approve_and_trigger)
-            runner.run("model deploy pipeline (build, staging, test, manual prod)",
-                       self.run_model_deploy)
+            runner.run("model deploy pipeline (build, staging, test, manual prod)", self.run_model_deploy)
             runner.run("summary", lambda: {})
         finally:
             if not self.keep_emulator:  # otherwise the caller inspects the emulator, then calls close()
@@ -122,8 +134,9 @@ class Lifecycle:
             templates = sorted(self.cdk_out.glob("*.template.json"))
             findings = json.loads((self.cdk_out / "nag-findings.json").read_text())
         if findings:
-            raise StepFailed(f"{len(findings)} unsuppressed cdk-nag findings, first: "
-                             f"{findings[0]['rule']} {findings[0]['path']}")
+            raise StepFailed(
+                f"{len(findings)} unsuppressed cdk-nag findings, first: {findings[0]['rule']} {findings[0]['path']}"
+            )
         status, output = cfn_lint(templates)
         if status:
             raise StepFailed("cfn-lint findings", log_tail=output)
@@ -132,20 +145,28 @@ class Lifecycle:
 
     # ---------------------------------------------------------------- 2
     def start_emulator(self) -> dict[str, str]:
-        self.moto = self._cleanup.enter_context(MotoServer(log_path=self.state.workdir / "logs" / "moto.log",
-                                                     region=self.config.region))
+        self.moto = self._cleanup.enter_context(
+            MotoServer(log_path=self.state.workdir / "logs" / "moto.log", region=self.config.region)
+        )
         self.env = self.moto.environment()
         template = self.state.template
         assert template is not None
         refs = self.launch.as_template_parameters(template.parameter_defaults())
         account = boto3.client("sts", **self._client_args()).get_caller_identity()["Account"]
-        refs.update({"AWS::Region": self.config.region, "AWS::AccountId": account, "AWS::Partition": "aws",
-                     "AWS::URLSuffix": "amazonaws.com"})
+        refs.update(
+            {
+                "AWS::Region": self.config.region,
+                "AWS::AccountId": account,
+                "AWS::Partition": "aws",
+                "AWS::URLSuffix": "amazonaws.com",
+            }
+        )
         image_uri = f"{account}.dkr.ecr.{self.config.region}.amazonaws.com/{self.config.name}/xgboost"
         refs["XGBoostImageUri"], refs["XGBoostGpuImageUri"] = f"{image_uri}:cpu", f"{image_uri}:gpu"
 
-        bucket_id, bucket = next((k, v) for k, v in template.resources("AWS::S3::Bucket").items()
-                                 if "BucketName" in v["Properties"])
+        bucket_id, bucket = next(
+            (k, v) for k, v in template.resources("AWS::S3::Bucket").items() if "BucketName" in v["Properties"]
+        )
         bucket_name = template.resolve(bucket["Properties"]["BucketName"], refs)
         group_id, group = template.single("AWS::SageMaker::ModelPackageGroup")
         group_name = template.resolve(group["Properties"]["ModelPackageGroupName"], refs)
@@ -154,22 +175,36 @@ class Lifecycle:
         sagemaker = boto3.client("sagemaker", **self._client_args())
         sagemaker.create_model_package_group(
             ModelPackageGroupName=group_name,
-            ModelPackageGroupDescription=template.resolve(group["Properties"]["ModelPackageGroupDescription"], refs))
+            ModelPackageGroupDescription=template.resolve(group["Properties"]["ModelPackageGroupDescription"], refs),
+        )
         boto3.client("secretsmanager", **self._client_args()).create_secret(
-            Name=refs["GitLabTokenSecretName"], SecretString=json.dumps({"token": LOCAL_TOKEN}))
+            Name=refs["GitLabTokenSecretName"], SecretString=json.dumps({"token": LOCAL_TOKEN})
+        )
         refs[bucket_id] = bucket_name
         refs[group_id] = group_name
         iam = boto3.client("iam", **self._client_args())
-        trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                                    "Principal": {"Service": "sagemaker.amazonaws.com"}}]})
+        trust = json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "sagemaker.amazonaws.com"}}
+                ],
+            }
+        )
         for role_id in template.resources("AWS::IAM::Role"):
             arn = iam.create_role(RoleName=role_id[:64], AssumeRolePolicyDocument=trust)["Role"]["Arn"]
             self.state.attributes[(role_id, "Arn")] = arn
         self.state.refs = refs
         data_key = f"input/{self.data.name}"
         s3.upload_file(str(self.data), bucket_name, data_key)
-        self.state.facts.update({"emulator": self.moto.url, "artifact bucket": f"s3://{bucket_name}",
-                                 "model package group": group_name, "input data": f"s3://{bucket_name}/{data_key}"})
+        self.state.facts.update(
+            {
+                "emulator": self.moto.url,
+                "artifact bucket": f"s3://{bucket_name}",
+                "model package group": group_name,
+                "input data": f"s3://{bucket_name}/{data_key}",
+            }
+        )
         return {"emulator": self.moto.url, "bucket": bucket_name, "group": group_name}
 
     # ---------------------------------------------------------------- 3
@@ -179,8 +214,11 @@ class Lifecycle:
         template = self.state.template
         assert template is not None
         custom_id, custom = template.single("Custom::GitLabSeedCode")
-        properties = template.resolve({k: v for k, v in custom["Properties"].items() if k != "ServiceToken"},
-                                      self.state.refs, self.state.attributes)
+        properties = template.resolve(
+            {k: v for k, v in custom["Properties"].items() if k != "ServiceToken"},
+            self.state.refs,
+            self.state.attributes,
+        )
         s3 = boto3.client("s3", **self._client_args())
         for seed in ("ModelBuildSeedCode", "ModelDeploySeedCode"):
             location = properties[seed]
@@ -190,12 +228,19 @@ class Lifecycle:
             try:
                 s3.head_bucket(Bucket=location["Bucket"])
             except s3.exceptions.ClientError:
-                s3.create_bucket(Bucket=location["Bucket"],
-                                 CreateBucketConfiguration={"LocationConstraint": self.config.region})
+                s3.create_bucket(
+                    Bucket=location["Bucket"], CreateBucketConfiguration={"LocationConstraint": self.config.region}
+                )
             s3.put_object(Bucket=location["Bucket"], Key=location["Key"], Body=_zip_directory(staged))
         self.state.host = host = LocalRepositoryHost(self.state.workdir / "gitlab")
-        event = {"RequestType": "Create", "ResourceType": "Custom::GitLabSeedCode", "LogicalResourceId": custom_id,
-                 "StackId": "local", "RequestId": "local-1", "ResourceProperties": properties}
+        event = {
+            "RequestType": "Create",
+            "ResourceType": "Custom::GitLabSeedCode",
+            "LogicalResourceId": custom_id,
+            "StackId": "local",
+            "RequestId": "local-1",
+            "ResourceProperties": properties,
+        }
         with self._lambda_environment():
             response = handle_event(event, host_factory=lambda _props: host)
         data = response["Data"]
@@ -206,8 +251,11 @@ class Lifecycle:
         build_repo = host.repo_path(self.state.build_project)
         deploy_repo = host.repo_path(self.state.deploy_project)
         self.state.facts.update({"model build repo": str(build_repo), "model deploy repo": str(deploy_repo)})
-        return {"build repo": data["ModelBuildProjectPath"], "deploy repo": data["ModelDeployProjectPath"],
-                "variables": str(len(host.variables(self.state.build_project)))}
+        return {
+            "build repo": data["ModelBuildProjectPath"],
+            "deploy repo": data["ModelDeployProjectPath"],
+            "variables": str(len(host.variables(self.state.build_project))),
+        }
 
     # ---------------------------------------------------------------- 4
     def run_model_build(self) -> dict[str, str]:
@@ -216,11 +264,16 @@ class Lifecycle:
         repo = host.repo_path(self.state.build_project)
         summary_path = self.state.workdir / "model-build-run.json"
         bucket = self.state.facts["artifact bucket"]
-        self._gitlab_ci_local(repo, [], variables={
-            "PIPELINE_EXECUTION_MODE": "local",
-            "INPUT_DATA_URL": self.state.facts["input data"],
-            "RUN_SUMMARY_PATH": str(summary_path),
-        }, log_name="model-build")
+        self._gitlab_ci_local(
+            repo,
+            [],
+            variables={
+                "PIPELINE_EXECUTION_MODE": "local",
+                "INPUT_DATA_URL": self.state.facts["input data"],
+                "RUN_SUMMARY_PATH": str(summary_path),
+            },
+            log_name="model-build",
+        )
         if not summary_path.is_file():
             raise StepFailed(f"the training job wrote no run summary at {summary_path}")
         summary = json.loads(summary_path.read_text())
@@ -229,9 +282,14 @@ class Lifecycle:
         package = boto3.client("sagemaker", **self._client_args()).describe_model_package(ModelPackageName=arn)
         if package["ModelApprovalStatus"] != "PendingManualApproval":
             raise StepFailed(f"registered {arn} as {package['ModelApprovalStatus']}, expected PendingManualApproval")
-        self.state.facts.update({"test MSE": f"{summary['mse']:.3f} (threshold 6.0)", "model package": arn,
-                                 "model artifact": summary["artifacts"]["model_data_url"],
-                                 "pipeline steps": ", ".join(f"{k} {v:.1f}s" for k, v in summary["step_seconds"].items())})
+        self.state.facts.update(
+            {
+                "test MSE": f"{summary['mse']:.3f} (threshold 6.0)",
+                "model package": arn,
+                "model artifact": summary["artifacts"]["model_data_url"],
+                "pipeline steps": ", ".join(f"{k} {v:.1f}s" for k, v in summary["step_seconds"].items()),
+            }
+        )
         return {"test_mse": f"{summary['mse']:.3f}", "status": package["ModelApprovalStatus"], "artifacts": bucket}
 
     # ---------------------------------------------------------------- 5
@@ -243,8 +301,11 @@ class Lifecycle:
         assert template is not None and host is not None
         arn = self.state.build_summary["model_package_arn"]
         sagemaker = boto3.client("sagemaker", **self._client_args())
-        sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved",
-                                       ApprovalDescription="Approved in the local lifecycle run")
+        sagemaker.update_model_package(
+            ModelPackageArn=arn,
+            ModelApprovalStatus="Approved",
+            ApprovalDescription="Approved in the local lifecycle run",
+        )
         package = sagemaker.describe_model_package(ModelPackageName=arn)
         event = model_package_state_change_event(package, region=self.config.region)
         (event_path := self.state.workdir / "approval-event.json").write_text(json.dumps(event, indent=2, default=str))
@@ -254,16 +315,21 @@ class Lifecycle:
             raise StepFailed(f"the approval event {event_path} does not match the rule pattern {pattern}")
         functions = template.resources("AWS::Lambda::Function")
         trigger = next(f for f in functions.values() if f["Properties"]["Handler"].startswith("gitlab_trigger"))
-        environment = template.resolve(trigger["Properties"]["Environment"]["Variables"], self.state.refs,
-                                       self.state.attributes)
+        environment = template.resolve(
+            trigger["Properties"]["Environment"]["Variables"], self.state.refs, self.state.attributes
+        )
         with self._lambda_environment():
-            result = process_event(json.loads(json.dumps(event, default=str)),
-                                   config=TriggerConfig.from_env(environment), host=host)
+            result = process_event(
+                json.loads(json.dumps(event, default=str)), config=TriggerConfig.from_env(environment), host=host
+            )
         if result["status"] != "started":
             raise StepFailed(f"the GitLab trigger did not start the deploy pipeline: {result}")
         self.state.facts["deploy pipeline"] = result["pipeline_url"]
-        return {"approved": f"version {package['ModelPackageVersion']}", "rule": "matched",
-                "pipeline": str(result["pipeline_id"])}
+        return {
+            "approved": f"version {package['ModelPackageVersion']}",
+            "rule": "matched",
+            "pipeline": str(result["pipeline_id"]),
+        }
 
     # ---------------------------------------------------------------- 6
     def run_model_deploy(self) -> dict[str, str]:
@@ -282,8 +348,9 @@ class Lifecycle:
         port = self._serve_endpoint(staging, role_chain=staging_chain)
         variables["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = f"http://127.0.0.1:{port}"
         self._gitlab_ci_local(repo, ["test-staging"], variables=variables, log_name="model-deploy-test")
-        self._gitlab_ci_local(repo, ["--manual", "deploy-prod", "deploy-prod"], variables=variables,
-                              log_name="model-deploy-prod")
+        self._gitlab_ci_local(
+            repo, ["--manual", "deploy-prod", "deploy-prod"], variables=variables, log_name="model-deploy-prod"
+        )
         prod = self._stack_outputs(repo, "prod")["EndpointName"]
         accounts = {}
         for stage, name, chain in (("staging", staging, staging_chain), ("prod", prod, prod_chain)):
@@ -293,9 +360,13 @@ class Lifecycle:
                 raise StepFailed(f"{stage} endpoint {name} is {status}, expected InService")
             accounts[stage] = self._client("sts", role_chain=chain).get_caller_identity()["Account"]
         report = self._staging_report(repo, self.state.workdir / "logs" / "model-deploy-test.log")
-        self.state.facts.update({"staging endpoint": f"{staging} in account {accounts['staging']} "
-                                                     f"(served on 127.0.0.1:{port})",
-                                 "production endpoint": f"{prod} in account {accounts['prod']}", **report})
+        self.state.facts.update(
+            {
+                "staging endpoint": f"{staging} in account {accounts['staging']} (served on 127.0.0.1:{port})",
+                "production endpoint": f"{prod} in account {accounts['prod']}",
+                **report,
+            }
+        )
         return {"endpoints": f"{staging}, {prod}", **report}
 
     # ---------------------------------------------------------------- helpers
@@ -320,10 +391,13 @@ class Lifecycle:
     def _client_args(self) -> dict[str, str]:
         """boto3 client arguments for the emulator, independent of the process environment."""
         assert self.moto is not None
-        return {"endpoint_url": self.moto.url, "region_name": self.config.region,
-                "aws_access_key_id": self.env["AWS_ACCESS_KEY_ID"],
-                "aws_secret_access_key": self.env["AWS_SECRET_ACCESS_KEY"],
-                "aws_session_token": self.env["AWS_SESSION_TOKEN"]}
+        return {
+            "endpoint_url": self.moto.url,
+            "region_name": self.config.region,
+            "aws_access_key_id": self.env["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": self.env["AWS_SECRET_ACCESS_KEY"],
+            "aws_session_token": self.env["AWS_SESSION_TOKEN"],
+        }
 
     def _gitlab_ci_local(self, repo: Path, jobs: list[str], *, variables: dict[str, str], log_name: str) -> None:
         """Run jobs of `repo`'s .gitlab-ci.yml with the shell executor against the emulator."""
@@ -331,14 +405,19 @@ class Lifecycle:
         for key, value in {**self.env, **variables}.items():
             command += ["--variable", f"{key}={value}"]
         venv_bin = Path(sys.executable).parent
-        env = {**os.environ, **self.env,
-               "PATH": os.pathsep.join([str(venv_bin), str(GITLAB_CI_LOCAL.parent), os.environ.get("PATH", "")])}
+        env = {
+            **os.environ,
+            **self.env,
+            "PATH": os.pathsep.join([str(venv_bin), str(GITLAB_CI_LOCAL.parent), os.environ.get("PATH", "")]),
+        }
         log_path = self.state.workdir / "logs" / f"{log_name}.log"
         with log_path.open("w") as log:
             result = subprocess.run(command, cwd=repo, stdout=log, stderr=subprocess.STDOUT, env=env, check=False)
         if result.returncode != 0:
-            raise StepFailed(f"gitlab-ci-local {' '.join(jobs) or '(whole pipeline)'} exited {result.returncode}; "
-                             f"log: {log_path}", log_tail=log_tail(log_path))
+            raise StepFailed(
+                f"gitlab-ci-local {' '.join(jobs) or '(whole pipeline)'} exited {result.returncode}; log: {log_path}",
+                log_tail=log_tail(log_path),
+            )
 
     def _client(self, service: str, *, role_chain: str = ""):
         """A client of the emulator as this account, or as the last role of a comma-separated chain.
@@ -349,9 +428,12 @@ class Lifecycle:
         args = self._client_args()
         for arn in filter(None, (part.strip() for part in role_chain.split(","))):
             credentials = boto3.client("sts", **args).assume_role(RoleArn=arn, RoleSessionName="local-lifecycle")
-            args = {**args, "aws_access_key_id": credentials["Credentials"]["AccessKeyId"],
-                    "aws_secret_access_key": credentials["Credentials"]["SecretAccessKey"],
-                    "aws_session_token": credentials["Credentials"]["SessionToken"]}
+            args = {
+                **args,
+                "aws_access_key_id": credentials["Credentials"]["AccessKeyId"],
+                "aws_secret_access_key": credentials["Credentials"]["SecretAccessKey"],
+                "aws_session_token": credentials["Credentials"]["SessionToken"],
+            }
         return boto3.client(service, **args)
 
     def _serve_endpoint(self, endpoint_name: str, *, role_chain: str) -> int:
@@ -371,9 +453,14 @@ class Lifecycle:
         log_path = self.state.workdir / "logs" / f"{endpoint_name}-server.log"
         server = start_logged(
             [str(Path(sys.executable).with_name("xgboost-serve"))],
-            env={**os.environ, "SM_MODEL_DIR": str(model_dir), "SAGEMAKER_BIND_TO_PORT": str(port),
-                 "SAGEMAKER_MODEL_SERVER_WORKERS": "1"},
-            log_path=log_path)
+            env={
+                **os.environ,
+                "SM_MODEL_DIR": str(model_dir),
+                "SAGEMAKER_BIND_TO_PORT": str(port),
+                "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
+            },
+            log_path=log_path,
+        )
         self._cleanup.callback(stop, server)
         wait_until_answering(server, f"http://127.0.0.1:{port}/ping", what="model server", log_path=log_path)
         return port
@@ -398,8 +485,11 @@ class Lifecycle:
         report = {"staging tests": f"{sum(1 for _ in root.iter('testcase'))} passed ({path.name})"}
         # test.py prints `PASS <check>: <figures>`; keep the figures of the quality and latency checks.
         for line in job_log.read_text().splitlines():
-            for check, label in (("mse_matches_registered", "staging MSE"), ("p95_latency", "staging latency"),
-                                 ("response_shape", "staging requests")):
+            for check, label in (
+                ("mse_matches_registered", "staging MSE"),
+                ("p95_latency", "staging latency"),
+                ("response_shape", "staging requests"),
+            ):
                 if f"PASS {check}: " in line:
                     report[label] = line.split(f"PASS {check}: ", 1)[1].strip()
         return report
@@ -407,16 +497,35 @@ class Lifecycle:
 
 def model_package_state_change_event(package: dict, *, region: str) -> dict:
     """The EventBridge event SageMaker emits for a model package's state change."""
-    detail = {key: package[key] for key in (
-        "ModelPackageGroupName", "ModelPackageVersion", "ModelPackageArn", "ModelPackageDescription",
-        "CreationTime", "InferenceSpecification", "ModelPackageStatus", "ModelApprovalStatus",
-        "ApprovalDescription", "LastModifiedTime", "CustomerMetadataProperties", "ModelMetrics",
-    ) if key in package}
+    detail = {
+        key: package[key]
+        for key in (
+            "ModelPackageGroupName",
+            "ModelPackageVersion",
+            "ModelPackageArn",
+            "ModelPackageDescription",
+            "CreationTime",
+            "InferenceSpecification",
+            "ModelPackageStatus",
+            "ModelApprovalStatus",
+            "ApprovalDescription",
+            "LastModifiedTime",
+            "CustomerMetadataProperties",
+            "ModelMetrics",
+        )
+        if key in package
+    }
     account = package["ModelPackageArn"].split(":")[4]
     return {
-        "version": "0", "id": f"local-{int(time.time() * 1000)}", "detail-type": "SageMaker Model Package State Change",
-        "source": "aws.sagemaker", "account": account, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "region": region, "resources": [package["ModelPackageArn"]], "detail": detail,
+        "version": "0",
+        "id": f"local-{int(time.time() * 1000)}",
+        "detail-type": "SageMaker Model Package State Change",
+        "source": "aws.sagemaker",
+        "account": account,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": region,
+        "resources": [package["ModelPackageArn"]],
+        "detail": detail,
     }
 
 

@@ -5,6 +5,7 @@ GitLab trigger run unchanged against it. CI/CD variables land in each repository
 `.gitlab-ci-local-variables.yml` (the project-variables file gitlab-ci-local reads, excluded
 from commits), and started pipelines are queued in `pipelines.jsonl` for the lifecycle to run.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import yaml
+
 from gitlab_host import CiVariable, PipelineRef, ProjectId, ProjectRef, RepositoryHostError
 
 VARIABLES_FILE = ".gitlab-ci-local-variables.yml"
@@ -51,7 +53,9 @@ class LocalRepositoryHost:
         """Return the project with this ID."""
         return self._ref(int(project_id), created=False)
 
-    def commit_files(self, project_id: ProjectId, *, branch: str, files: Mapping[str, bytes], message: str) -> str | None:
+    def commit_files(
+        self, project_id: ProjectId, *, branch: str, files: Mapping[str, bytes], message: str
+    ) -> str | None:
         """Write the files on `branch` in one commit; identical files are left out."""
         repo = self.repo_path(project_id)
         self._git(repo, "checkout", "--quiet", "-B", branch)
@@ -70,8 +74,17 @@ class LocalRepositoryHost:
         if not changed:
             return None
         self._git(repo, "add", "--", *changed)
-        self._git(repo, "-c", "user.name=SageMaker seed code", "-c", "user.email=seed@localhost",
-                  "commit", "--quiet", "-m", message)
+        self._git(
+            repo,
+            "-c",
+            "user.name=SageMaker seed code",
+            "-c",
+            "user.email=seed@localhost",
+            "commit",
+            "--quiet",
+            "-m",
+            message,
+        )
         return self._git(repo, "rev-parse", "HEAD").strip()
 
     def set_variables(self, project_id: ProjectId, variables: Sequence[CiVariable]) -> None:
@@ -111,14 +124,18 @@ class LocalRepositoryHost:
         """Working tree of the project."""
         path = self._projects().get(str(project_id))
         if path is None:
-            raise RepositoryHostError(f"project {project_id} does not exist on the local host (404)",
-                                      operation="read project", status_code=404)
+            raise RepositoryHostError(
+                f"project {project_id} does not exist on the local host (404)",
+                operation="read project",
+                status_code=404,
+            )
         return self.root / path
 
     def _ref(self, project_id: int, *, created: bool) -> ProjectRef:
         repo = self.repo_path(project_id)
-        return ProjectRef(id=project_id, path_with_namespace=str(repo.relative_to(self.root)),
-                          web_url=repo.as_uri(), created=created)
+        return ProjectRef(
+            id=project_id, path_with_namespace=str(repo.relative_to(self.root)), web_url=repo.as_uri(), created=created
+        )
 
     def _projects(self) -> dict[str, str]:
         return json.loads(self._registry.read_text()) if self._registry.is_file() else {}
@@ -127,5 +144,7 @@ class LocalRepositoryHost:
     def _git(repo: Path, *args: str) -> str:
         result = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
         if result.returncode != 0:
-            raise RepositoryHostError(f"git {args[0]} failed in {repo}: {result.stderr.strip()}", operation=f"git {args[0]}")
+            raise RepositoryHostError(
+                f"git {args[0]} failed in {repo}: {result.stderr.strip()}", operation=f"git {args[0]}"
+            )
         return result.stdout

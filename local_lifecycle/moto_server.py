@@ -1,4 +1,5 @@
 """An AWS emulator (moto server) on a free loopback port, for one lifecycle run."""
+
 from __future__ import annotations
 
 import os
@@ -31,15 +32,20 @@ class MotoServer:
 
     def environment(self) -> dict[str, str]:
         """Variables that point boto3 (and the CLI) at this emulator."""
-        return {**DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL": self.url, "AWS_DEFAULT_REGION": self.region,
-                "AWS_REGION": self.region}
+        return {
+            **DUMMY_CREDENTIALS,
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+        }
 
-    def __enter__(self) -> "MotoServer":
+    def __enter__(self) -> MotoServer:
         moto = Path(sys.executable).with_name("moto_server")
         # Step Functions really executes state machines when asked; harmless for the other services.
         env = {**os.environ, "MOTO_STEPFUNCTIONS_EXECUTE_STATE_MACHINE": "true"}
-        self._process = start_logged([str(moto), "-H", "127.0.0.1", "-p", str(self.port)], env=env,
-                                     log_path=self._log_path)
+        self._process = start_logged(
+            [str(moto), "-H", "127.0.0.1", "-p", str(self.port)], env=env, log_path=self._log_path
+        )
         wait_until_answering(self._process, f"{self.url}/moto-api/", what="moto server", log_path=self._log_path)
         return self
 

@@ -1,4 +1,5 @@
 """Child processes of a lifecycle run (the emulator, the model server): start, wait, stop."""
+
 from __future__ import annotations
 
 import subprocess
@@ -23,8 +24,9 @@ def start_logged(command: list[str], *, env: dict[str, str], log_path: Path) -> 
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
-def wait_until_answering(process: subprocess.Popen, url: str, *, what: str, log_path: Path,
-                         timeout: float = 30.0) -> None:
+def wait_until_answering(
+    process: subprocess.Popen, url: str, *, what: str, log_path: Path, timeout: float = 30.0
+) -> None:
     """Poll `url` until it answers; stop the process and fail with its log tail if it never does."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -36,8 +38,9 @@ def wait_until_answering(process: subprocess.Popen, url: str, *, what: str, log_
         except OSError:
             time.sleep(0.1)
     stop(process)
-    raise StepFailed(f"{what} did not answer {url} within {timeout:.0f} s; log: {log_path}",
-                     log_tail=log_tail(log_path))
+    raise StepFailed(
+        f"{what} did not answer {url} within {timeout:.0f} s; log: {log_path}", log_tail=log_tail(log_path)
+    )
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -4,6 +4,7 @@ The lifecycle does not hard-code names: it resolves the template's own expressio
 name, model package group, custom-resource properties, rule pattern) for the launch
 parameters, so a change to the product stack shows up in the local run.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,7 @@ class ProductTemplate:
         self.template: dict[str, Any] = json.loads(path.read_text())
 
     @classmethod
-    def find(cls, outdir: Path, product: str = "GitLabProjectTemplate") -> "ProductTemplate":
+    def find(cls, outdir: Path, product: str = "GitLabProjectTemplate") -> ProductTemplate:
         """The product template of `product` in a cdk.out directory."""
         matches = sorted(outdir.glob(f"*{product}*.product.template.json"))
         if len(matches) != 1:
@@ -46,7 +47,9 @@ class ProductTemplate:
         """Default value of every parameter that has one."""
         return {k: v["Default"] for k, v in self.template.get("Parameters", {}).items() if "Default" in v}
 
-    def resolve(self, value: Any, refs: Mapping[str, Any], attributes: Mapping[tuple[str, str], Any] | None = None) -> Any:
+    def resolve(
+        self, value: Any, refs: Mapping[str, Any], attributes: Mapping[tuple[str, str], Any] | None = None
+    ) -> Any:
         """Evaluate Ref / Fn::Join / Fn::GetAtt / Fn::Split in `value`.
 
         `refs` maps parameter names, pseudo parameters and logical IDs to values; `attributes`
@@ -58,7 +61,7 @@ class ProductTemplate:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, argument), = value.items()
+            ((key, argument),) = value.items()
             if key == "Ref":
                 if argument not in refs:
                     raise UnresolvableExpression(f"{self.path.name}: no local value for Ref {argument}")
@@ -66,7 +69,9 @@ class ProductTemplate:
             if key == "Fn::GetAtt":
                 logical_id, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
                 if (logical_id, attribute) not in attributes:
-                    raise UnresolvableExpression(f"{self.path.name}: no local value for GetAtt {logical_id}.{attribute}")
+                    raise UnresolvableExpression(
+                        f"{self.path.name}: no local value for GetAtt {logical_id}.{attribute}"
+                    )
                 return attributes[(logical_id, attribute)]
             if key == "Fn::Join":
                 separator, parts = argument

@@ -6,6 +6,7 @@ file `abalone.data`, same layout) or let the lifecycle generate rows with this m
 nine columns, with ring counts driven by the shell weight as in the real data, so the pipeline
 and its MSE condition behave realistically.
 """
+
 from __future__ import annotations
 
 import csv
@@ -27,7 +28,9 @@ def write_sample(path: Path, *, rows: int = 1500, seed: int = 7) -> Path:
             whole = 2.5 * length**3 * rng.uniform(0.9, 1.1) * 4
             shucked, viscera, shell = whole * 0.43, whole * 0.22, whole * 0.29
             rings = max(1, min(29, round(3 + 22 * shell + (1.5 if sex != "I" else 0) + rng.gauss(0, 2))))
-            writer.writerow([sex, *(f"{v:.4f}" for v in (length, diameter, height, whole, shucked, viscera, shell)), rings])
+            writer.writerow(
+                [sex, *(f"{v:.4f}" for v in (length, diameter, height, whole, shucked, viscera, shell)), rings]
+            )
     return path
 
 

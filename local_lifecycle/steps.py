@@ -1,4 +1,5 @@
 """Step runner of the lifecycle: progress per step, timings, and a failure that names the step."""
+
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,5 @@
 """Builds the CDK app from a validated configuration; `app.py` and the tests share it."""
+
 from __future__ import annotations
 
 import aws_cdk as cdk
@@ -30,8 +31,14 @@ def add_target_account_stacks(app: cdk.App, config: PlatformConfig) -> list[Targ
         return []
     pipeline_role_arn = f"arn:aws:iam::{config.account}:role/{config.multi_account_pipeline_role_name}"
     return [
-        TargetAccountStack(app, f"{config.name}-target-{stage}", multi_account=multi, pipeline_role_arn=pipeline_role_arn,
-                           stage=stage, env=cdk.Environment(account=account, region=config.region))
+        TargetAccountStack(
+            app,
+            f"{config.name}-target-{stage}",
+            multi_account=multi,
+            pipeline_role_arn=pipeline_role_arn,
+            stage=stage,
+            env=cdk.Environment(account=account, region=config.region),
+        )
         for stage, account in (("staging", multi.staging_account), ("prod", multi.prod_account))
     ]
 
@@ -40,8 +47,13 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, context: dic
     """The app with every stack of the platform and the cdk-nag AwsSolutions checks attached."""
     app = cdk.App(outdir=outdir, context={**FEATURE_FLAGS, **(context or {})})
     env = cdk.Environment(account=config.account, region=config.region)
-    PlatformStack(app, f"{config.name}-platform", config=config, env=env,
-                  description="MLOps platform for SageMaker with GitLab: project templates and shared resources")
+    PlatformStack(
+        app,
+        f"{config.name}-platform",
+        config=config,
+        env=env,
+        description="MLOps platform for SageMaker with GitLab: project templates and shared resources",
+    )
     add_target_account_stacks(app, config)
     for construct in app.node.find_all():
         if cdk.Stack.is_stack(construct):

@@ -4,6 +4,7 @@ The file is chosen by the CDK context key `config` (default `config/default.yaml
 `npx cdk deploy -c config=config/prod.yaml`. Every error names the offending key, for example
 `config/prod.yaml: gitlab.server_url: must be an https:// URL (got 'gitlab.local')`.
 """
+
 from __future__ import annotations
 
 import re
@@ -97,15 +98,22 @@ class MultiAccountConfig(_Strict):
     prod_account: ACCOUNT_ID
     staging_ou_id: str = Field(pattern=_OU_ID, description="Organizations OU holding the staging account(s)")
     prod_ou_id: str = Field(pattern=_OU_ID, description="Organizations OU holding the production account(s)")
-    target_role_suffix: str = Field("mlops", pattern=r"^[a-z]{1,10}$",
-                                    description="Suffix of the target-account role sagemaker-role-<suffix>")
-    resource_prefix: str = Field("sagemaker-", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9-]{0,39}$",
-                                 description="Name prefix of the models/endpoints the target role may manage")
-    delegated_admin: bool = Field(False, description="True when this account is a StackSets delegated administrator "
-                                                     "rather than the organization's management account")
+    target_role_suffix: str = Field(
+        "mlops", pattern=r"^[a-z]{1,10}$", description="Suffix of the target-account role sagemaker-role-<suffix>"
+    )
+    resource_prefix: str = Field(
+        "sagemaker-",
+        pattern=r"^[a-zA-Z0-9][a-zA-Z0-9-]{0,39}$",
+        description="Name prefix of the models/endpoints the target role may manage",
+    )
+    delegated_admin: bool = Field(
+        False,
+        description="True when this account is a StackSets delegated administrator "
+        "rather than the organization's management account",
+    )
 
     @model_validator(mode="after")
-    def _distinct(self) -> "MultiAccountConfig":
+    def _distinct(self) -> MultiAccountConfig:
         if self.staging_account == self.prod_account:
             raise ValueError(f"staging_account and prod_account must differ (both {self.staging_account})")
         if self.staging_ou_id == self.prod_ou_id:
@@ -150,14 +158,14 @@ class PlatformConfig(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _studio_roles_in_account(self) -> "PlatformConfig":
+    def _studio_roles_in_account(self) -> PlatformConfig:
         foreign = [arn for arn in self.studio_role_arns if arn.split(":")[4] != self.account]
         if foreign:
             raise ValueError(f"studio_role_arns must belong to account {self.account} (got {foreign})")
         return self
 
     @model_validator(mode="after")
-    def _targets_are_other_accounts(self) -> "PlatformConfig":
+    def _targets_are_other_accounts(self) -> PlatformConfig:
         if self.multi_account and self.account in self.multi_account.target_accounts:
             raise ValueError(f"multi_account: staging_account and prod_account must differ from account {self.account}")
         return self

@@ -1,4 +1,5 @@
 """The platform stack: the SageMaker project portfolio and everything its products share."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,14 +33,28 @@ class PlatformStack(cdk.Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
 
-        asset_logs = s3.Bucket(self, "ProductAssetLogs", encryption=s3.BucketEncryption.S3_MANAGED,
-                               block_public_access=s3.BlockPublicAccess.BLOCK_ALL, enforce_ssl=True,
-                               object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-                               removal_policy=cdk.RemovalPolicy.RETAIN)
-        NagSuppressions.add_resource_suppressions(asset_logs, [{"id": "AwsSolutions-S1", "reason": "This is the access-log bucket itself; logging it to itself would loop."}])
+        asset_logs = s3.Bucket(
+            self,
+            "ProductAssetLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        NagSuppressions.add_resource_suppressions(
+            asset_logs,
+            [
+                {
+                    "id": "AwsSolutions-S1",
+                    "reason": "This is the access-log bucket itself; logging it to itself would loop.",
+                }
+            ],
+        )
         # ProductStack assets must live in a bucket with a literal name (the product template refers to it).
         self.product_assets = s3.Bucket(
-            self, "ProductAssets",
+            self,
+            "ProductAssets",
             bucket_name=config.product_asset_bucket_name,
             encryption=s3.BucketEncryption.S3_MANAGED,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
@@ -52,25 +67,34 @@ class PlatformStack(cdk.Stack):
         self.oidc_provider_arn = self._oidc_provider()
         self._image_parameters()
 
-        self.launch_role = ProductLaunchRole(self, "LaunchRole", asset_bucket_name=config.product_asset_bucket_name).role
+        self.launch_role = ProductLaunchRole(
+            self, "LaunchRole", asset_bucket_name=config.product_asset_bucket_name
+        ).role
         self.portfolio = servicecatalog.Portfolio(
-            self, "Portfolio",
+            self,
+            "Portfolio",
             display_name=f"{config.name} SageMaker project templates",
             provider_name="ML platform team",
             description="SageMaker project templates whose code lives in GitLab and whose CI runs in GitLab",
         )
         self.gitlab_project_template = GitLabProjectProduct(
-            self, "GitLabProjectTemplate", config=config, asset_bucket=self.product_assets,
+            self,
+            "GitLabProjectTemplate",
+            config=config,
+            asset_bucket=self.product_assets,
             oidc_provider_arn=self.oidc_provider_arn,
         )
         self.gitlab_project_product = self._publish(
-            "GitLabProjectProduct", self.gitlab_project_template,
+            "GitLabProjectProduct",
+            self.gitlab_project_template,
             name="MLOps template for model building, training and deployment with GitLab",
             description="Seeds GitLab model build and deploy repositories; GitLab CI trains with SageMaker Pipelines "
-                        "and deploys approved models to staging and production endpoints.",
+            "and deploys approved models to staging and production endpoints.",
         )
         for index, role_arn in enumerate(config.studio_role_arns):
-            self.portfolio.give_access_to_role(iam.Role.from_role_arn(self, f"StudioRole{index}", role_arn, mutable=False))
+            self.portfolio.give_access_to_role(
+                iam.Role.from_role_arn(self, f"StudioRole{index}", role_arn, mutable=False)
+            )
 
         if config.multi_account:
             self._multi_account_product()
@@ -84,41 +108,59 @@ class PlatformStack(cdk.Stack):
         multi = self.config.multi_account
         assert multi is not None
         pipeline_role = MultiAccountPipelineRole(
-            self, "MultiAccountPipelineRole", role_name=self.config.multi_account_pipeline_role_name,
-            target_accounts=list(multi.target_accounts), target_role_name=multi.target_role_name,
+            self,
+            "MultiAccountPipelineRole",
+            role_name=self.config.multi_account_pipeline_role_name,
+            target_accounts=list(multi.target_accounts),
+            target_role_name=multi.target_role_name,
         )
         # GitLab deploy jobs chain through this role into the target accounts (see ProjectRoles).
-        pipeline_role.role.assume_role_policy.add_statements(iam.PolicyStatement(
-            actions=["sts:AssumeRole"], principals=[iam.AccountPrincipal(self.account)],
-            conditions={"StringEquals": {f"aws:PrincipalTag/{DEPLOY_CI_PRINCIPAL_TAG}": "true"}},
-        ))
-        MultiAccountLaunchPermissions(self, "MultiAccountLaunchPermissions", launch_role=self.launch_role,
-                                      pipeline_role_arn=pipeline_role.role_arn)
+        pipeline_role.role.assume_role_policy.add_statements(
+            iam.PolicyStatement(
+                actions=["sts:AssumeRole"],
+                principals=[iam.AccountPrincipal(self.account)],
+                conditions={"StringEquals": {f"aws:PrincipalTag/{DEPLOY_CI_PRINCIPAL_TAG}": "true"}},
+            )
+        )
+        MultiAccountLaunchPermissions(
+            self,
+            "MultiAccountLaunchPermissions",
+            launch_role=self.launch_role,
+            pipeline_role_arn=pipeline_role.role_arn,
+        )
         self.multi_account_template = MultiAccountProduct(
-            self, "MultiAccountTemplate", config=self.config, asset_bucket=self.product_assets,
+            self,
+            "MultiAccountTemplate",
+            config=self.config,
+            asset_bucket=self.product_assets,
             pipeline_role_arn=pipeline_role.role_arn,
         )
         self.multi_account_product = self._publish(
-            "MultiAccountProduct", self.multi_account_template,
+            "MultiAccountProduct",
+            self.multi_account_template,
             name=MULTI_ACCOUNT_PRODUCT_NAME,
             description="Multi account deployment project: deploys approved models to the staging account, tests them "
-                        "and, after a manual approval, to the production account with CloudFormation StackSets.",
+            "and, after a manual approval, to the production account with CloudFormation StackSets.",
         )
         cdk.CfnOutput(self, "MultiAccountProductId", value=self.multi_account_product.product_id)
         cdk.CfnOutput(self, "MultiAccountPipelineRoleArn", value=pipeline_role.role.role_arn)
 
-    def _publish(self, construct_id: str, template: servicecatalog.ProductStack, *, name: str,
-                 description: str) -> servicecatalog.CloudFormationProduct:
+    def _publish(
+        self, construct_id: str, template: servicecatalog.ProductStack, *, name: str, description: str
+    ) -> servicecatalog.CloudFormationProduct:
         """A product of the portfolio, visible in SageMaker Studio, launched with the launch role."""
         product = servicecatalog.CloudFormationProduct(
-            self, construct_id,
+            self,
+            construct_id,
             product_name=name,
             owner="ML platform team",
             description=description,
-            product_versions=[servicecatalog.CloudFormationProductVersion(
-                product_version_name="v1",
-                cloud_formation_template=servicecatalog.CloudFormationTemplate.from_product_stack(template),
-            )],
+            product_versions=[
+                servicecatalog.CloudFormationProductVersion(
+                    product_version_name="v1",
+                    cloud_formation_template=servicecatalog.CloudFormationTemplate.from_product_stack(template),
+                )
+            ],
         )
         cdk.Tags.of(product).add(STUDIO_VISIBILITY_TAG, "true")
         self.portfolio.add_product(product)
@@ -129,11 +171,30 @@ class PlatformStack(cdk.Stack):
         """Justify the findings on the CDK-managed function that copies product assets."""
         for child in self.node.children:
             if child.node.id.startswith("Custom::CDKBucketDeployment"):
-                NagSuppressions.add_resource_suppressions(child, [
-                    {"id": "AwsSolutions-IAM4", "reason": "CDK's BucketDeployment function (copies ProductStack assets) uses AWSLambdaBasicExecutionRole for its logs."},
-                    {"id": "AwsSolutions-IAM5", "reason": "CDK's BucketDeployment grants itself object-level wildcards on the CDK asset bucket and the product asset bucket only."},
-                    {"id": "AwsSolutions-L1", "reason": "CDK's BucketDeployment pins its own runtime; it runs only during cdk deploy."},
-                ], apply_to_children=True)
+                NagSuppressions.add_resource_suppressions(
+                    child,
+                    [
+                        {
+                            "id": "AwsSolutions-IAM4",
+                            "reason": (
+                                "CDK's BucketDeployment function (copies ProductStack assets) uses "
+                                "AWSLambdaBasicExecutionRole for its logs."
+                            ),
+                        },
+                        {
+                            "id": "AwsSolutions-IAM5",
+                            "reason": (
+                                "CDK's BucketDeployment grants itself object-level wildcards on the CDK asset "
+                                "bucket and the product asset bucket only."
+                            ),
+                        },
+                        {
+                            "id": "AwsSolutions-L1",
+                            "reason": "CDK's BucketDeployment pins its own runtime; it runs only during cdk deploy.",
+                        },
+                    ],
+                    apply_to_children=True,
+                )
 
     def _oidc_provider(self) -> str:
         """ARN of the account's IAM OIDC provider for the GitLab host, created here unless it exists.
@@ -149,12 +210,24 @@ class PlatformStack(cdk.Stack):
     def _image_parameters(self) -> None:
         """SSM parameters holding the XGBoost image URIs that product templates read at launch."""
         images = self.config.images
-        for flavour, configured, dockerfile in (("cpu", images.xgboost_cpu_uri, "Dockerfile"),
-                                                ("gpu", images.xgboost_gpu_uri, "Dockerfile.gpu")):
-            uri = configured or ecr_assets.DockerImageAsset(
-                self, f"XGBoost{flavour.upper()}Image", directory=str(CONTAINERS_DIR / "xgboost"), file=dockerfile,
-                platform=ecr_assets.Platform.LINUX_AMD64,
-            ).image_uri
-            ssm.StringParameter(self, f"XGBoost{flavour.upper()}ImageUri",
-                                parameter_name=f"/{self.config.name}/images/xgboost-{flavour}",
-                                string_value=uri, description=f"XGBoost {flavour.upper()} image of the ML core")
+        for flavour, configured, dockerfile in (
+            ("cpu", images.xgboost_cpu_uri, "Dockerfile"),
+            ("gpu", images.xgboost_gpu_uri, "Dockerfile.gpu"),
+        ):
+            uri = (
+                configured
+                or ecr_assets.DockerImageAsset(
+                    self,
+                    f"XGBoost{flavour.upper()}Image",
+                    directory=str(CONTAINERS_DIR / "xgboost"),
+                    file=dockerfile,
+                    platform=ecr_assets.Platform.LINUX_AMD64,
+                ).image_uri
+            )
+            ssm.StringParameter(
+                self,
+                f"XGBoost{flavour.upper()}ImageUri",
+                parameter_name=f"/{self.config.name}/images/xgboost-{flavour}",
+                string_value=uri,
+                description=f"XGBoost {flavour.upper()} image of the ML core",
+            )

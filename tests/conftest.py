@@ -1,4 +1,5 @@
 """Shared fixtures. The CDK app is synthesized once per test session (see tests/stacks/)."""
+
 from __future__ import annotations
 
 import os

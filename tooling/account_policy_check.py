@@ -5,6 +5,7 @@ emulated accounts, and usable on any policy fetched from AWS (`get-bucket-policy
 `get-key-policy`, `get-role`): every `Allow` statement's AWS principals must belong to the allowed
 accounts, and an outsider is named in the error.
 """
+
 from __future__ import annotations
 
 import json
@@ -58,12 +59,14 @@ def check_grants_only(policy: dict[str, Any] | str, allowed_accounts: Iterable[s
     allowed = set(allowed_accounts)
     outsiders = sorted({principal_account(p) for p in aws_principals(policy)} - allowed)
     if outsiders:
-        raise PolicyGrantError(f"{what} grants account(s) {', '.join(outsiders)} outside the allowed "
-                               f"{', '.join(sorted(allowed))}")
+        raise PolicyGrantError(
+            f"{what} grants account(s) {', '.join(outsiders)} outside the allowed {', '.join(sorted(allowed))}"
+        )
 
 
-def check_trusts_only(trust_policy: dict[str, Any] | str, allowed_principals: Iterable[str], *,
-                      what: str = "trust policy") -> None:
+def check_trusts_only(
+    trust_policy: dict[str, Any] | str, allowed_principals: Iterable[str], *, what: str = "trust policy"
+) -> None:
     """Raise `PolicyGrantError` unless the role trusts exactly principals from `allowed_principals`.
 
     A trust policy that names an account root (`arn:aws:iam::<id>:root` or the bare ID) would let
@@ -73,8 +76,10 @@ def check_trusts_only(trust_policy: dict[str, Any] | str, allowed_principals: It
     outsiders = sorted(set(aws_principals(trust_policy)) - allowed)
     if outsiders:
         accounts = sorted({principal_account(p) for p in outsiders})
-        raise PolicyGrantError(f"{what} trusts {', '.join(outsiders)} (account(s) {', '.join(accounts)}) "
-                               f"beyond {', '.join(sorted(allowed))}")
+        raise PolicyGrantError(
+            f"{what} trusts {', '.join(outsiders)} (account(s) {', '.join(accounts)}) "
+            f"beyond {', '.join(sorted(allowed))}"
+        )
 
 
 def trusts(trust_policy: dict[str, Any] | str, caller_arn: str) -> bool:

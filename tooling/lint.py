@@ -3,6 +3,7 @@
 Exits non-zero on any cfn-lint error or warning and on any unsuppressed cdk-nag finding, naming
 the template, rule and resource of each.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -3,6 +3,7 @@
 Used to check that every pin file (seed repositories, container images, Lambda bundles) agrees
 with the platform's own pins, so one upgrade touches one place and nothing drifts.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

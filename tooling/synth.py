@@ -3,6 +3,7 @@
 Findings (unsuppressed AwsSolutions errors and warnings) are written to `<outdir>/nag-findings.json`
 for `make lint`; synthesis itself fails only on configuration or construct errors.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,14 @@ def nag_findings(outdir: str | Path) -> list[dict[str, str]]:
         with report.open(newline="") as handle:
             for row in csv.DictReader(handle):
                 if row["Compliance"] == "Non-Compliant":
-                    findings.append({"rule": row["Rule ID"], "path": row["Resource ID"], "level": row["Rule Level"],
-                                     "message": row["Rule Info"]})
+                    findings.append(
+                        {
+                            "rule": row["Rule ID"],
+                            "path": row["Resource ID"],
+                            "level": row["Rule Level"],
+                            "message": row["Rule Info"],
+                        }
+                    )
     return findings
 
 
@@ -56,8 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for template in templates:
         print(f"synth: wrote {template}")
-    print(f"synth: {len(templates)} templates in {time.monotonic() - started:.1f}s; "
-          f"{len(findings)} unsuppressed cdk-nag findings (see `make lint`)")
+    print(
+        f"synth: {len(templates)} templates in {time.monotonic() - started:.1f}s; "
+        f"{len(findings)} unsuppressed cdk-nag findings (see `make lint`)"
+    )
     return 0
 
 

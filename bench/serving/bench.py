@@ -11,6 +11,7 @@ work called in this process, one request at a time, with no HTTP.
 Prints a table (requests/s, p50, p99, and each server's distance from the floor) and, last,
 `throughput_ratio_vs_mlserver=<our rps / MLServer rps on 100-row payloads>`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import xgboost
-
 from loadgen import LoadResult, build_request, percentile, run_load
+
 from xgboost_container import server_codec
 from xgboost_container.model_format import MODEL_FILE, save_model
 from xgboost_container.server_model import DeviceChoice, load
@@ -49,8 +50,18 @@ def abalone_features(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
         rows = [row for row in csv.reader(handle) if row]
     features = np.array([sex[row[0]] + [float(v) for v in row[1:8]] for row in rows], dtype=np.float32)
     label = np.array([float(row[8]) for row in rows], dtype=np.float32)
-    names = ["sex_M", "sex_F", "sex_I", "length", "diameter", "height",
-             "whole_weight", "shucked_weight", "viscera_weight", "shell_weight"]
+    names = [
+        "sex_M",
+        "sex_F",
+        "sex_I",
+        "length",
+        "diameter",
+        "height",
+        "whole_weight",
+        "shucked_weight",
+        "viscera_weight",
+        "shell_weight",
+    ]
     return features, label, names
 
 
@@ -65,8 +76,15 @@ def generated_features(rows: int = 4000, width: int = 10) -> tuple[np.ndarray, n
 def build_model(model_dir: Path, data: Path) -> np.ndarray:
     """Train the published Abalone configuration (50 rounds, depth 5) into `model_dir`; return its features."""
     features, label, names = abalone_features(data) if data.is_file() else generated_features()
-    params = {"objective": "reg:squarederror", "max_depth": 5, "eta": 0.2, "gamma": 4,
-              "min_child_weight": 6, "subsample": 0.7, "seed": 1}
+    params = {
+        "objective": "reg:squarederror",
+        "max_depth": 5,
+        "eta": 0.2,
+        "gamma": 4,
+        "min_child_weight": 6,
+        "subsample": 0.7,
+        "seed": 1,
+    }
     booster = xgboost.train(params, xgboost.DMatrix(features, label, feature_names=names), num_boost_round=50)
     save_model(booster, model_dir, feature_names=names, label="rings", objective=params["objective"])
     return features
@@ -109,8 +127,18 @@ def csv_body(rows: np.ndarray) -> bytes:
 
 def v2_body(rows: np.ndarray) -> bytes:
     """The same rows as a V2 inference request (what MLServer takes)."""
-    return json.dumps({"inputs": [{"name": "input-0", "shape": list(rows.shape), "datatype": "FP32",
-                                   "data": rows.astype(float).ravel().tolist()}]}).encode()
+    return json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input-0",
+                    "shape": list(rows.shape),
+                    "datatype": "FP32",
+                    "data": rows.astype(float).ravel().tolist(),
+                }
+            ]
+        }
+    ).encode()
 
 
 @dataclass
@@ -157,8 +185,19 @@ def measure_floor(model, body: bytes, duration_s: float) -> LoadResult:
 
 def start_ours(model_dir: Path, port: int, workers: int, log_path: Path) -> subprocess.Popen:
     """Start `xgboost-serve` from this venv on the loopback interface."""
-    command = [sys.executable, "-m", "xgboost_container.serve", "--model-dir", str(model_dir),
-               "--host", HOST, "--port", str(port), "--workers", str(workers)]
+    command = [
+        sys.executable,
+        "-m",
+        "xgboost_container.serve",
+        "--model-dir",
+        str(model_dir),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     return subprocess.Popen(command, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
 
 
@@ -172,15 +211,30 @@ def start_mlserver(mlserver: Path, model_dir: Path, workdir: Path, port: int, lo
     model_repo = repository / MODEL_NAME
     model_repo.mkdir(parents=True, exist_ok=True)
     (model_repo / "model.ubj").write_bytes((model_dir / MODEL_FILE).read_bytes())
-    (model_repo / "model-settings.json").write_text(json.dumps({
-        "name": MODEL_NAME, "implementation": "mlserver_xgboost.XGBoostModel", "parameters": {"uri": "./model.ubj"},
-    }))
-    (repository / "settings.json").write_text(json.dumps({
-        "host": HOST, "http_port": port, "grpc_port": free_port(), "metrics_port": free_port(),
-        "parallel_workers": 0, "debug": False,
-    }))
-    return subprocess.Popen([str(mlserver), "start", str(repository)], stdout=log_path.open("w"),
-                            stderr=subprocess.STDOUT, cwd=repository)
+    (model_repo / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": MODEL_NAME,
+                "implementation": "mlserver_xgboost.XGBoostModel",
+                "parameters": {"uri": "./model.ubj"},
+            }
+        )
+    )
+    (repository / "settings.json").write_text(
+        json.dumps(
+            {
+                "host": HOST,
+                "http_port": port,
+                "grpc_port": free_port(),
+                "metrics_port": free_port(),
+                "parallel_workers": 0,
+                "debug": False,
+            }
+        )
+    )
+    return subprocess.Popen(
+        [str(mlserver), "start", str(repository)], stdout=log_path.open("w"), stderr=subprocess.STDOUT, cwd=repository
+    )
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -197,10 +251,16 @@ def stop(process: subprocess.Popen) -> None:
 def check_same_predictions(model, rows: np.ndarray, ours_port: int, mls_port: int) -> None:
     """Both servers must return what the in-process model predicts before anything is timed."""
     expected = model.predict(rows)
-    ours = np.array(json.loads(post(ours_port, "/invocations", json.dumps({"instances": rows.tolist()}).encode(),
-                                    server_codec.JSON))["predictions"])
-    theirs = np.array(json.loads(post(mls_port, f"/v2/models/{MODEL_NAME}/infer", v2_body(rows),
-                                      "application/json"))["outputs"][0]["data"])
+    ours = np.array(
+        json.loads(
+            post(ours_port, "/invocations", json.dumps({"instances": rows.tolist()}).encode(), server_codec.JSON)
+        )["predictions"]
+    )
+    theirs = np.array(
+        json.loads(post(mls_port, f"/v2/models/{MODEL_NAME}/infer", v2_body(rows), "application/json"))["outputs"][0][
+            "data"
+        ]
+    )
     for name, got in (("xgboost-serve", ours), ("MLServer", theirs)):
         if not np.allclose(got.ravel(), expected, rtol=1e-5):
             raise RuntimeError(f"{name} predictions differ from the in-process model: {got[:3]} vs {expected[:3]}")
@@ -229,8 +289,9 @@ def main() -> int:
         servers: list[subprocess.Popen] = []
         try:
             servers.append(start_ours(model_dir, ours_port, args.workers, workdir / "ours.log"))
-            servers.append(start_mlserver(args.mlserver.resolve(), model_dir, workdir, mls_port,
-                                          workdir / "mlserver.log"))
+            servers.append(
+                start_mlserver(args.mlserver.resolve(), model_dir, workdir, mls_port, workdir / "mlserver.log")
+            )
             try:
                 wait_ready(f"http://{HOST}:{ours_port}/ping", servers[0])
                 wait_ready(f"http://{HOST}:{mls_port}/v2/models/{MODEL_NAME}/ready", servers[1])
@@ -254,14 +315,24 @@ def run_all(args, model, payloads, ours_port: int, mls_port: int) -> dict:
         results[("floor", rows_count)] = Measured([measure_floor(model, body, args.duration)])
         requests = {
             "xgboost-serve": (ours_port, build_request(HOST, ours_port, "/invocations", body, server_codec.CSV)),
-            "mlserver": (mls_port, build_request(HOST, mls_port, f"/v2/models/{MODEL_NAME}/infer", v2_body(rows),
-                                                 "application/json")),
+            "mlserver": (
+                mls_port,
+                build_request(HOST, mls_port, f"/v2/models/{MODEL_NAME}/infer", v2_body(rows), "application/json"),
+            ),
         }
         pooled = {name: Measured() for name in requests}
         for _ in range(args.rounds):
             for name, (port, request) in requests.items():
-                pooled[name].rounds.append(run_load(HOST, port, request, concurrency=args.concurrency,
-                                                    warmup_s=args.warmup, duration_s=args.duration))
+                pooled[name].rounds.append(
+                    run_load(
+                        HOST,
+                        port,
+                        request,
+                        concurrency=args.concurrency,
+                        warmup_s=args.warmup,
+                        duration_s=args.duration,
+                    )
+                )
         for name, measured in pooled.items():
             results[(name, rows_count)] = measured
     return results
@@ -269,19 +340,26 @@ def run_all(args, model, payloads, ours_port: int, mls_port: int) -> dict:
 
 def report(args, results: dict) -> int:
     """Print the table and the ratios; non-zero when a server answered with errors."""
-    labels = {"floor": "in-process predict (floor)", "xgboost-serve": "xgboost-serve (ours)",
-              "mlserver": "MLServer 1.7.1"}
-    print(f"loopback, {os.cpu_count()} CPUs, {args.concurrency} keep-alive clients, {args.rounds} alternating rounds "
-          f"of {args.duration:g} s per server and payload (req/s: median round); our server: {args.workers} workers")
+    labels = {
+        "floor": "in-process predict (floor)",
+        "xgboost-serve": "xgboost-serve (ours)",
+        "mlserver": "MLServer 1.7.1",
+    }
+    print(
+        f"loopback, {os.cpu_count()} CPUs, {args.concurrency} keep-alive clients, {args.rounds} alternating rounds "
+        f"of {args.duration:g} s per server and payload (req/s: median round); our server: {args.workers} workers"
+    )
     print(f"{'target':<28}{'rows':>5}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'req/s / floor':>15}{'p50 / floor':>13}")
     failed = False
     for rows_count in PAYLOAD_ROWS:
         floor = results[("floor", rows_count)]
         for name in ("floor", "xgboost-serve", "mlserver"):
             result = results[(name, rows_count)]
-            print(f"{labels[name]:<28}{rows_count:>5}{result.rps:>10.0f}{result.percentile(0.5):>9.2f}"
-                  f"{result.percentile(0.99):>9.2f}{result.rps / floor.rps:>15.2f}"
-                  f"{result.percentile(0.5) / floor.percentile(0.5):>13.1f}")
+            print(
+                f"{labels[name]:<28}{rows_count:>5}{result.rps:>10.0f}{result.percentile(0.5):>9.2f}"
+                f"{result.percentile(0.99):>9.2f}{result.rps / floor.rps:>15.2f}"
+                f"{result.percentile(0.5) / floor.percentile(0.5):>13.1f}"
+            )
             if result.errors:
                 failed = True
                 print(f"  {result.errors} failed requests, first: {result.first_error}")

@@ -5,6 +5,7 @@ again as soon as the previous answer arrived (reconnecting when the server close
 measurement window counts; a warm-up window runs first. The client is one asyncio process with
 raw streams, so its own cost per request is small and the same for every server measured.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -82,8 +83,16 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     return status, closing
 
 
-async def _client(host: str, port: int, request: bytes, start: float, measure_from: float, stop: float,
-                  latencies: list[float], errors: list[str]) -> int:
+async def _client(
+    host: str,
+    port: int,
+    request: bytes,
+    start: float,
+    measure_from: float,
+    stop: float,
+    latencies: list[float],
+    errors: list[str],
+) -> int:
     """One closed-loop client; returns how many requests succeeded inside the measurement window."""
     done = 0
     reader = writer = None
@@ -114,18 +123,22 @@ async def _client(host: str, port: int, request: bytes, start: float, measure_fr
     return done
 
 
-async def _run(host: str, port: int, request: bytes, concurrency: int, warmup_s: float, duration_s: float) -> LoadResult:
+async def _run(
+    host: str, port: int, request: bytes, concurrency: int, warmup_s: float, duration_s: float
+) -> LoadResult:
     start = time.perf_counter()
     measure_from = start + warmup_s
     stop = measure_from + duration_s
     latencies: list[float] = []
     errors: list[str] = []
-    counts = await asyncio.gather(*(
-        _client(host, port, request, start, measure_from, stop, latencies, errors) for _ in range(concurrency)
-    ))
+    counts = await asyncio.gather(
+        *(_client(host, port, request, start, measure_from, stop, latencies, errors) for _ in range(concurrency))
+    )
     return LoadResult(sum(counts), len(errors), duration_s, latencies, errors[0] if errors else "")
 
 
-def run_load(host: str, port: int, request: bytes, *, concurrency: int, warmup_s: float, duration_s: float) -> LoadResult:
+def run_load(
+    host: str, port: int, request: bytes, *, concurrency: int, warmup_s: float, duration_s: float
+) -> LoadResult:
     """Drive `concurrency` keep-alive clients against host:port and measure the window after warm-up."""
     return asyncio.run(_run(host, port, request, concurrency, warmup_s, duration_s))

@@ -66,9 +66,7 @@ class RepositoryHostError(Exception):
 class RepositoryHost(Protocol):
     """The operations the Lambdas need from a repository host."""
 
-    def ensure_project(
-        self, name: str, *, namespace_id: int | None = None, description: str = ""
-    ) -> ProjectRef:
+    def ensure_project(self, name: str, *, namespace_id: int | None = None, description: str = "") -> ProjectRef:
         """Create the project ``name`` in ``namespace_id`` (None: the token owner's personal
         namespace), or return the existing one with that path (``created=False``)."""
         ...
@@ -98,8 +96,6 @@ class RepositoryHost(Protocol):
         """Let the token owner (a Maintainer) pass variables to pipelines it starts."""
         ...
 
-    def start_pipeline(
-        self, project_id: ProjectId, *, ref: str, variables: Mapping[str, str]
-    ) -> PipelineRef:
+    def start_pipeline(self, project_id: ProjectId, *, ref: str, variables: Mapping[str, str]) -> PipelineRef:
         """Start the project's CI pipeline on ``ref`` with these pipeline variables."""
         ...

@@ -53,9 +53,7 @@ def load_token(secret_name: str, *, client: Any | None = None) -> str:
                 f"Access denied reading Secrets Manager secret '{secret_name}': the Lambda's role "
                 "needs secretsmanager:GetSecretValue on it (and kms:Decrypt on its KMS key)."
             ) from None
-        raise TokenSecretError(
-            f"Could not read Secrets Manager secret '{secret_name}' ({code})."
-        ) from None
+        raise TokenSecretError(f"Could not read Secrets Manager secret '{secret_name}' ({code}).") from None
     except BotoCoreError as exc:
         raise TokenSecretError(
             f"Could not reach Secrets Manager to read secret '{secret_name}': {type(exc).__name__}."

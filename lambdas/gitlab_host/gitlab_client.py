@@ -93,17 +93,13 @@ class GitLabHost:
         )
 
     @classmethod
-    def from_secret(
-        cls, url: str, secret_name: str, *, secrets_client: Any | None = None, **kwargs: Any
-    ) -> GitLabHost:
+    def from_secret(cls, url: str, secret_name: str, *, secrets_client: Any | None = None, **kwargs: Any) -> GitLabHost:
         """Create a client whose token is read from the Secrets Manager secret ``secret_name``
         (see ``load_token``); ``kwargs`` go to the constructor."""
         token = load_token(secret_name, client=secrets_client)
         return cls(url, token, token_source=f"Secrets Manager secret '{secret_name}'", **kwargs)
 
-    def ensure_project(
-        self, name: str, *, namespace_id: int | None = None, description: str = ""
-    ) -> ProjectRef:
+    def ensure_project(self, name: str, *, namespace_id: int | None = None, description: str = "") -> ProjectRef:
         """Create the private project ``name`` (path = name) in ``namespace_id`` (None: the
         token owner's personal namespace), or reuse the project already at that path.
 
@@ -210,16 +206,12 @@ class GitLabHost:
                 },
             )
 
-    def start_pipeline(
-        self, project_id: ProjectId, *, ref: str, variables: Mapping[str, str]
-    ) -> PipelineRef:
+    def start_pipeline(self, project_id: ProjectId, *, ref: str, variables: Mapping[str, str]) -> PipelineRef:
         """Start the project's pipeline on ``ref`` with ``variables`` as pipeline variables."""
         project = self._gl.projects.get(project_id, lazy=True)
         payload = {
             "ref": ref,
-            "variables": [
-                {"key": key, "value": value, "variable_type": "env_var"} for key, value in variables.items()
-            ],
+            "variables": [{"key": key, "value": value, "variable_type": "env_var"} for key, value in variables.items()],
         }
         with self._call(f"start a pipeline on '{ref}'", scope=f"project {project_id}"):
             pipeline = project.pipelines.create(payload)
@@ -291,10 +283,7 @@ class GitLabHost:
         elif status == 429:
             hint = f"GitLab rate-limited the token (after {self._max_retries} retries); retry later."
         elif status is not None and status >= 500:
-            hint = (
-                f"GitLab server error (after {self._max_retries} retries): check the status of "
-                f"{self.url} and retry."
-            )
+            hint = f"GitLab server error (after {self._max_retries} retries): check the status of {self.url} and retry."
         elif status == 400:
             hint = next(
                 (text for marker, text in _BAD_REQUEST_HINTS.items() if marker in server_message),

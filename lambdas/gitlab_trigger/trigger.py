@@ -75,9 +75,7 @@ def parse_event(event: Any) -> ModelPackageStateChangeEvent:
         raise TriggerError(f"Malformed SageMaker Model Package State Change event: {problems}") from None
 
 
-def process_event(
-    event: Any, *, config: TriggerConfig, host: RepositoryHost | None = None
-) -> dict[str, Any]:
+def process_event(event: Any, *, config: TriggerConfig, host: RepositoryHost | None = None) -> dict[str, Any]:
     """Start the deploy pipeline for an approved model version of ``config``'s group.
 
     ``host`` defaults to the GitLab server of ``config`` with the token from its secret.

@@ -112,9 +112,7 @@ def create(props: CheckinProperties, *, host: RepositoryHost, load_seed: SeedLoa
 def update(props: CheckinProperties, *, host: RepositoryHost, load_seed: SeedLoader) -> dict[str, Any]:
     """Ensure both projects and re-apply their settings; seed only projects that were missing."""
     build, deploy = (
-        _provision(
-            props, repository, host=host, seed_files=lambda r: load_seed(r.seed_code), seed_existing=False
-        )
+        _provision(props, repository, host=host, seed_files=lambda r: load_seed(r.seed_code), seed_existing=False)
         for repository in _repositories(props)
     )
     return _response(props, build, deploy)

@@ -4,6 +4,7 @@ A deploy into another account names its role in `DEPLOY_ROLE_ARN_<STAGE>`. When 
 account's role trusts only an intermediate role (the platform's multi-account pipeline role),
 the variable holds both ARNs, comma-separated, and they are assumed in order.
 """
+
 from __future__ import annotations
 
 import re
@@ -22,13 +23,17 @@ def role_chain(role_arns: str | None) -> list[str]:
     return chain
 
 
-def session_for(role_arns: str | None, region: str | None, *,
-                session_name: str = "gitlab-model-deploy") -> boto3.session.Session:
+def session_for(
+    role_arns: str | None, region: str | None, *, session_name: str = "gitlab-model-deploy"
+) -> boto3.session.Session:
     """A session with this job's credentials, or with the last role of the chain assumed in order."""
     session = boto3.session.Session(region_name=region)
     for arn in role_chain(role_arns):
         credentials = session.client("sts").assume_role(RoleArn=arn, RoleSessionName=session_name)["Credentials"]
-        session = boto3.session.Session(aws_access_key_id=credentials["AccessKeyId"],
-                                        aws_secret_access_key=credentials["SecretAccessKey"],
-                                        aws_session_token=credentials["SessionToken"], region_name=region)
+        session = boto3.session.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            region_name=region,
+        )
     return session

@@ -16,6 +16,7 @@ Environment (CI/CD variables of the project): `MODEL_PACKAGE_GROUP_NAME`, `SAGEM
 trigger, optionally `MODEL_PACKAGE_ARN` and `MODEL_PACKAGE_VERSION`. A stage deployed into another
 account takes its model's role from `SAGEMAKER_EXECUTION_ROLE_ARN_STAGING` / `_PROD` when set.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,11 +33,23 @@ from botocore.exceptions import ClientError
 HERE = Path(__file__).resolve().parent
 TEMPLATE = HERE / "endpoint-config-template.yml"
 STAGES = ("staging", "prod")
-REQUIRED_ENV = ("MODEL_PACKAGE_GROUP_NAME", "SAGEMAKER_PROJECT_NAME", "SAGEMAKER_PROJECT_ID",
-                "SAGEMAKER_EXECUTION_ROLE_ARN", "ARTIFACT_BUCKET")
+REQUIRED_ENV = (
+    "MODEL_PACKAGE_GROUP_NAME",
+    "SAGEMAKER_PROJECT_NAME",
+    "SAGEMAKER_PROJECT_ID",
+    "SAGEMAKER_EXECUTION_ROLE_ARN",
+    "ARTIFACT_BUCKET",
+)
 # Parameters build.py sets itself; a stage configuration may not set them.
-DERIVED_PARAMETERS = ("SageMakerProjectName", "StageName", "ModelPackageArn", "ModelImageUri", "ModelDataUrl",
-                      "ExecutionRoleArn", "DataCaptureUploadPath")
+DERIVED_PARAMETERS = (
+    "SageMakerProjectName",
+    "StageName",
+    "ModelPackageArn",
+    "ModelImageUri",
+    "ModelDataUrl",
+    "ExecutionRoleArn",
+    "DataCaptureUploadPath",
+)
 # NVIDIA GPU instance families of SageMaker hosting: ml.g4dn, ml.g5, ml.g6, ml.g6e, ml.p3, ml.p4d, ml.p5, ...
 _GPU_INSTANCE = re.compile(r"^ml\.[gp]\d[a-z0-9]*\.[a-z0-9]+$")
 
@@ -61,28 +74,38 @@ def resolve_model_package(sagemaker, group_name: str, arn: str | None = None, ve
         try:
             package = sagemaker.describe_model_package(ModelPackageName=arn)
         except ClientError as error:
-            raise BuildError(f"model package {arn} cannot be read: {error.response['Error'].get('Message', error)}") from None
+            raise BuildError(
+                f"model package {arn} cannot be read: {error.response['Error'].get('Message', error)}"
+            ) from None
         if package.get("ModelPackageGroupName") != group_name:
-            raise BuildError(f"model package {arn} belongs to group {package.get('ModelPackageGroupName')!r}, "
-                             f"not to this project's group {group_name!r}")
+            raise BuildError(
+                f"model package {arn} belongs to group {package.get('ModelPackageGroupName')!r}, "
+                f"not to this project's group {group_name!r}"
+            )
         status = package.get("ModelApprovalStatus")
         if status != "Approved":
             raise BuildError(f"model package {arn} is {status}, not Approved: approve it in the model registry first")
         if version and str(package.get("ModelPackageVersion")) != str(version):
-            raise BuildError(f"model package {arn} has version {package.get('ModelPackageVersion')}, "
-                             f"but MODEL_PACKAGE_VERSION is {version}")
+            raise BuildError(
+                f"model package {arn} has version {package.get('ModelPackageVersion')}, "
+                f"but MODEL_PACKAGE_VERSION is {version}"
+            )
         return package
     newest = None
     pages = sagemaker.get_paginator("list_model_packages").paginate(
-        ModelPackageGroupName=group_name, ModelApprovalStatus="Approved", ModelPackageType="Versioned",
+        ModelPackageGroupName=group_name,
+        ModelApprovalStatus="Approved",
+        ModelPackageType="Versioned",
     )
     for page in pages:
         for summary in page["ModelPackageSummaryList"]:
             if newest is None or summary.get("ModelPackageVersion", 0) > newest.get("ModelPackageVersion", 0):
                 newest = summary
     if newest is None:
-        raise BuildError(f"model package group {group_name!r} has no Approved model package: "
-                         "approve a version in the model registry, or run the model build pipeline first")
+        raise BuildError(
+            f"model package group {group_name!r} has no Approved model package: "
+            "approve a version in the model registry, or run the model build pipeline first"
+        )
     return sagemaker.describe_model_package(ModelPackageName=newest["ModelPackageArn"])
 
 
@@ -112,8 +135,10 @@ def image_for_instance_type(instance_type: str, summary: dict) -> str:
     if not is_gpu_instance_type(instance_type):
         return summary["CpuImageUri"]
     if not summary["GpuImageUri"]:
-        raise BuildError(f"instance type {instance_type} needs a GPU image, but model package "
-                         f"{summary['ModelPackageArn']} has no CustomerMetadataProperties.GpuImageUri")
+        raise BuildError(
+            f"instance type {instance_type} needs a GPU image, but model package "
+            f"{summary['ModelPackageArn']} has no CustomerMetadataProperties.GpuImageUri"
+        )
     return summary["GpuImageUri"]
 
 
@@ -143,11 +168,13 @@ def load_stage_config(path: Path, template: Path = TEMPLATE) -> dict[str, str]:
         raise BuildError(f"stage configuration {path} is not valid JSON: {error}") from None
     parameters = document.get("Parameters") if isinstance(document, dict) else None
     if not isinstance(parameters, dict):
-        raise BuildError(f"stage configuration {path} must hold an object with a \"Parameters\" object")
+        raise BuildError(f'stage configuration {path} must hold an object with a "Parameters" object')
     known = template_parameters(template)
     for name, value in parameters.items():
         if name not in known:
-            raise BuildError(f"{path}: {name!r} is not a parameter of {template.name}; known: {', '.join(sorted(known))}")
+            raise BuildError(
+                f"{path}: {name!r} is not a parameter of {template.name}; known: {', '.join(sorted(known))}"
+            )
         if name in DERIVED_PARAMETERS:
             raise BuildError(f"{path}: {name!r} is set by build.py, remove it from the stage configuration")
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
@@ -155,8 +182,9 @@ def load_stage_config(path: Path, template: Path = TEMPLATE) -> dict[str, str]:
     return {name: str(value) for name, value in parameters.items()}
 
 
-def stage_export(stage: str, config: dict[str, str], summary: dict, env: dict[str, str],
-                 template: Path = TEMPLATE) -> dict:
+def stage_export(
+    stage: str, config: dict[str, str], summary: dict, env: dict[str, str], template: Path = TEMPLATE
+) -> dict:
     """The template configuration (`Parameters` and stack `Tags`) of one stage."""
     if "EndpointInstanceType" not in config:
         raise BuildError(f"{stage}-config.json must set EndpointInstanceType")
@@ -167,11 +195,15 @@ def stage_export(stage: str, config: dict[str, str], summary: dict, env: dict[st
         "ModelPackageArn": summary["ModelPackageArn"],
         "ModelImageUri": image_for_instance_type(config["EndpointInstanceType"], summary),
         "ModelDataUrl": summary["ModelDataUrl"],
-        "ExecutionRoleArn": env.get(f"SAGEMAKER_EXECUTION_ROLE_ARN_{stage.upper()}") or env["SAGEMAKER_EXECUTION_ROLE_ARN"],
+        "ExecutionRoleArn": env.get(f"SAGEMAKER_EXECUTION_ROLE_ARN_{stage.upper()}")
+        or env["SAGEMAKER_EXECUTION_ROLE_ARN"],
         "DataCaptureUploadPath": f"s3://{env['ARTIFACT_BUCKET']}/datacapture-{stage}",
     }
-    missing = [name for name, has_default in template_parameters(template).items()
-               if not has_default and name not in parameters]
+    missing = [
+        name
+        for name, has_default in template_parameters(template).items()
+        if not has_default and name not in parameters
+    ]
     if missing:
         raise BuildError(f"{stage}-config.json must set {', '.join(missing)}")
     tags = {
@@ -188,8 +220,12 @@ def build(output_dir: Path, env: dict[str, str], sagemaker, config_dir: Path = H
     if missing:
         raise BuildError(f"missing CI/CD variables: {', '.join(missing)}")
     configs = {stage: load_stage_config(config_dir / f"{stage}-config.json") for stage in STAGES}
-    package = resolve_model_package(sagemaker, env["MODEL_PACKAGE_GROUP_NAME"], env.get("MODEL_PACKAGE_ARN") or None,
-                                     env.get("MODEL_PACKAGE_VERSION") or None)
+    package = resolve_model_package(
+        sagemaker,
+        env["MODEL_PACKAGE_GROUP_NAME"],
+        env.get("MODEL_PACKAGE_ARN") or None,
+        env.get("MODEL_PACKAGE_VERSION") or None,
+    )
     summary = package_summary(package)
     exports = {stage: stage_export(stage, configs[stage], summary, env) for stage in STAGES}
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -210,8 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     except BuildError as error:
         print(f"build.py: error: {error}", file=sys.stderr)
         return 1
-    print(f"model package {summary['ModelPackageArn']} (version {summary['ModelPackageVersion']}) "
-          f"-> {args.output_dir}/{{model-package,staging-config-export,prod-config-export}}.json")
+    print(
+        f"model package {summary['ModelPackageArn']} (version {summary['ModelPackageVersion']}) "
+        f"-> {args.output_dir}/{{model-package,staging-config-export,prod-config-export}}.json"
+    )
     return 0
 
 

@@ -14,6 +14,7 @@ outputs (EndpointName, ...) to `build/<stage>-outputs.json`.
 - `--role-arn` deploys into another account by assuming that role first (comma-separated ARNs: a chain,
   assumed in order; see aws_session.py).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,13 +22,11 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
-
-import boto3
-from botocore.exceptions import ClientError
 
 from aws_session import session_for
+from botocore.exceptions import ClientError
 
 HERE = Path(__file__).resolve().parent
 TEMPLATE = HERE / "endpoint-config-template.yml"
@@ -55,8 +54,9 @@ def stack_status(cfn, name: str) -> str | None:
     return stacks[0]["StackStatus"] if stacks else None
 
 
-def wait_until_settled(cfn, name: str, *, poll_seconds: float, timeout_seconds: float,
-                       sleep: Callable[[float], None] = time.sleep) -> str | None:
+def wait_until_settled(
+    cfn, name: str, *, poll_seconds: float, timeout_seconds: float, sleep: Callable[[float], None] = time.sleep
+) -> str | None:
     """Poll until the stack is in no *_IN_PROGRESS status; return that status (None once deleted)."""
     deadline = time.monotonic() + timeout_seconds
     while True:
@@ -98,13 +98,23 @@ def failure_reasons(events: list[dict]) -> list[str]:
     operation = []
     for event in events:
         operation.append(event)
-        if event.get("ResourceType") == "AWS::CloudFormation::Stack" and event.get("ResourceStatusReason") == "User Initiated":
+        if (
+            event.get("ResourceType") == "AWS::CloudFormation::Stack"
+            and event.get("ResourceStatusReason") == "User Initiated"
+        ):
             break
-    failed = [event for event in reversed(operation)
-              if event.get("ResourceStatus", "").endswith("_FAILED") and event.get("ResourceType") != "AWS::CloudFormation::Stack"]
+    failed = [
+        event
+        for event in reversed(operation)
+        if event.get("ResourceStatus", "").endswith("_FAILED")
+        and event.get("ResourceType") != "AWS::CloudFormation::Stack"
+    ]
     failed.sort(key=lambda event: "cancelled" in event.get("ResourceStatusReason", "").lower())
-    return [f"{event['LogicalResourceId']} ({event.get('ResourceType', '?')}) {event['ResourceStatus']}: "
-            f"{event.get('ResourceStatusReason', 'no reason given')}" for event in failed]
+    return [
+        f"{event['LogicalResourceId']} ({event.get('ResourceType', '?')}) {event['ResourceStatus']}: "
+        f"{event.get('ResourceStatusReason', 'no reason given')}"
+        for event in failed
+    ]
 
 
 def to_cfn_parameters(export: dict) -> tuple[list[dict], list[dict]]:
@@ -114,9 +124,17 @@ def to_cfn_parameters(export: dict) -> tuple[list[dict], list[dict]]:
     return parameters, tags
 
 
-def deploy(cfn, name: str, template_body: str, export: dict, *, poll_seconds: float = 15,
-           timeout_seconds: float = 3600, sleep: Callable[[float], None] = time.sleep,
-           log: Callable[[str], None] = print) -> dict[str, str]:
+def deploy(
+    cfn,
+    name: str,
+    template_body: str,
+    export: dict,
+    *,
+    poll_seconds: float = 15,
+    timeout_seconds: float = 3600,
+    sleep: Callable[[float], None] = time.sleep,
+    log: Callable[[str], None] = print,
+) -> dict[str, str]:
     """Create or update the stack and wait; return its outputs or raise DeployError with the reasons."""
     parameters, tags = to_cfn_parameters(export)
     wait = dict(poll_seconds=poll_seconds, timeout_seconds=timeout_seconds, sleep=sleep)
@@ -151,8 +169,11 @@ def deploy(cfn, name: str, template_body: str, export: dict, *, poll_seconds: fl
     if not reasons:
         stack = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
         reasons = [stack.get("StackStatusReason", "CloudFormation gave no reason")]
-    raise DeployError("\n".join([f"stack {name} failed, final status {final}; failed resources:",
-                                 *(f"  - {reason}" for reason in reasons)]))
+    raise DeployError(
+        "\n".join(
+            [f"stack {name} failed, final status {final}; failed resources:", *(f"  - {reason}" for reason in reasons)]
+        )
+    )
 
 
 def stack_outputs(cfn, name: str) -> dict[str, str]:
@@ -166,8 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", required=True, choices=("staging", "prod"))
     parser.add_argument("--build-dir", type=Path, default=Path("build"), help="build.py's output directory")
     parser.add_argument("--template", type=Path, default=TEMPLATE)
-    parser.add_argument("--role-arn", default="",
-                        help="role to assume in the target account (cross-account deployment); empty: none")
+    parser.add_argument(
+        "--role-arn", default="", help="role to assume in the target account (cross-account deployment); empty: none"
+    )
     parser.add_argument("--poll-seconds", type=float, default=15.0)
     parser.add_argument("--timeout-seconds", type=float, default=3600.0)
     args = parser.parse_args(argv)
@@ -179,13 +201,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         export = json.loads(export_path.read_text())
     except FileNotFoundError:
-        print(f"deploy.py: error: {export_path} not found: run build.py first (the build job's artifact)", file=sys.stderr)
+        print(
+            f"deploy.py: error: {export_path} not found: run build.py first (the build job's artifact)", file=sys.stderr
+        )
         return 1
     name = stack_name(os.environ["SAGEMAKER_PROJECT_NAME"], os.environ["SAGEMAKER_PROJECT_ID"], args.stage)
     cfn = session_for(args.role_arn, os.environ.get("AWS_REGION") or None).client("cloudformation")
     try:
-        outputs = deploy(cfn, name, args.template.read_text(), export,
-                         poll_seconds=args.poll_seconds, timeout_seconds=args.timeout_seconds)
+        outputs = deploy(
+            cfn,
+            name,
+            args.template.read_text(),
+            export,
+            poll_seconds=args.poll_seconds,
+            timeout_seconds=args.timeout_seconds,
+        )
     except DeployError as error:
         print(f"deploy.py: error: {error}", file=sys.stderr)
         return 1

@@ -1,4 +1,5 @@
 """Per-project artifact storage: a KMS-encrypted, versioned, TLS-only bucket with access logs."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -40,7 +41,12 @@ class ArtifactBucket(Construct):
         )
         NagSuppressions.add_resource_suppressions(
             self.access_logs,
-            [{"id": "AwsSolutions-S1", "reason": "This is the access-log bucket itself; logging it to itself would loop."}],
+            [
+                {
+                    "id": "AwsSolutions-S1",
+                    "reason": "This is the access-log bucket itself; logging it to itself would loop.",
+                }
+            ],
         )
         self.bucket = s3.Bucket(
             self,
@@ -75,22 +81,28 @@ class ArtifactBucket(Construct):
         if not account_ids:
             raise ValueError("grant_cross_account_read needs at least one account ID")
         principals = [iam.AccountPrincipal(account_id) for account_id in account_ids]
-        self.bucket.add_to_resource_policy(iam.PolicyStatement(
-            sid="CrossAccountReadModelArtifacts",
-            principals=principals,
-            actions=["s3:GetObject", "s3:GetObjectVersion"],
-            resources=[self.bucket.arn_for_objects(objects)],
-        ))
-        self.bucket.add_to_resource_policy(iam.PolicyStatement(
-            sid="CrossAccountListModelArtifacts",
-            principals=principals,
-            actions=["s3:ListBucket", "s3:GetBucketLocation"],
-            resources=[self.bucket.bucket_arn],
-        ))
-        self.key.add_to_resource_policy(iam.PolicyStatement(
-            sid="CrossAccountDecryptModelArtifacts",
-            principals=principals,
-            actions=["kms:Decrypt", "kms:DescribeKey"],
-            resources=["*"],  # in a key policy, "*" is this key
-            conditions={"StringEquals": {"kms:ViaService": f"s3.{cdk.Stack.of(self).region}.amazonaws.com"}},
-        ))
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CrossAccountReadModelArtifacts",
+                principals=principals,
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
+                resources=[self.bucket.arn_for_objects(objects)],
+            )
+        )
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CrossAccountListModelArtifacts",
+                principals=principals,
+                actions=["s3:ListBucket", "s3:GetBucketLocation"],
+                resources=[self.bucket.bucket_arn],
+            )
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CrossAccountDecryptModelArtifacts",
+                principals=principals,
+                actions=["kms:Decrypt", "kms:DescribeKey"],
+                resources=["*"],  # in a key policy, "*" is this key
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{cdk.Stack.of(self).region}.amazonaws.com"}},
+            )
+        )

@@ -1,5 +1,6 @@
 """cfn-lint exceptions recorded in the templates themselves, so every consumer of a template
 (`make lint`, the tests, a reviewer running cfn-lint by hand) applies the same, visible list."""
+
 from __future__ import annotations
 
 import aws_cdk as cdk

@@ -1,4 +1,5 @@
 """GitLab trigger: starts the model deploy pipeline when a model version is approved."""
+
 from __future__ import annotations
 
 import aws_cdk as cdk

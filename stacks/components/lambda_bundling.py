@@ -6,6 +6,7 @@ Docker does not. Bundles are cached under `.build/lambda-bundles/<hash>`: the ha
 requirements file and every packaged source file, so a change to either re-bundles and nothing
 else does.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,8 +45,9 @@ def bundle_hash(*, package_dirs: list[Path], requirements: Path) -> str:
     return digest.hexdigest()
 
 
-def build_bundle(*, package_dirs: list[Path], requirements: Path, output_dir: Path,
-                 cache_dir: Path | None = None) -> None:
+def build_bundle(
+    *, package_dirs: list[Path], requirements: Path, output_dir: Path, cache_dir: Path | None = None
+) -> None:
     """Install the pinned requirements for the Lambda platform and copy the packages in."""
     cache_dir = cache_dir or BUNDLE_CACHE
     cached = cache_dir / bundle_hash(package_dirs=package_dirs, requirements=requirements)
@@ -55,10 +57,23 @@ def build_bundle(*, package_dirs: list[Path], requirements: Path, output_dir: Pa
         cache_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f"{cached.name}.", dir=cache_dir))
         command = [
-            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            "--requirement", str(requirements), "--target", str(staging),
-            "--platform", "manylinux2014_x86_64", "--implementation", "cp",
-            "--python-version", LAMBDA_RUNTIME.name.removeprefix("python"), "--only-binary=:all:",
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--requirement",
+            str(requirements),
+            "--target",
+            str(staging),
+            "--platform",
+            "manylinux2014_x86_64",
+            "--implementation",
+            "cp",
+            "--python-version",
+            LAMBDA_RUNTIME.name.removeprefix("python"),
+            "--only-binary=:all:",
         ]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
@@ -103,8 +118,11 @@ def python_lambda_code(*, packages: list[str], requirements: Path | None = None)
         bundling=cdk.BundlingOptions(
             # Used only where local bundling is impossible; the same pip command in the SAM image.
             image=LAMBDA_RUNTIME.bundling_image,
-            command=["bash", "-c", "pip install -r requirements.txt -t /asset-output && cp -r "
-                     + " ".join(packages) + " /asset-output/"],
+            command=[
+                "bash",
+                "-c",
+                "pip install -r requirements.txt -t /asset-output && cp -r " + " ".join(packages) + " /asset-output/",
+            ],
             local=_LocalPipBundling(package_dirs=package_dirs, requirements=requirements),
         ),
     )

@@ -1,4 +1,5 @@
 """The project's model registry entry: one SageMaker model package group."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -24,7 +25,9 @@ class ModelRegistry(Construct):
         stack = cdk.Stack.of(self)
         self.group_arn = stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=group_name)
         # Versions are `model-package/<group>/<n>`; the ARN lower-cases the group name.
-        self.versions_arn = stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{group_name}/*")
+        self.versions_arn = stack.format_arn(
+            service="sagemaker", resource="model-package", resource_name=f"{group_name}/*"
+        )
 
     def grant_register(self, grantee: iam.IGrantable) -> None:
         """Register new versions in the group (the build pipeline)."""
@@ -44,14 +47,22 @@ class ModelRegistry(Construct):
         if not account_ids:
             raise ValueError("grant_cross_account_read needs at least one account ID")
         principals = [iam.AccountPrincipal(account_id) for account_id in account_ids]
-        policy = iam.PolicyDocument(statements=[
-            iam.PolicyStatement(sid="CrossAccountDescribeGroup", principals=principals,
-                                actions=["sagemaker:DescribeModelPackageGroup"], resources=[self.group_arn]),
-            iam.PolicyStatement(sid="CrossAccountUseVersions", principals=principals,
-                                actions=["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages",
-                                         "sagemaker:CreateModel"],
-                                resources=[self.versions_arn]),
-        ])
+        policy = iam.PolicyDocument(
+            statements=[
+                iam.PolicyStatement(
+                    sid="CrossAccountDescribeGroup",
+                    principals=principals,
+                    actions=["sagemaker:DescribeModelPackageGroup"],
+                    resources=[self.group_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="CrossAccountUseVersions",
+                    principals=principals,
+                    actions=["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages", "sagemaker:CreateModel"],
+                    resources=[self.versions_arn],
+                ),
+            ]
+        )
         self.group.model_package_group_policy = policy.to_json()
 
     def grant_read(self, grantee: iam.IGrantable) -> None:

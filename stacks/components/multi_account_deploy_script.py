@@ -12,6 +12,7 @@ run by the pipeline's CodeBuild steps, so it depends on the standard library and
 - `test`: assume the target-account role in every account of the staging stack set and check the
   endpoint answers (the TestStaging step).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,11 @@ def endpoint_template() -> dict[str, Any]:
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "SageMaker endpoint of one stage of a multi-account model deployment",
         "Parameters": {
-            "ResourceName": {"Type": "String", "AllowedPattern": "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,50}$",
-                             "Description": "Endpoint name; model and endpoint config add the model version"},
+            "ResourceName": {
+                "Type": "String",
+                "AllowedPattern": "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,50}$",
+                "Description": "Endpoint name; model and endpoint config add the model version",
+            },
             "ModelVersion": {"Type": "String", "AllowedPattern": "^[0-9]+$"},
             "ExecutionRoleName": {"Type": "String", "Description": "SageMaker execution role in this account"},
             "ImageUri": {"Type": "String"},
@@ -55,7 +59,9 @@ def endpoint_template() -> dict[str, Any]:
                 "Type": "AWS::SageMaker::Model",
                 "Properties": {
                     "ModelName": versioned,
-                    "ExecutionRoleArn": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${ExecutionRoleName}"},
+                    "ExecutionRoleArn": {
+                        "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${ExecutionRoleName}"
+                    },
                     "PrimaryContainer": {"Image": {"Ref": "ImageUri"}, "ModelDataUrl": {"Ref": "ModelDataUrl"}},
                 },
             },
@@ -63,17 +69,23 @@ def endpoint_template() -> dict[str, Any]:
                 "Type": "AWS::SageMaker::EndpointConfig",
                 "Properties": {
                     "EndpointConfigName": versioned,
-                    "ProductionVariants": [{
-                        "VariantName": "AllTraffic", "ModelName": {"Fn::GetAtt": ["Model", "ModelName"]},
-                        "InitialInstanceCount": {"Ref": "InstanceCount"}, "InitialVariantWeight": 1,
-                        "InstanceType": {"Ref": "InstanceType"},
-                    }],
+                    "ProductionVariants": [
+                        {
+                            "VariantName": "AllTraffic",
+                            "ModelName": {"Fn::GetAtt": ["Model", "ModelName"]},
+                            "InitialInstanceCount": {"Ref": "InstanceCount"},
+                            "InitialVariantWeight": 1,
+                            "InstanceType": {"Ref": "InstanceType"},
+                        }
+                    ],
                 },
             },
             "Endpoint": {
                 "Type": "AWS::SageMaker::Endpoint",
-                "Properties": {"EndpointName": name,
-                               "EndpointConfigName": {"Fn::GetAtt": ["EndpointConfig", "EndpointConfigName"]}},
+                "Properties": {
+                    "EndpointName": name,
+                    "EndpointConfigName": {"Fn::GetAtt": ["EndpointConfig", "EndpointConfigName"]},
+                },
             },
         },
         "Outputs": {"EndpointName": {"Value": {"Fn::GetAtt": ["Endpoint", "EndpointName"]}}},
@@ -88,23 +100,30 @@ def ensure_model_package_group(sagemaker: Any, group_name: str, description: str
     except sagemaker.exceptions.ClientError as error:
         if "does not exist" not in str(error) and "ValidationException" not in str(error):
             raise
-    sagemaker.create_model_package_group(ModelPackageGroupName=group_name,
-                                         ModelPackageGroupDescription=description or f"Models of {group_name}")
+    sagemaker.create_model_package_group(
+        ModelPackageGroupName=group_name, ModelPackageGroupDescription=description or f"Models of {group_name}"
+    )
     return True
 
 
 def latest_approved_package(sagemaker: Any, group_name: str) -> dict[str, Any]:
     """Description of the newest approved version of the group; raises when there is none."""
-    listed = sagemaker.list_model_packages(ModelPackageGroupName=group_name, ModelApprovalStatus="Approved",
-                                           SortBy="CreationTime", SortOrder="Descending", MaxResults=1)
+    listed = sagemaker.list_model_packages(
+        ModelPackageGroupName=group_name,
+        ModelApprovalStatus="Approved",
+        SortBy="CreationTime",
+        SortOrder="Descending",
+        MaxResults=1,
+    )
     if not listed["ModelPackageSummaryList"]:
         raise RuntimeError(f"no approved model version in model package group {group_name}")
     arn = listed["ModelPackageSummaryList"][0]["ModelPackageArn"]
     return sagemaker.describe_model_package(ModelPackageName=arn)
 
 
-def stage_parameters(package: dict[str, Any], *, resource_name: str, execution_role_name: str,
-                     instance_type: str) -> list[dict[str, str]]:
+def stage_parameters(
+    package: dict[str, Any], *, resource_name: str, execution_role_name: str, instance_type: str
+) -> list[dict[str, str]]:
     """Stack-set parameter list (the file format CodePipeline's StackSet action reads)."""
     container = package["InferenceSpecification"]["Containers"][0]
     values = {
@@ -118,26 +137,39 @@ def stage_parameters(package: dict[str, Any], *, resource_name: str, execution_r
     return [{"ParameterKey": key, "ParameterValue": value} for key, value in values.items()]
 
 
-def prepare(sagemaker: Any, *, group_name: str, resource_base: str, execution_role_names: dict[str, str],
-            instance_type: str, outdir: Path) -> dict[str, Path]:
+def prepare(
+    sagemaker: Any,
+    *,
+    group_name: str,
+    resource_base: str,
+    execution_role_names: dict[str, str],
+    instance_type: str,
+    outdir: Path,
+) -> dict[str, Path]:
     """Write the endpoint template and one parameter file per stage; return the paths written."""
     package = latest_approved_package(sagemaker, group_name)
     outdir.mkdir(parents=True, exist_ok=True)
     written = {"template": outdir / TEMPLATE_FILE}
     written["template"].write_text(json.dumps(endpoint_template(), indent=2))
     for stage, file_name in STAGE_PARAMETER_FILES.items():
-        parameters = stage_parameters(package, resource_name=f"{resource_base}-{stage}",
-                                      execution_role_name=execution_role_names[stage], instance_type=instance_type)
+        parameters = stage_parameters(
+            package,
+            resource_name=f"{resource_base}-{stage}",
+            execution_role_name=execution_role_names[stage],
+            instance_type=instance_type,
+        )
         written[stage] = outdir / file_name
         written[stage].write_text(json.dumps(parameters, indent=2))
     return written
 
 
-def _wait_for_operation(cloudformation: Any, stack_set_name: str, operation_id: str, call_as: str,
-                        poll_seconds: float) -> str:
+def _wait_for_operation(
+    cloudformation: Any, stack_set_name: str, operation_id: str, call_as: str, poll_seconds: float
+) -> str:
     while True:
         operation = cloudformation.describe_stack_set_operation(
-            StackSetName=stack_set_name, OperationId=operation_id, CallAs=call_as)["StackSetOperation"]
+            StackSetName=stack_set_name, OperationId=operation_id, CallAs=call_as
+        )["StackSetOperation"]
         if operation["Status"] in _FINAL_OPERATION_STATES:
             if operation["Status"] != "SUCCEEDED":
                 raise RuntimeError(f"stack set {stack_set_name} operation {operation_id}: {operation['Status']}")
@@ -145,12 +177,24 @@ def _wait_for_operation(cloudformation: Any, stack_set_name: str, operation_id: 
         time.sleep(poll_seconds)
 
 
-def deploy_stack_set(cloudformation: Any, *, stack_set_name: str, template_body: str,
-                     parameters: list[dict[str, str]], ou_id: str, region: str, call_as: str = "DELEGATED_ADMIN",
-                     poll_seconds: float = 15.0) -> list[str]:
+def deploy_stack_set(
+    cloudformation: Any,
+    *,
+    stack_set_name: str,
+    template_body: str,
+    parameters: list[dict[str, str]],
+    ou_id: str,
+    region: str,
+    call_as: str = "DELEGATED_ADMIN",
+    poll_seconds: float = 15.0,
+) -> list[str]:
     """Create or update a service-managed stack set deployed to one OU; return the operation IDs run."""
-    common = {"StackSetName": stack_set_name, "TemplateBody": template_body, "Parameters": parameters,
-              "CallAs": call_as}
+    common = {
+        "StackSetName": stack_set_name,
+        "TemplateBody": template_body,
+        "Parameters": parameters,
+        "CallAs": call_as,
+    }
     operations = []
     try:
         cloudformation.describe_stack_set(StackSetName=stack_set_name, CallAs=call_as)
@@ -159,13 +203,20 @@ def deploy_stack_set(cloudformation: Any, *, stack_set_name: str, template_body:
         exists = False
     targets = {"OrganizationalUnitIds": [ou_id]}
     if not exists:
-        cloudformation.create_stack_set(**common, PermissionModel="SERVICE_MANAGED",
-                                        AutoDeployment={"Enabled": True, "RetainStacksOnAccountRemoval": False})
-        operations.append(cloudformation.create_stack_instances(
-            StackSetName=stack_set_name, DeploymentTargets=targets, Regions=[region], CallAs=call_as)["OperationId"])
+        cloudformation.create_stack_set(
+            **common,
+            PermissionModel="SERVICE_MANAGED",
+            AutoDeployment={"Enabled": True, "RetainStacksOnAccountRemoval": False},
+        )
+        operations.append(
+            cloudformation.create_stack_instances(
+                StackSetName=stack_set_name, DeploymentTargets=targets, Regions=[region], CallAs=call_as
+            )["OperationId"]
+        )
     else:
-        operations.append(cloudformation.update_stack_set(
-            **common, DeploymentTargets=targets, Regions=[region])["OperationId"])
+        operations.append(
+            cloudformation.update_stack_set(**common, DeploymentTargets=targets, Regions=[region])["OperationId"]
+        )
     for operation_id in operations:
         _wait_for_operation(cloudformation, stack_set_name, operation_id, call_as, poll_seconds)
     return operations
@@ -179,11 +230,15 @@ def stack_set_accounts(cloudformation: Any, stack_set_name: str, call_as: str = 
 
 def assume_target_role(sts: Any, *, account: str, role_name: str, session_name: str, region: str) -> boto3.Session:
     """Session in a target account through its `sagemaker-role-<suffix>` role."""
-    credentials = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{role_name}",
-                                  RoleSessionName=session_name[:64])["Credentials"]
-    return boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
-                         aws_secret_access_key=credentials["SecretAccessKey"],
-                         aws_session_token=credentials["SessionToken"], region_name=region)
+    credentials = sts.assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/{role_name}", RoleSessionName=session_name[:64]
+    )["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=region,
+    )
 
 
 def check_endpoint(session: boto3.Session, endpoint_name: str, payload: str) -> str:
@@ -192,7 +247,8 @@ def check_endpoint(session: boto3.Session, endpoint_name: str, payload: str) -> 
     if status != "InService":
         raise RuntimeError(f"endpoint {endpoint_name} is {status}, not InService")
     response = session.client("sagemaker-runtime").invoke_endpoint(
-        EndpointName=endpoint_name, ContentType="text/csv", Body=payload.encode())
+        EndpointName=endpoint_name, ContentType="text/csv", Body=payload.encode()
+    )
     return response["Body"].read().decode()
 
 
@@ -229,25 +285,40 @@ def main(argv: list[str] | None = None) -> int:
         created = ensure_model_package_group(boto3.client("sagemaker"), args.group)
         print(f"model package group {args.group}: {'created' if created else 'exists'}")
     elif args.command == "prepare":
-        written = prepare(boto3.client("sagemaker"), group_name=args.group, resource_base=args.resource_base,
-                          execution_role_names={"staging": args.staging_role_name, "prod": args.prod_role_name},
-                          instance_type=args.instance_type, outdir=Path(args.outdir))
+        written = prepare(
+            boto3.client("sagemaker"),
+            group_name=args.group,
+            resource_base=args.resource_base,
+            execution_role_names={"staging": args.staging_role_name, "prod": args.prod_role_name},
+            instance_type=args.instance_type,
+            outdir=Path(args.outdir),
+        )
         print("wrote " + ", ".join(str(path) for path in written.values()))
     elif args.command == "deploy-stack-set":
         operations = deploy_stack_set(
-            boto3.client("cloudformation", region_name=args.region), stack_set_name=args.name,
-            template_body=Path(args.template).read_text(), parameters=json.loads(Path(args.parameters).read_text()),
-            ou_id=args.ou, region=args.region, call_as=args.call_as)
+            boto3.client("cloudformation", region_name=args.region),
+            stack_set_name=args.name,
+            template_body=Path(args.template).read_text(),
+            parameters=json.loads(Path(args.parameters).read_text()),
+            ou_id=args.ou,
+            region=args.region,
+            call_as=args.call_as,
+        )
         print(f"stack set {args.name}: operations {operations} succeeded")
     else:
-        accounts = stack_set_accounts(boto3.client("cloudformation", region_name=args.region), args.stack_set,
-                                      args.call_as)
+        accounts = stack_set_accounts(
+            boto3.client("cloudformation", region_name=args.region), args.stack_set, args.call_as
+        )
         if not accounts:
             raise SystemExit(f"stack set {args.stack_set} has no stack instances to test")
         for account in accounts:
-            session = assume_target_role(boto3.client("sts", region_name=args.region), account=account,
-                                         role_name=args.role_name, session_name=f"test-{args.endpoint}",
-                                         region=args.region)
+            session = assume_target_role(
+                boto3.client("sts", region_name=args.region),
+                account=account,
+                role_name=args.role_name,
+                session_name=f"test-{args.endpoint}",
+                region=args.region,
+            )
             print(f"{account}: {args.endpoint} answered {check_endpoint(session, args.endpoint, args.payload)!r}")
     return 0
 

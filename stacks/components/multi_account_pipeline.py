@@ -7,6 +7,7 @@ organization's management account), or, when the data science account is a Stack
 administrator, with a CodeBuild step calling the StackSet API with `CallAs=DELEGATED_ADMIN` (the
 native action cannot pass `CallAs`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,8 +39,10 @@ def deploy_source_directory() -> Path:
     content hash, so the S3 asset (and its key in the product template) changes only with the code.
     """
     script = Path(multi_account_deploy_script.__file__).read_text()
-    readme = ("# Model deploy source of a Multi Account Deployment project\n\n"
-              "`deploy.py` runs in the pipeline's CodeBuild steps; see docs/multi-account.md of the platform.\n")
+    readme = (
+        "# Model deploy source of a Multi Account Deployment project\n\n"
+        "`deploy.py` runs in the pipeline's CodeBuild steps; see docs/multi-account.md of the platform.\n"
+    )
     digest = hashlib.sha256((script + readme).encode()).hexdigest()[:16]
     directory = Path(tempfile.gettempdir()) / f"mlops-multi-account-deploy-source-{digest}"
     if not (directory / DEPLOY_SCRIPT).is_file():
@@ -92,50 +95,92 @@ class MultiAccountPipeline(Construct):
         def deploy_action(name: str, target: StageTarget) -> codepipeline.IAction:
             if delegated_admin:
                 return actions.CodeBuildAction(
-                    action_name=name, project=stack_set_project, input=build_output, run_order=1,
-                    environment_variables={key: codebuild.BuildEnvironmentVariable(value=value) for key, value in {
-                        "STACK_SET_NAME": target.stack_set_name, "OU_ID": target.ou_id,
-                        "PARAMETERS_FILE": target.parameters_file, "CALL_AS": call_as}.items()},
+                    action_name=name,
+                    project=stack_set_project,
+                    input=build_output,
+                    run_order=1,
+                    environment_variables={
+                        key: codebuild.BuildEnvironmentVariable(value=value)
+                        for key, value in {
+                            "STACK_SET_NAME": target.stack_set_name,
+                            "OU_ID": target.ou_id,
+                            "PARAMETERS_FILE": target.parameters_file,
+                            "CALL_AS": call_as,
+                        }.items()
+                    },
                 )
             return actions.CloudFormationDeployStackSetAction(
-                action_name=name, run_order=1, stack_set_name=target.stack_set_name,
+                action_name=name,
+                run_order=1,
+                stack_set_name=target.stack_set_name,
                 description=f"SageMaker endpoint deployed by pipeline {pipeline_name}",
                 template=actions.StackSetTemplate.from_artifact_path(
-                    build_output.at_path(multi_account_deploy_script.TEMPLATE_FILE)),
+                    build_output.at_path(multi_account_deploy_script.TEMPLATE_FILE)
+                ),
                 parameters=actions.StackSetParameters.from_artifact_path(build_output.at_path(target.parameters_file)),
                 deployment_model=actions.StackSetDeploymentModel.organizations(
-                    auto_deployment=actions.StackSetOrganizationsAutoDeployment.ENABLED),
+                    auto_deployment=actions.StackSetOrganizationsAutoDeployment.ENABLED
+                ),
                 stack_instances=actions.StackInstances.in_organizational_units([target.ou_id], [region]),
             )
 
         self.pipeline = codepipeline.Pipeline(
-            self, "Pipeline",
+            self,
+            "Pipeline",
             pipeline_name=pipeline_name,
             pipeline_type=codepipeline.PipelineType.V2,
             artifact_bucket=artifact_bucket,
             cross_account_keys=False,
             restart_execution_on_update=False,
             stages=[
-                codepipeline.StageProps(stage_name="Source", actions=[actions.S3SourceAction(
-                    action_name="ModelDeploySource", bucket=source_bucket, bucket_key=source_key,
-                    output=source_output, trigger=actions.S3Trigger.NONE)]),
-                codepipeline.StageProps(stage_name="Build", actions=[actions.CodeBuildAction(
-                    action_name="BuildDeploymentTemplate", project=build_project, input=source_output,
-                    outputs=[build_output])]),
-                codepipeline.StageProps(stage_name="DeployStaging", actions=[
-                    deploy_action("DeployResourcesStaging", staging),
-                    actions.CodeBuildAction(
-                        action_name="TestStaging", project=test_project, input=build_output, run_order=2,
-                        environment_variables={"CALL_AS": codebuild.BuildEnvironmentVariable(value=call_as)}),
-                    actions.ManualApprovalAction(
-                        action_name="ApproveDeployment", run_order=3,
-                        additional_information="Test the staging endpoint, then approve the production deployment"),
-                ]),
+                codepipeline.StageProps(
+                    stage_name="Source",
+                    actions=[
+                        actions.S3SourceAction(
+                            action_name="ModelDeploySource",
+                            bucket=source_bucket,
+                            bucket_key=source_key,
+                            output=source_output,
+                            trigger=actions.S3Trigger.NONE,
+                        )
+                    ],
+                ),
+                codepipeline.StageProps(
+                    stage_name="Build",
+                    actions=[
+                        actions.CodeBuildAction(
+                            action_name="BuildDeploymentTemplate",
+                            project=build_project,
+                            input=source_output,
+                            outputs=[build_output],
+                        )
+                    ],
+                ),
+                codepipeline.StageProps(
+                    stage_name="DeployStaging",
+                    actions=[
+                        deploy_action("DeployResourcesStaging", staging),
+                        actions.CodeBuildAction(
+                            action_name="TestStaging",
+                            project=test_project,
+                            input=build_output,
+                            run_order=2,
+                            environment_variables={"CALL_AS": codebuild.BuildEnvironmentVariable(value=call_as)},
+                        ),
+                        actions.ManualApprovalAction(
+                            action_name="ApproveDeployment",
+                            run_order=3,
+                            additional_information="Test the staging endpoint, then approve the production deployment",
+                        ),
+                    ],
+                ),
                 codepipeline.StageProps(stage_name="DeployProd", actions=[deploy_action("DeployResourcesProd", prod)]),
             ],
         )
         self.rule = events.Rule(
-            self, "ModelApprovedRule", rule_name=rule_name,
+            self,
+            "ModelApprovedRule",
+            rule_name=rule_name,
             description=f"Starts {pipeline_name} when a version of {model_package_group_name} is approved",
             event_pattern=model_approved_pattern(model_package_group_name),
             targets=[targets.CodePipeline(self.pipeline)],

@@ -6,6 +6,7 @@ steps of every "Multi Account Deployment" project that reach into the target acc
 (assume the target role, invoke the staging endpoint) and, for StackSets delegated administrators,
 the DeployResources* steps that call the StackSet API with `CallAs=DELEGATED_ADMIN`.
 """
+
 from __future__ import annotations
 
 import aws_cdk as cdk
@@ -22,12 +23,15 @@ ARTIFACT_BUCKET_PREFIX = "sagemaker-project-"
 class MultiAccountPipelineRole(Construct):
     """Role with a literal name, assumed by CodeBuild, allowed into the configured target accounts only."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, role_name: str, target_accounts: list[str],
-                 target_role_name: str) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, role_name: str, target_accounts: list[str], target_role_name: str
+    ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         self.role = iam.Role(
-            self, "Role", role_name=role_name,
+            self,
+            "Role",
+            role_name=role_name,
             assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
             description="Multi-account deploy pipelines: assumes sagemaker-role-<suffix> in staging and production",
         )
@@ -35,43 +39,68 @@ class MultiAccountPipelineRole(Construct):
         stack_sets = [
             stack.format_arn(service="cloudformation", resource="stackset", resource_name=f"{STACK_SET_PREFIX}*:*"),
             stack.format_arn(service="cloudformation", resource="stackset-target", resource_name="*"),
-            stack.format_arn(service="cloudformation", resource="type", resource_name="resource/*", region="",
-                             account=""),
+            stack.format_arn(
+                service="cloudformation", resource="type", resource_name="resource/*", region="", account=""
+            ),
         ]
         statements = [
             iam.PolicyStatement(
-                sid="AssumeTargetAccountRoles", actions=["sts:AssumeRole"],
-                resources=[f"arn:{stack.partition}:iam::{account}:role/{target_role_name}" for account in target_accounts],
+                sid="AssumeTargetAccountRoles",
+                actions=["sts:AssumeRole"],
+                resources=[
+                    f"arn:{stack.partition}:iam::{account}:role/{target_role_name}" for account in target_accounts
+                ],
             ),
             iam.PolicyStatement(
                 sid="StackSets",
-                actions=["cloudformation:CreateStackSet", "cloudformation:UpdateStackSet",
-                         "cloudformation:DescribeStackSet", "cloudformation:DescribeStackSetOperation",
-                         "cloudformation:CreateStackInstances", "cloudformation:ListStackInstances"],
+                actions=[
+                    "cloudformation:CreateStackSet",
+                    "cloudformation:UpdateStackSet",
+                    "cloudformation:DescribeStackSet",
+                    "cloudformation:DescribeStackSetOperation",
+                    "cloudformation:CreateStackInstances",
+                    "cloudformation:ListStackInstances",
+                ],
                 resources=stack_sets,
             ),
             iam.PolicyStatement(
-                sid="BuildLogs", actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[stack.format_arn(service="logs", resource="log-group",
-                                            resource_name=f"/aws/codebuild/{CODEBUILD_PROJECT_PREFIX}*",
-                                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)],
+                sid="BuildLogs",
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[
+                    stack.format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name=f"/aws/codebuild/{CODEBUILD_PROJECT_PREFIX}*",
+                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
             ),
             iam.PolicyStatement(
-                sid="ReadPipelineArtifacts", actions=["s3:GetObject", "s3:GetObjectVersion"],
+                sid="ReadPipelineArtifacts",
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
                 resources=[f"arn:{stack.partition}:s3:::{ARTIFACT_BUCKET_PREFIX}*/*"],
                 conditions={"StringEquals": {"s3:ResourceAccount": stack.account}},
             ),
             iam.PolicyStatement(
-                sid="DecryptPipelineArtifacts", actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                sid="DecryptPipelineArtifacts",
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=[stack.format_arn(service="kms", resource="key", resource_name="*")],
                 conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
             ),
         ]
         for statement in statements:
             self.role.add_to_policy(statement)
-        NagSuppressions.add_resource_suppressions(self, [{
-            "id": "AwsSolutions-IAM5",
-            "reason": "Shared by every multi-account project: wildcards are limited to the sagemaker-* stack sets and "
-                      "CodeBuild log groups, the projects' sagemaker-project-* artifact buckets of this account and "
-                      "this account's keys through S3 only.",
-        }], apply_to_children=True)
+        NagSuppressions.add_resource_suppressions(
+            self,
+            [
+                {
+                    "id": "AwsSolutions-IAM5",
+                    "reason": (
+                        "Shared by every multi-account project: wildcards are limited to the sagemaker-* stack "
+                        "sets and CodeBuild log groups, the projects' sagemaker-project-* artifact buckets of "
+                        "this account and this account's keys through S3 only."
+                    ),
+                }
+            ],
+            apply_to_children=True,
+        )

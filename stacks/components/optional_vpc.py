@@ -4,6 +4,7 @@ Self-hosted GitLab is often reachable only from inside a VPC. The product templa
 optional subnet and security-group IDs; a CloudFormation condition attaches `VpcConfig` and
 the ENI permissions Lambda needs there, and leaves both out when the IDs are empty.
 """
+
 from __future__ import annotations
 
 import aws_cdk as cdk
@@ -18,8 +19,9 @@ from stacks.components.cfn_lint_exceptions import ignore_cfn_lint_checks
 class OptionalVpc(Construct):
     """CloudFormation condition and settings shared by every function of a product."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, subnet_ids: cdk.CfnParameter,
-                 security_group_id: cdk.CfnParameter) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, subnet_ids: cdk.CfnParameter, security_group_id: cdk.CfnParameter
+    ) -> None:
         super().__init__(scope, construct_id)
         self._subnet_ids = subnet_ids
         self._security_group_id = security_group_id
@@ -34,7 +36,9 @@ class OptionalVpc(Construct):
             assertions=[
                 cdk.CfnRuleAssertion(
                     assert_=cdk.Fn.condition_not(cdk.Fn.condition_equals(security_group_id.value_as_string, "")),
-                    assert_description="SecurityGroupId is required when SubnetIds is set (both Lambdas run in that VPC).",
+                    assert_description=(
+                        "SecurityGroupId is required when SubnetIds is set (both Lambdas run in that VPC)."
+                    ),
                 )
             ],
         )
@@ -61,15 +65,27 @@ class OptionalVpc(Construct):
         # Lambda checks the role's ENI permissions when the function is created in a VPC, so they
         # sit on the role the function already depends on, as a conditional managed policy.
         cfn_role: iam.CfnRole = function.role.node.default_child  # type: ignore[union-attr,assignment]
-        cfn_role.add_property_override("ManagedPolicyArns", [
-            f"arn:{cdk.Aws.PARTITION}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-            cdk.Fn.condition_if(
-                self.condition.logical_id,
-                f"arn:{cdk.Aws.PARTITION}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
-                cdk.Aws.NO_VALUE,
-            ),
-        ])
+        cfn_role.add_property_override(
+            "ManagedPolicyArns",
+            [
+                f"arn:{cdk.Aws.PARTITION}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+                cdk.Fn.condition_if(
+                    self.condition.logical_id,
+                    f"arn:{cdk.Aws.PARTITION}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
+                    cdk.Aws.NO_VALUE,
+                ),
+            ],
+        )
         NagSuppressions.add_resource_suppressions(
             function.role,  # type: ignore[arg-type]
-            [{"id": "AwsSolutions-IAM4", "reason": "AWSLambdaVPCAccessExecutionRole (attached only when SubnetIds is set) is the AWS-maintained minimum for ENIs; EC2 network-interface actions take no resource ARNs."}],
+            [
+                {
+                    "id": "AwsSolutions-IAM4",
+                    "reason": (
+                        "AWSLambdaVPCAccessExecutionRole (attached only when SubnetIds is set) is the "
+                        "AWS-maintained minimum for ENIs; EC2 network-interface actions take no resource "
+                        "ARNs."
+                    ),
+                }
+            ],
         )

@@ -3,6 +3,7 @@
 The Lambda runs behind the CDK `Provider` framework, which reports every exception to
 CloudFormation with its message, so a failed launch shows why and never waits for a timeout.
 """
+
 from __future__ import annotations
 
 import aws_cdk as cdk
@@ -84,8 +85,14 @@ class SeedCodeCheckin(Construct):
                 "DefaultBranch": default_branch,
                 "SageMakerProjectName": project_name,
                 "SageMakerProjectId": project_id,
-                "ModelBuildSeedCode": {"Bucket": model_build_seed.s3_bucket_name, "Key": model_build_seed.s3_object_key},
-                "ModelDeploySeedCode": {"Bucket": model_deploy_seed.s3_bucket_name, "Key": model_deploy_seed.s3_object_key},
+                "ModelBuildSeedCode": {
+                    "Bucket": model_build_seed.s3_bucket_name,
+                    "Key": model_build_seed.s3_object_key,
+                },
+                "ModelDeploySeedCode": {
+                    "Bucket": model_deploy_seed.s3_bucket_name,
+                    "Key": model_deploy_seed.s3_object_key,
+                },
                 "ModelBuildVariables": model_build_variables,
                 "ModelDeployVariables": model_deploy_variables,
             },
@@ -93,13 +100,37 @@ class SeedCodeCheckin(Construct):
         NagSuppressions.add_resource_suppressions(
             self,
             [
-                {"id": "AwsSolutions-IAM4", "reason": "The Provider framework's function uses AWSLambdaBasicExecutionRole, the AWS-maintained minimum for its logs.",
-                 "applies_to": ["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]},
-                {"id": "AwsSolutions-IAM5", "reason": "Wildcards are limited to the seed-code asset objects and the Provider framework's own function versions.",
-                 "applies_to": ["Action::s3:GetBucket*", "Action::s3:GetObject*", "Action::s3:List*",
-                                {"regex": "/^Resource::arn:aws:s3:::.*$/g"},
-                                {"regex": "/^Resource::<SeedCodeCheckinFunction[0-9A-F]+\\.Arn>:\\*$/g"}]},
-                {"id": "AwsSolutions-L1", "reason": "The Provider framework pins its own Node.js runtime; our function uses the newest Python runtime the bundling targets."},
+                {
+                    "id": "AwsSolutions-IAM4",
+                    "reason": (
+                        "The Provider framework's function uses AWSLambdaBasicExecutionRole, the "
+                        "AWS-maintained minimum for its logs."
+                    ),
+                    "applies_to": [
+                        "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+                    ],
+                },
+                {
+                    "id": "AwsSolutions-IAM5",
+                    "reason": (
+                        "Wildcards are limited to the seed-code asset objects and the Provider "
+                        "framework's own function versions."
+                    ),
+                    "applies_to": [
+                        "Action::s3:GetBucket*",
+                        "Action::s3:GetObject*",
+                        "Action::s3:List*",
+                        {"regex": "/^Resource::arn:aws:s3:::.*$/g"},
+                        {"regex": "/^Resource::<SeedCodeCheckinFunction[0-9A-F]+\\.Arn>:\\*$/g"},
+                    ],
+                },
+                {
+                    "id": "AwsSolutions-L1",
+                    "reason": (
+                        "The Provider framework pins its own Node.js runtime; our function uses the "
+                        "newest Python runtime the bundling targets."
+                    ),
+                },
             ],
             apply_to_children=True,
         )

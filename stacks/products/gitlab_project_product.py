@@ -4,6 +4,7 @@ Launched from SageMaker Studio, it creates the project's artifact bucket, model 
 roles, the two seeded GitLab repositories (seed-code check-in custom resource) and the trigger
 that starts the deploy pipeline when a model version is approved.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,10 +35,21 @@ REPO_NAME_PATTERN = "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,99}$"
 class GitLabProjectProduct(servicecatalog.ProductStack):
     """Product template of the SageMaker project with GitLab repositories and CI."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig,
-                 asset_bucket: s3.IBucket, oidc_provider_arn: str) -> None:
-        super().__init__(scope, construct_id, asset_bucket=asset_bucket,
-                         description="SageMaker project template: model build and deploy with GitLab CI")
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        asset_bucket: s3.IBucket,
+        oidc_provider_arn: str,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            asset_bucket=asset_bucket,
+            description="SageMaker project template: model build and deploy with GitLab CI",
+        )
         gitlab = config.gitlab
         p = self._parameters(config)
         project_name = p["SageMakerProjectName"].value_as_string
@@ -45,13 +57,20 @@ class GitLabProjectProduct(servicecatalog.ProductStack):
         prefix = f"{project_name}-{project_id}"
 
         artifacts = ArtifactBucket(self, "Artifacts", bucket_name=f"sagemaker-project-{project_id}-artifacts")
-        registry = ModelRegistry(self, "ModelRegistry", group_name=prefix,
-                                 description=f"Model versions of SageMaker project {project_name}")
+        registry = ModelRegistry(
+            self, "ModelRegistry", group_name=prefix, description=f"Model versions of SageMaker project {project_name}"
+        )
         namespace = p["GitLabRepositoryNamespace"].value_as_string
         roles = ProjectRoles(
-            self, "Roles",
-            project_name=project_name, project_id=project_id, artifacts=artifacts, registry=registry,
-            oidc_provider_arn=oidc_provider_arn, oidc_provider_host=gitlab.host, oidc_audience=gitlab.oidc_audience,
+            self,
+            "Roles",
+            project_name=project_name,
+            project_id=project_id,
+            artifacts=artifacts,
+            registry=registry,
+            oidc_provider_arn=oidc_provider_arn,
+            oidc_provider_host=gitlab.host,
+            oidc_audience=gitlab.oidc_audience,
             model_build_project_path=f"{namespace}/{p['ModelBuildRepoName'].value_as_string}",
             model_deploy_project_path=f"{namespace}/{p['ModelDeployRepoName'].value_as_string}",
             default_branch=gitlab.default_branch,
@@ -68,7 +87,8 @@ class GitLabProjectProduct(servicecatalog.ProductStack):
         }
         deploy_targets = self._cross_account_targets(config, artifacts=artifacts, registry=registry, roles=roles)
         seed = SeedCodeCheckin(
-            self, "SeedCodeCheckin",
+            self,
+            "SeedCodeCheckin",
             gitlab_server_url=p["GitLabServerUrl"].value_as_string,
             token_secret_name=p["GitLabTokenSecretName"].value_as_string,
             group_id=p["GitLabGroupId"].value_as_string,
@@ -80,18 +100,26 @@ class GitLabProjectProduct(servicecatalog.ProductStack):
             model_build_seed=self._seed_asset("ModelBuildSeedCode", "model-build"),
             model_deploy_seed=self._seed_asset("ModelDeploySeedCode", "model-deploy"),
             model_build_variables=ci_variables(
-                {**common_variables, "AWS_ROLE_ARN": roles.build_ci_role.role_arn,
-                 "SAGEMAKER_PIPELINE_ROLE_ARN": roles.pipeline_role.role_arn},
+                {
+                    **common_variables,
+                    "AWS_ROLE_ARN": roles.build_ci_role.role_arn,
+                    "SAGEMAKER_PIPELINE_ROLE_ARN": roles.pipeline_role.role_arn,
+                },
                 masked=frozenset({"AWS_ROLE_ARN"}),
             ),
             model_deploy_variables=ci_variables(
-                {**common_variables, "AWS_ROLE_ARN": roles.deploy_ci_role.role_arn,
-                 "SAGEMAKER_EXECUTION_ROLE_ARN": roles.endpoint_role.role_arn, **deploy_targets},
+                {
+                    **common_variables,
+                    "AWS_ROLE_ARN": roles.deploy_ci_role.role_arn,
+                    "SAGEMAKER_EXECUTION_ROLE_ARN": roles.endpoint_role.role_arn,
+                    **deploy_targets,
+                },
                 masked=frozenset({"AWS_ROLE_ARN"}),
             ),
         )
         trigger = GitLabTrigger(
-            self, "GitLabTrigger",
+            self,
+            "GitLabTrigger",
             # Project names are at most 32 and IDs 14 characters: the name stays within EventBridge's 64.
             rule_name=f"{prefix}-approved",
             model_package_group_name=prefix,
@@ -111,8 +139,9 @@ class GitLabProjectProduct(servicecatalog.ProductStack):
         cdk.CfnOutput(self, "ApprovalRuleName", value=trigger.rule.rule_name)
 
     @staticmethod
-    def _cross_account_targets(config: PlatformConfig, *, artifacts: ArtifactBucket, registry: ModelRegistry,
-                               roles: ProjectRoles) -> dict[str, str]:
+    def _cross_account_targets(
+        config: PlatformConfig, *, artifacts: ArtifactBucket, registry: ModelRegistry, roles: ProjectRoles
+    ) -> dict[str, str]:
         """With `multi_account` configured, let the deploy repo promote into staging and production.
 
         The target accounts' `sagemaker-role-<suffix>` trusts only the platform's pipeline role, so
@@ -128,8 +157,12 @@ class GitLabProjectProduct(servicecatalog.ProductStack):
         roles.deploy_ci_role.add_to_policy(iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[pipeline_role]))
         variables = {}
         for stage, account in (("STAGING", multi.staging_account), ("PROD", multi.prod_account)):
-            variables[f"DEPLOY_ROLE_ARN_{stage}"] = f"{pipeline_role},arn:aws:iam::{account}:role/{multi.target_role_name}"
-            variables[f"SAGEMAKER_EXECUTION_ROLE_ARN_{stage}"] = f"arn:aws:iam::{account}:role/{multi.execution_role_name}"
+            variables[f"DEPLOY_ROLE_ARN_{stage}"] = (
+                f"{pipeline_role},arn:aws:iam::{account}:role/{multi.target_role_name}"
+            )
+            variables[f"SAGEMAKER_EXECUTION_ROLE_ARN_{stage}"] = (
+                f"arn:aws:iam::{account}:role/{multi.execution_role_name}"
+            )
         return variables
 
     def _parameters(self, config: PlatformConfig) -> dict[str, cdk.CfnParameter]:
@@ -139,35 +172,82 @@ class GitLabProjectProduct(servicecatalog.ProductStack):
             return cdk.CfnParameter(self, name, type="String", description=description, **kwargs)
 
         return {
-            "SageMakerProjectName": param("SageMakerProjectName", "Name of the project (set by SageMaker)",
-                                          min_length=1, max_length=32, allowed_pattern=PROJECT_NAME_PATTERN,
-                                          constraint_description="1-32 letters, digits and hyphens, starting with a letter or digit"),
-            "SageMakerProjectId": param("SageMakerProjectId", "Service-generated ID of the project (set by SageMaker)",
-                                        min_length=1, max_length=16),
-            "GitLabServerUrl": param("GitLabServerUrl", "GitLab server URL, e.g. https://gitlab.com",
-                                     default=gitlab.server_url, allowed_pattern="^https://[^\\s/]+(/[^\\s]*)?$",
-                                     constraint_description="an https:// URL"),
-            "GitLabRepositoryNamespace": param("GitLabRepositoryNamespace",
-                                               "Full path of the group (or user) the repositories are created in; CI roles trust only <namespace>/<repo>",
-                                               default=gitlab.namespace, min_length=1),
-            "ModelBuildRepoName": param("ModelBuildRepoName", "Name of the model build repository to create",
-                                        allowed_pattern=REPO_NAME_PATTERN),
-            "ModelDeployRepoName": param("ModelDeployRepoName", "Name of the model deploy repository to create",
-                                         allowed_pattern=REPO_NAME_PATTERN),
-            "GitLabGroupId": param("GitLabGroupId", "Numeric GitLab group ID; empty creates the repositories in the token owner's namespace",
-                                   default=gitlab.group_id, allowed_pattern="^[0-9]*$"),
-            "GitLabTokenSecretName": param("GitLabTokenSecretName", "Secrets Manager secret holding the GitLab API token (plain, or JSON key 'token')",
-                                           default=gitlab.token_secret_name, min_length=1),
-            "SubnetIds": param("SubnetIds", "Optional comma-separated subnet IDs that put both Lambdas in a VPC (self-hosted GitLab)",
-                               default="", allowed_pattern="^(subnet-[0-9a-f]+(,subnet-[0-9a-f]+)*)?$"),
-            "SecurityGroupId": param("SecurityGroupId", "Security group of both Lambdas when SubnetIds is set",
-                                     default="", allowed_pattern="^(sg-[0-9a-f]+)?$"),
-            "XGBoostImageUri": cdk.CfnParameter(self, "XGBoostImageUri", type="AWS::SSM::Parameter::Value<String>",
-                                                default=f"/{config.name}/images/xgboost-cpu",
-                                                description="SSM parameter holding the CPU XGBoost image URI"),
-            "XGBoostGpuImageUri": cdk.CfnParameter(self, "XGBoostGpuImageUri", type="AWS::SSM::Parameter::Value<String>",
-                                                   default=f"/{config.name}/images/xgboost-gpu",
-                                                   description="SSM parameter holding the GPU XGBoost image URI"),
+            "SageMakerProjectName": param(
+                "SageMakerProjectName",
+                "Name of the project (set by SageMaker)",
+                min_length=1,
+                max_length=32,
+                allowed_pattern=PROJECT_NAME_PATTERN,
+                constraint_description="1-32 letters, digits and hyphens, starting with a letter or digit",
+            ),
+            "SageMakerProjectId": param(
+                "SageMakerProjectId",
+                "Service-generated ID of the project (set by SageMaker)",
+                min_length=1,
+                max_length=16,
+            ),
+            "GitLabServerUrl": param(
+                "GitLabServerUrl",
+                "GitLab server URL, e.g. https://gitlab.com",
+                default=gitlab.server_url,
+                allowed_pattern="^https://[^\\s/]+(/[^\\s]*)?$",
+                constraint_description="an https:// URL",
+            ),
+            "GitLabRepositoryNamespace": param(
+                "GitLabRepositoryNamespace",
+                (
+                    "Full path of the group (or user) the repositories are created in; CI roles trust "
+                    "only <namespace>/<repo>"
+                ),
+                default=gitlab.namespace,
+                min_length=1,
+            ),
+            "ModelBuildRepoName": param(
+                "ModelBuildRepoName", "Name of the model build repository to create", allowed_pattern=REPO_NAME_PATTERN
+            ),
+            "ModelDeployRepoName": param(
+                "ModelDeployRepoName",
+                "Name of the model deploy repository to create",
+                allowed_pattern=REPO_NAME_PATTERN,
+            ),
+            "GitLabGroupId": param(
+                "GitLabGroupId",
+                "Numeric GitLab group ID; empty creates the repositories in the token owner's namespace",
+                default=gitlab.group_id,
+                allowed_pattern="^[0-9]*$",
+            ),
+            "GitLabTokenSecretName": param(
+                "GitLabTokenSecretName",
+                "Secrets Manager secret holding the GitLab API token (plain, or JSON key 'token')",
+                default=gitlab.token_secret_name,
+                min_length=1,
+            ),
+            "SubnetIds": param(
+                "SubnetIds",
+                "Optional comma-separated subnet IDs that put both Lambdas in a VPC (self-hosted GitLab)",
+                default="",
+                allowed_pattern="^(subnet-[0-9a-f]+(,subnet-[0-9a-f]+)*)?$",
+            ),
+            "SecurityGroupId": param(
+                "SecurityGroupId",
+                "Security group of both Lambdas when SubnetIds is set",
+                default="",
+                allowed_pattern="^(sg-[0-9a-f]+)?$",
+            ),
+            "XGBoostImageUri": cdk.CfnParameter(
+                self,
+                "XGBoostImageUri",
+                type="AWS::SSM::Parameter::Value<String>",
+                default=f"/{config.name}/images/xgboost-cpu",
+                description="SSM parameter holding the CPU XGBoost image URI",
+            ),
+            "XGBoostGpuImageUri": cdk.CfnParameter(
+                self,
+                "XGBoostGpuImageUri",
+                type="AWS::SSM::Parameter::Value<String>",
+                default=f"/{config.name}/images/xgboost-gpu",
+                description="SSM parameter holding the GPU XGBoost image URI",
+            ),
         }
 
     def _seed_asset(self, construct_id: str, repo: str) -> s3_assets.Asset:

@@ -3,6 +3,7 @@
 Every test module in this package is marked `xdist_group("cdk")`, so under `pytest -n` they
 all run on one worker and the app is synthesized once.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,14 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Sy
     platform_json = json.loads((outdir / f"{config.name}-platform.template.json").read_text())
     (product_path,) = outdir.glob("*GitLabProjectTemplate*.product.template.json")
     product_json = json.loads(product_path.read_text())
-    return Synthesized(outdir=outdir, platform=Template.from_json(platform_json), platform_json=platform_json,
-                       product=Template.from_json(product_json), product_json=product_json, product_path=product_path)
+    return Synthesized(
+        outdir=outdir,
+        platform=Template.from_json(platform_json),
+        platform_json=platform_json,
+        product=Template.from_json(product_json),
+        product_json=product_json,
+        product_path=product_path,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
 """Configuration is validated once, and every error names the key that is wrong."""
+
 from __future__ import annotations
 
 import copy
@@ -40,9 +41,17 @@ def test_default_config_is_valid() -> None:
         ("gitlab.token_secret_name", ..., "gitlab.token_secret_name: Field required"),
         ("account", "12345", "account: String should match pattern"),
         ("region", "Europe", "region: String should match pattern"),
-        ("instance_types.staging_endpoint", "m5.large", "instance_types.staging_endpoint: must be a SageMaker instance type"),
+        (
+            "instance_types.staging_endpoint",
+            "m5.large",
+            "instance_types.staging_endpoint: must be a SageMaker instance type",
+        ),
         ("gitlab.sever_url", "https://x", "gitlab.sever_url: unknown key"),
-        ("studio_role_arns", ["arn:aws:iam::222222222222:role/x"], "studio_role_arns must belong to account 111111111111"),
+        (
+            "studio_role_arns",
+            ["arn:aws:iam::222222222222:role/x"],
+            "studio_role_arns must belong to account 111111111111",
+        ),
     ],
 )
 def test_invalid_values_are_reported_with_their_key(path: str, value: object, expected: str) -> None:
@@ -65,8 +74,15 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
         load_config(listing)
 
 
-@pytest.mark.parametrize(("instance_type", "gpu"), [("ml.g4dn.xlarge", True), ("ml.g5.xlarge", True),
-                                                      ("ml.p3.2xlarge", True), ("ml.m5.large", False),
-                                                      ("ml.c5.xlarge", False)])
+@pytest.mark.parametrize(
+    ("instance_type", "gpu"),
+    [
+        ("ml.g4dn.xlarge", True),
+        ("ml.g5.xlarge", True),
+        ("ml.p3.2xlarge", True),
+        ("ml.m5.large", False),
+        ("ml.c5.xlarge", False),
+    ],
+)
 def test_gpu_instance_families(instance_type: str, gpu: bool) -> None:
     assert is_gpu_instance(instance_type) is gpu

@@ -1,8 +1,8 @@
 """The SageMaker project template (product stack): parameters, resources and their properties."""
+
 from __future__ import annotations
 
 import json
-import zipfile
 
 import pytest
 from aws_cdk.assertions import Match
@@ -10,9 +10,20 @@ from moto.events.models import EventPattern
 
 pytestmark = pytest.mark.xdist_group("cdk")
 
-PARAMETERS = ["SageMakerProjectName", "SageMakerProjectId", "GitLabServerUrl", "GitLabRepositoryNamespace",
-              "ModelBuildRepoName", "ModelDeployRepoName", "GitLabGroupId", "GitLabTokenSecretName",
-              "SubnetIds", "SecurityGroupId", "XGBoostImageUri", "XGBoostGpuImageUri"]
+PARAMETERS = [
+    "SageMakerProjectName",
+    "SageMakerProjectId",
+    "GitLabServerUrl",
+    "GitLabRepositoryNamespace",
+    "ModelBuildRepoName",
+    "ModelDeployRepoName",
+    "GitLabGroupId",
+    "GitLabTokenSecretName",
+    "SubnetIds",
+    "SecurityGroupId",
+    "XGBoostImageUri",
+    "XGBoostGpuImageUri",
+]
 PROJECT = {"Fn::Join": ["", [{"Ref": "SageMakerProjectName"}, "-", {"Ref": "SageMakerProjectId"}]]}
 
 
@@ -38,24 +49,46 @@ def test_parameters_and_defaults(synthesized) -> None:
 
 def test_artifact_bucket_is_encrypted_versioned_private_and_tls_only(synthesized) -> None:
     product = synthesized.product
-    product.has_resource_properties("AWS::S3::Bucket", {
-        "BucketName": {"Fn::Join": ["", ["sagemaker-project-", {"Ref": "SageMakerProjectId"}, "-artifacts"]]},
-        "BucketEncryption": {"ServerSideEncryptionConfiguration": [{
-            "BucketKeyEnabled": True,
-            "ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": Match.any_value()}}]},
-        "VersioningConfiguration": {"Status": "Enabled"},
-        "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
-                                           "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
-        "LoggingConfiguration": Match.object_like({"DestinationBucketName": Match.any_value()}),
-    })
-    product.has_resource_properties("AWS::S3::BucketPolicy", {"PolicyDocument": {"Statement": Match.array_with([
-        Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})])}})
+    product.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketName": {"Fn::Join": ["", ["sagemaker-project-", {"Ref": "SageMakerProjectId"}, "-artifacts"]]},
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {
+                        "BucketKeyEnabled": True,
+                        "ServerSideEncryptionByDefault": {
+                            "SSEAlgorithm": "aws:kms",
+                            "KMSMasterKeyID": Match.any_value(),
+                        },
+                    }
+                ]
+            },
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "LoggingConfiguration": Match.object_like({"DestinationBucketName": Match.any_value()}),
+        },
+    )
+    product.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
+                )
+            }
+        },
+    )
     product.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
 
 
 def test_model_package_group_is_named_project_name_dash_id(synthesized) -> None:
-    synthesized.product.has_resource_properties("AWS::SageMaker::ModelPackageGroup",
-                                                {"ModelPackageGroupName": PROJECT})
+    synthesized.product.has_resource_properties("AWS::SageMaker::ModelPackageGroup", {"ModelPackageGroupName": PROJECT})
 
 
 def test_seed_code_custom_resource_properties(synthesized) -> None:
@@ -70,11 +103,22 @@ def test_seed_code_custom_resource_properties(synthesized) -> None:
         assert resource[seed]["Key"].endswith(".zip")
     build_vars = {v["Key"]: v for v in resource["ModelBuildVariables"]}
     deploy_vars = {v["Key"]: v for v in resource["ModelDeployVariables"]}
-    common = {"SAGEMAKER_PROJECT_NAME", "SAGEMAKER_PROJECT_ID", "AWS_REGION", "ARTIFACT_BUCKET",
-              "MODEL_PACKAGE_GROUP_NAME", "AWS_ROLE_ARN", "XGBOOST_IMAGE_URI", "XGBOOST_GPU_IMAGE_URI"}
+    common = {
+        "SAGEMAKER_PROJECT_NAME",
+        "SAGEMAKER_PROJECT_ID",
+        "AWS_REGION",
+        "ARTIFACT_BUCKET",
+        "MODEL_PACKAGE_GROUP_NAME",
+        "AWS_ROLE_ARN",
+        "XGBOOST_IMAGE_URI",
+        "XGBOOST_GPU_IMAGE_URI",
+    }
     assert set(build_vars) == common | {"SAGEMAKER_PIPELINE_ROLE_ARN"}
-    cross_account = {f"{name}_{stage}" for name in ("DEPLOY_ROLE_ARN", "SAGEMAKER_EXECUTION_ROLE_ARN")
-                     for stage in ("STAGING", "PROD")}
+    cross_account = {
+        f"{name}_{stage}"
+        for name in ("DEPLOY_ROLE_ARN", "SAGEMAKER_EXECUTION_ROLE_ARN")
+        for stage in ("STAGING", "PROD")
+    }
     assert set(deploy_vars) == common | {"SAGEMAKER_EXECUTION_ROLE_ARN"} | cross_account
     assert build_vars["MODEL_PACKAGE_GROUP_NAME"]["Value"] == PROJECT
     assert build_vars["AWS_ROLE_ARN"]["Masked"] == "true"
@@ -86,7 +130,11 @@ def test_seed_code_custom_resource_properties(synthesized) -> None:
 def test_seed_code_runs_behind_the_provider_framework(synthesized) -> None:
     functions = resources_of(synthesized.product_json, "AWS::Lambda::Function")
     handlers = {f["Properties"]["Handler"] for f in functions.values()}
-    assert {"seed_code_checkin.handler.on_event", "gitlab_trigger.handler.lambda_handler", "framework.onEvent"} <= handlers
+    assert {
+        "seed_code_checkin.handler.on_event",
+        "gitlab_trigger.handler.lambda_handler",
+        "framework.onEvent",
+    } <= handlers
     custom = only(synthesized.product_json, "Custom::GitLabSeedCode")
     framework = next(k for k, f in functions.items() if f["Properties"]["Handler"] == "framework.onEvent")
     assert custom["Properties"]["ServiceToken"] == {"Fn::GetAtt": [framework, "Arn"]}
@@ -96,10 +144,33 @@ def test_seed_code_runs_behind_the_provider_framework(synthesized) -> None:
 
 
 def test_secret_read_is_limited_to_the_named_secret(synthesized) -> None:
-    synthesized.product.has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.array_with([
-        {"Action": "secretsmanager:GetSecretValue", "Effect": "Allow",
-         "Resource": {"Fn::Join": ["", Match.array_with([Match.string_like_regexp("secret:"),
-                                                           {"Ref": "GitLabTokenSecretName"}, "-??????"])]}}])}})
+    synthesized.product.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Action": "secretsmanager:GetSecretValue",
+                            "Effect": "Allow",
+                            "Resource": {
+                                "Fn::Join": [
+                                    "",
+                                    Match.array_with(
+                                        [
+                                            Match.string_like_regexp("secret:"),
+                                            {"Ref": "GitLabTokenSecretName"},
+                                            "-??????",
+                                        ]
+                                    ),
+                                ]
+                            },
+                        }
+                    ]
+                )
+            }
+        },
+    )
 
 
 def test_approval_rule_pattern_target_retry_and_dlq(synthesized) -> None:
@@ -120,8 +191,10 @@ def test_approval_rule_pattern_target_retry_and_dlq(synthesized) -> None:
     functions = resources_of(synthesized.product_json, "AWS::Lambda::Function")
     trigger_id = next(k for k, f in functions.items() if f["Properties"]["Handler"].startswith("gitlab_trigger"))
     assert functions[trigger_id]["Properties"]["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]}}
-    synthesized.product.has_resource_properties("AWS::Lambda::EventInvokeConfig", {
-        "FunctionName": {"Ref": trigger_id}, "MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 6 * 3600})
+    synthesized.product.has_resource_properties(
+        "AWS::Lambda::EventInvokeConfig",
+        {"FunctionName": {"Ref": trigger_id}, "MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 6 * 3600},
+    )
 
 
 def test_approval_rule_name_fits_64_characters_for_the_longest_project(synthesized) -> None:
@@ -133,10 +206,16 @@ def test_approval_rule_name_fits_64_characters_for_the_longest_project(synthesiz
 
 
 def test_rule_pattern_matches_the_event_sagemaker_sends(synthesized) -> None:
-    pattern = json.loads(json.dumps(only(synthesized.product_json, "AWS::Events::Rule")["Properties"]["EventPattern"])
-                         .replace(json.dumps(PROJECT), '"churn-p-abc123def456"'))
-    event = {"source": "aws.sagemaker", "detail-type": "SageMaker Model Package State Change",
-             "detail": {"ModelPackageGroupName": "churn-p-abc123def456", "ModelApprovalStatus": "Approved"}}
+    pattern = json.loads(
+        json.dumps(only(synthesized.product_json, "AWS::Events::Rule")["Properties"]["EventPattern"]).replace(
+            json.dumps(PROJECT), '"churn-p-abc123def456"'
+        )
+    )
+    event = {
+        "source": "aws.sagemaker",
+        "detail-type": "SageMaker Model Package State Change",
+        "detail": {"ModelPackageGroupName": "churn-p-abc123def456", "ModelApprovalStatus": "Approved"},
+    }
     assert EventPattern.load(json.dumps(pattern)).matches_event(event)
     pending = {**event, "detail": {**event["detail"], "ModelApprovalStatus": "PendingManualApproval"}}
     assert not EventPattern.load(json.dumps(pattern)).matches_event(pending)
@@ -184,8 +263,18 @@ def test_ci_roles_trust_only_their_repository_on_the_default_branch(synthesized,
     assert statement["Principal"] == {"Federated": "arn:aws:iam::111111111111:oidc-provider/gitlab.example.com"}
     condition = statement["Condition"]["StringEquals"]
     assert condition["gitlab.example.com:aud"] == "sts.amazonaws.com"
-    assert condition["gitlab.example.com:sub"] == {"Fn::Join": ["", [
-        "project_path:", {"Ref": "GitLabRepositoryNamespace"}, "/", {"Ref": repo_param}, ":ref_type:branch:ref:main"]]}
+    assert condition["gitlab.example.com:sub"] == {
+        "Fn::Join": [
+            "",
+            [
+                "project_path:",
+                {"Ref": "GitLabRepositoryNamespace"},
+                "/",
+                {"Ref": repo_param},
+                ":ref_type:branch:ref:main",
+            ],
+        ]
+    }
 
 
 def test_pass_role_is_limited_to_sagemaker(synthesized) -> None:
@@ -205,10 +294,14 @@ def test_seed_assets_hold_the_seed_repositories_without_local_state(synthesized,
         files = {p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()}
         assert ".gitlab-ci.yml" in files, f"{repo} seed lacks .gitlab-ci.yml"
         assert not any("__pycache__" in f or f.endswith(".pyc") for f in files)
-        expected = {p.relative_to(repo_root / "seedcode" / repo).as_posix()
-                    for p in (repo_root / "seedcode" / repo).rglob("*")
-                    if p.is_file() and "__pycache__" not in p.parts and ".pytest_cache" not in p.parts
-                    and not p.name.endswith(".pyc")}
+        expected = {
+            p.relative_to(repo_root / "seedcode" / repo).as_posix()
+            for p in (repo_root / "seedcode" / repo).rglob("*")
+            if p.is_file()
+            and "__pycache__" not in p.parts
+            and ".pytest_cache" not in p.parts
+            and not p.name.endswith(".pyc")
+        }
         assert files == expected
 
 
@@ -234,19 +327,46 @@ def test_deploy_repo_promotes_across_accounts_through_the_pipeline_role(synthesi
     resource = only(synthesized.product_json, "Custom::GitLabSeedCode")["Properties"]
     deploy_vars = {v["Key"]: v["Value"] for v in resource["ModelDeployVariables"]}
     pipeline_role = "arn:aws:iam::111111111111:role/mlops-gitlab-multi-account-pipeline"
-    assert deploy_vars["DEPLOY_ROLE_ARN_STAGING"] == f"{pipeline_role},arn:aws:iam::333333333333:role/sagemaker-role-mlops"
+    assert (
+        deploy_vars["DEPLOY_ROLE_ARN_STAGING"] == f"{pipeline_role},arn:aws:iam::333333333333:role/sagemaker-role-mlops"
+    )
     assert deploy_vars["DEPLOY_ROLE_ARN_PROD"] == f"{pipeline_role},arn:aws:iam::222222222222:role/sagemaker-role-mlops"
-    assert deploy_vars["SAGEMAKER_EXECUTION_ROLE_ARN_PROD"] == "arn:aws:iam::222222222222:role/sagemaker-execution-role-mlops"
+    assert (
+        deploy_vars["SAGEMAKER_EXECUTION_ROLE_ARN_PROD"]
+        == "arn:aws:iam::222222222222:role/sagemaker-execution-role-mlops"
+    )
     # The deploy CI role may assume the pipeline role, which trusts tagged deploy CI roles only.
-    synthesized.product.has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.array_with([
-        {"Action": "sts:AssumeRole", "Effect": "Allow", "Resource": pipeline_role}])}})
-    synthesized.product.has_resource_properties("AWS::IAM::Role", {
-        "Tags": Match.array_with([{"Key": "mlops-gitlab:deploy-ci", "Value": "true"}])})
-    synthesized.platform.has_resource_properties("AWS::IAM::Role", {
-        "RoleName": "mlops-gitlab-multi-account-pipeline",
-        "AssumeRolePolicyDocument": {"Statement": Match.array_with([Match.object_like({
-            "Action": "sts:AssumeRole",
-            "Condition": {"StringEquals": {"aws:PrincipalTag/mlops-gitlab:deploy-ci": "true"}}})])}})
+    synthesized.product.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [{"Action": "sts:AssumeRole", "Effect": "Allow", "Resource": pipeline_role}]
+                )
+            }
+        },
+    )
+    synthesized.product.has_resource_properties(
+        "AWS::IAM::Role", {"Tags": Match.array_with([{"Key": "mlops-gitlab:deploy-ci", "Value": "true"}])}
+    )
+    synthesized.platform.has_resource_properties(
+        "AWS::IAM::Role",
+        {
+            "RoleName": "mlops-gitlab-multi-account-pipeline",
+            "AssumeRolePolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Action": "sts:AssumeRole",
+                                "Condition": {"StringEquals": {"aws:PrincipalTag/mlops-gitlab:deploy-ci": "true"}},
+                            }
+                        )
+                    ]
+                )
+            },
+        },
+    )
 
 
 def test_artifacts_and_registry_are_readable_by_the_target_accounts_only(synthesized) -> None:
@@ -254,8 +374,12 @@ def test_artifacts_and_registry_are_readable_by_the_target_accounts_only(synthes
     policy = group["ModelPackageGroupPolicy"]
     principals = json.dumps(policy)
     assert "333333333333" in principals and "222222222222" in principals
-    statements = [s for p in resources_of(synthesized.product_json, "AWS::S3::BucketPolicy").values()
-                  for s in p["Properties"]["PolicyDocument"]["Statement"] if s.get("Sid", "").startswith("CrossAccount")]
+    statements = [
+        s
+        for p in resources_of(synthesized.product_json, "AWS::S3::BucketPolicy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid", "").startswith("CrossAccount")
+    ]
     assert statements, "the artifact bucket has no cross-account read statements"
     for statement in statements:
         accounts = {json.dumps(p) for p in statement["Principal"]["AWS"]}

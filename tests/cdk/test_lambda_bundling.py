@@ -1,4 +1,5 @@
 """Lambda bundling without Docker: cached by content, safe when several processes bundle at once."""
+
 from __future__ import annotations
 
 import subprocess
@@ -42,10 +43,16 @@ def test_concurrent_bundling_of_the_same_code_succeeds_everywhere(package, tmp_p
         "b.build_bundle(package_dirs=[Path(sys.argv[1])], requirements=Path(sys.argv[2]), "
         "output_dir=Path(sys.argv[3]), cache_dir=Path(sys.argv[4]) / 'cache')"
     )
-    processes = [subprocess.Popen([sys.executable, "-c", script, str(source), str(requirements),
-                                   str(tmp_path / f"out{i}"), str(tmp_path)], cwd=repo_root,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                 for i in range(3)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(source), str(requirements), str(tmp_path / f"out{i}"), str(tmp_path)],
+            cwd=repo_root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(3)
+    ]
     outputs = [process.communicate(timeout=120)[0] for process in processes]
     assert [p.returncode for p in processes] == [0, 0, 0], outputs
     assert all((tmp_path / f"out{i}" / "my_handler" / "handler.py").is_file() for i in range(3))

@@ -1,4 +1,5 @@
 """Every synthesized template is cfn-lint clean and cdk-nag AwsSolutions clean."""
+
 from __future__ import annotations
 
 import json

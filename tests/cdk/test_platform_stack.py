@@ -1,4 +1,5 @@
 """Platform stack: the Service Catalog portfolio and product SageMaker Studio shows."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,11 @@ GITLAB_PRODUCT = "MLOps template for model building, training and deployment wit
 
 def gitlab_product(synthesized) -> tuple[str, dict]:
     products = synthesized.platform_json["Resources"].items()
-    return next((k, v) for k, v in products if v["Type"] == "AWS::ServiceCatalog::CloudFormationProduct"
-                and v["Properties"]["Name"] == GITLAB_PRODUCT)
+    return next(
+        (k, v)
+        for k, v in products
+        if v["Type"] == "AWS::ServiceCatalog::CloudFormationProduct" and v["Properties"]["Name"] == GITLAB_PRODUCT
+    )
 
 
 def test_product_is_visible_in_studio_and_versioned_from_the_product_stack(synthesized) -> None:
@@ -33,30 +37,48 @@ def test_portfolio_holds_the_product_with_a_launch_role_constraint(synthesized) 
     platform = synthesized.platform
     product_id, _ = gitlab_product(synthesized)
     platform.resource_count_is("AWS::ServiceCatalog::Portfolio", 1)
-    platform.has_resource_properties("AWS::ServiceCatalog::PortfolioProductAssociation", {
-        "ProductId": {"Ref": product_id}})
-    platform.has_resource_properties("AWS::ServiceCatalog::LaunchRoleConstraint", {
-        "ProductId": {"Ref": product_id},
-        "RoleArn": {"Fn::GetAtt": [Match.string_like_regexp("LaunchRole"), "Arn"]}})
-    platform.has_resource_properties("AWS::IAM::Role", {"AssumeRolePolicyDocument": {"Statement": [
-        Match.object_like({"Principal": {"Service": "servicecatalog.amazonaws.com"}})]}})
+    platform.has_resource_properties(
+        "AWS::ServiceCatalog::PortfolioProductAssociation", {"ProductId": {"Ref": product_id}}
+    )
+    platform.has_resource_properties(
+        "AWS::ServiceCatalog::LaunchRoleConstraint",
+        {"ProductId": {"Ref": product_id}, "RoleArn": {"Fn::GetAtt": [Match.string_like_regexp("LaunchRole"), "Arn"]}},
+    )
+    platform.has_resource_properties(
+        "AWS::IAM::Role",
+        {
+            "AssumeRolePolicyDocument": {
+                "Statement": [Match.object_like({"Principal": {"Service": "servicecatalog.amazonaws.com"}})]
+            }
+        },
+    )
 
 
 def test_studio_roles_get_portfolio_access(synthesized) -> None:
-    synthesized.platform.has_resource_properties("AWS::ServiceCatalog::PortfolioPrincipalAssociation", {
-        "PrincipalARN": "arn:aws:iam::111111111111:role/service-role/AmazonSageMaker-ExecutionRole-Studio",
-        "PrincipalType": "IAM"})
+    synthesized.platform.has_resource_properties(
+        "AWS::ServiceCatalog::PortfolioPrincipalAssociation",
+        {
+            "PrincipalARN": "arn:aws:iam::111111111111:role/service-role/AmazonSageMaker-ExecutionRole-Studio",
+            "PrincipalType": "IAM",
+        },
+    )
 
 
 def test_gitlab_oidc_provider_and_image_parameters(synthesized) -> None:
-    synthesized.platform.has_resource_properties("AWS::IAM::OIDCProvider", {
-        "Url": "https://gitlab.example.com", "ClientIdList": ["sts.amazonaws.com"]})
+    synthesized.platform.has_resource_properties(
+        "AWS::IAM::OIDCProvider", {"Url": "https://gitlab.example.com", "ClientIdList": ["sts.amazonaws.com"]}
+    )
     for flavour in ("cpu", "gpu"):
-        synthesized.platform.has_resource_properties("AWS::SSM::Parameter", {
-            "Name": f"/mlops-gitlab/images/xgboost-{flavour}", "Type": "String"})
+        synthesized.platform.has_resource_properties(
+            "AWS::SSM::Parameter", {"Name": f"/mlops-gitlab/images/xgboost-{flavour}", "Type": "String"}
+        )
 
 
 def test_product_assets_bucket_has_the_literal_name_the_product_template_uses(synthesized) -> None:
-    synthesized.platform.has_resource_properties("AWS::S3::Bucket", {
-        "BucketName": "mlops-gitlab-product-assets-111111111111-eu-west-1",
-        "VersioningConfiguration": {"Status": "Enabled"}})
+    synthesized.platform.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketName": "mlops-gitlab-product-assets-111111111111-eu-west-1",
+            "VersioningConfiguration": {"Status": "Enabled"},
+        },
+    )

@@ -1,4 +1,5 @@
 """The pin reader every pin-consistency test relies on."""
+
 from __future__ import annotations
 
 import pytest
@@ -20,7 +21,11 @@ def test_an_unpinned_line_is_named_with_its_file_and_line(tmp_path, line: str) -
 
 
 def test_every_pin_file_of_the_platform_is_fully_pinned(repo_root) -> None:
-    for path in [repo_root / "requirements-dev.txt", repo_root / "lambdas" / "requirements.txt",
-                 *repo_root.glob("seedcode/*/requirements.txt"), *repo_root.glob("containers/*/requirements-*.txt"),
-                 *repo_root.glob("bench/*/requirements-*.txt")]:
+    for path in [
+        repo_root / "requirements-dev.txt",
+        repo_root / "lambdas" / "requirements.txt",
+        *repo_root.glob("seedcode/*/requirements.txt"),
+        *repo_root.glob("containers/*/requirements-*.txt"),
+        *repo_root.glob("bench/*/requirements-*.txt"),
+    ]:
         assert read_pins(path), path

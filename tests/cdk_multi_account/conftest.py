@@ -3,6 +3,7 @@
 Modules here are marked `xdist_group("cdk")` like tests/cdk, so under `pytest -n` they share the
 worker that synthesizes CDK apps.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,10 @@ class MultiAccountSynth:
         return Template.from_json(self.staging_json)
 
     def new_template_paths(self) -> list[Path]:
-        return [self.product_path, *(self.outdir / f"{self.config.name}-target-{stage}.template.json"
-                                     for stage in ("staging", "prod"))]
+        return [
+            self.product_path,
+            *(self.outdir / f"{self.config.name}-target-{stage}.template.json" for stage in ("staging", "prod")),
+        ]
 
 
 @pytest.fixture(scope="session")
@@ -62,9 +65,11 @@ def ma(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> MultiAccoun
 
     (product_path,) = outdir.glob("*MultiAccountTemplate*.product.template.json")
     return MultiAccountSynth(
-        outdir=outdir, config=config,
+        outdir=outdir,
+        config=config,
         platform_json=read(outdir / f"{config.name}-platform.template.json"),
-        product_json=read(product_path), product_path=product_path,
+        product_json=read(product_path),
+        product_path=product_path,
         staging_json=read(outdir / f"{config.name}-target-staging.template.json"),
         prod_json=read(outdir / f"{config.name}-target-prod.template.json"),
     )
@@ -101,10 +106,15 @@ def resolve(value: Any, template: dict, *, account: str, parameters: dict[str, s
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
-            (key, arg), = node.items()
+            ((key, arg),) = node.items()
             if key == "Ref":
-                pseudo = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": account,
-                          "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "stack"}
+                pseudo = {
+                    "AWS::Partition": "aws",
+                    "AWS::Region": REGION,
+                    "AWS::AccountId": account,
+                    "AWS::URLSuffix": "amazonaws.com",
+                    "AWS::StackName": "stack",
+                }
                 if arg in pseudo:
                     return pseudo[arg]
                 if arg in parameters:
@@ -158,20 +168,26 @@ def policy_documents(template: dict, *, account: str) -> list[tuple[str, str, di
 def new_policies(ma: MultiAccountSynth) -> list[tuple[str, str, str, dict]]:
     """(template, logical ID, kind, resolved document) of every policy in the new templates."""
     multi = ma.config.multi_account
-    templates = [("product", ma.product_json, ma.config.account),
-                 ("target-staging", ma.staging_json, multi.staging_account),
-                 ("target-prod", ma.prod_json, multi.prod_account)]
-    return [(name, logical_id, kind, document)
-            for name, template, account in templates
-            for logical_id, kind, document in policy_documents(template, account=account)]
+    templates = [
+        ("product", ma.product_json, ma.config.account),
+        ("target-staging", ma.staging_json, multi.staging_account),
+        ("target-prod", ma.prod_json, multi.prod_account),
+    ]
+    return [
+        (name, logical_id, kind, document)
+        for name, template, account in templates
+        for logical_id, kind, document in policy_documents(template, account=account)
+    ]
 
 
 @pytest.fixture(scope="session")
 def platform_multi_account_policies(ma: MultiAccountSynth) -> list[tuple[str, str, str, dict]]:
     """Policies of the platform stack's multi-account role and launch permissions."""
-    return [("platform", logical_id, kind, document)
-            for logical_id, kind, document in policy_documents(ma.platform_json, account=ma.config.account)
-            if logical_id.startswith("MultiAccount")]
+    return [
+        ("platform", logical_id, kind, document)
+        for logical_id, kind, document in policy_documents(ma.platform_json, account=ma.config.account)
+        if logical_id.startswith("MultiAccount")
+    ]
 
 
 @pytest.fixture(scope="session", name="resolve")

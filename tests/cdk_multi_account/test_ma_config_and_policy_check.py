@@ -1,4 +1,5 @@
 """The `multi_account` configuration section and the account policy checker."""
+
 from __future__ import annotations
 
 import copy
@@ -41,16 +42,25 @@ def test_multi_account_is_optional() -> None:
     assert parse_config(data).multi_account is None
 
 
-@pytest.mark.parametrize(("changes", "expected"), [
-    ({"target_role_suffix": "Staging"}, "multi_account.target_role_suffix: String should match pattern '^[a-z]{1,10}$'"),
-    ({"target_role_suffix": "abcdefghijk"}, "multi_account.target_role_suffix: String should match pattern"),
-    ({"staging_account": "1234"}, "multi_account.staging_account: String should match pattern"),
-    ({"prod_ou_id": "r-abcd"}, "multi_account.prod_ou_id: String should match pattern"),
-    ({"prod_account": "333333333333"}, "staging_account and prod_account must differ"),
-    ({"prod_ou_id": "ou-abcd-11111111"}, "staging_ou_id and prod_ou_id must differ"),
-    ({"staging_account": "111111111111"}, "multi_account: staging_account and prod_account must differ from account"),
-    ({"delegated_admn": True}, "multi_account.delegated_admn: unknown key"),
-])
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {"target_role_suffix": "Staging"},
+            "multi_account.target_role_suffix: String should match pattern '^[a-z]{1,10}$'",
+        ),
+        ({"target_role_suffix": "abcdefghijk"}, "multi_account.target_role_suffix: String should match pattern"),
+        ({"staging_account": "1234"}, "multi_account.staging_account: String should match pattern"),
+        ({"prod_ou_id": "r-abcd"}, "multi_account.prod_ou_id: String should match pattern"),
+        ({"prod_account": "333333333333"}, "staging_account and prod_account must differ"),
+        ({"prod_ou_id": "ou-abcd-11111111"}, "staging_ou_id and prod_ou_id must differ"),
+        (
+            {"staging_account": "111111111111"},
+            "multi_account: staging_account and prod_account must differ from account",
+        ),
+        ({"delegated_admn": True}, "multi_account.delegated_admn: unknown key"),
+    ],
+)
 def test_invalid_multi_account_values_name_their_key(changes: dict, expected: str) -> None:
     with pytest.raises(ConfigError) as error:
         parse_config(_with(**changes), source="config/test.yaml")
@@ -58,12 +68,24 @@ def test_invalid_multi_account_values_name_their_key(changes: dict, expected: st
     assert str(error.value).startswith("config/test.yaml: ")
 
 
-POLICY = {"Version": "2012-10-17", "Statement": [
-    {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:*", "Resource": "*",
-     "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-    {"Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam::222222222222:root", "333333333333"]},
-     "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"},
-]}
+POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": "s3:*",
+            "Resource": "*",
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": ["arn:aws:iam::222222222222:root", "333333333333"]},
+            "Action": "s3:GetObject",
+            "Resource": "arn:aws:s3:::b/*",
+        },
+    ],
+}
 
 
 def test_grants_only_the_configured_accounts() -> None:
@@ -73,8 +95,14 @@ def test_grants_only_the_configured_accounts() -> None:
 
 def test_an_outsider_account_is_named() -> None:
     widened = copy.deepcopy(POLICY)
-    widened["Statement"].append({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::444444444444:role/x"},
-                                 "Action": "kms:Decrypt", "Resource": "*"})
+    widened["Statement"].append(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::444444444444:role/x"},
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+        }
+    )
     with pytest.raises(PolicyGrantError, match="key policy grants account\\(s\\) 444444444444 outside"):
         check_grants_only(widened, ["222222222222", "333333333333"], what="key policy")
 
@@ -91,8 +119,11 @@ def test_trust_policy_checks() -> None:
     check_trusts_only(trust, [pipeline])
     assert trusts(trust, pipeline)
     assert not trusts(trust, "arn:aws:iam::111111111111:role/other")
-    root = {"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                           "Principal": {"AWS": "arn:aws:iam::111111111111:root"}}]}
+    root = {
+        "Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": "arn:aws:iam::111111111111:root"}}
+        ]
+    }
     with pytest.raises(PolicyGrantError, match="trusts arn:aws:iam::111111111111:root"):
         check_trusts_only(root, [pipeline])
     assert principal_account("arn:aws:sts::222222222222:assumed-role/r/s") == "222222222222"

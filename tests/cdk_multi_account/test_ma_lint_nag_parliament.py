@@ -1,4 +1,5 @@
 """The new templates are cdk-nag clean (with reasons), cfn-lint clean, and their policies parliament clean."""
+
 from __future__ import annotations
 
 import json
@@ -42,8 +43,13 @@ def _literal_actions(document: dict) -> set[str]:
 def _real_mismatches(finding, document: dict, kind: str) -> list[str]:
     literal = _literal_actions(document)
     accepted = RESOURCE_MISMATCH_ACCEPTED | ({"sagemaker:createmodel"} if kind == "model-package-group" else set())
-    return [item["action"] for item in finding.detail
-            if item["action"].lower() in literal and item["action"].lower() not in accepted]
+    return [
+        item["action"]
+        for item in finding.detail
+        if item["action"].lower() in literal and item["action"].lower() not in accepted
+    ]
+
+
 FAILING_SEVERITIES = {"CRITICAL", "HIGH", "MEDIUM"}
 
 
@@ -96,8 +102,11 @@ def test_parliament_finds_nothing_high_or_medium(new_policies, platform_multi_ac
 
 def test_resource_policies_grant_cross_account_access_to_staging_and_prod_only(ma, new_policies) -> None:
     multi = ma.config.multi_account
-    resource_policies = [(logical_id, kind, doc) for template, logical_id, kind, doc in new_policies
-                         if template == "product" and kind in ("policy", "key", "model-package-group")]
+    resource_policies = [
+        (logical_id, kind, doc)
+        for template, logical_id, kind, doc in new_policies
+        if template == "product" and kind in ("policy", "key", "model-package-group")
+    ]
     kinds = {kind for _, kind, _ in resource_policies}
     assert kinds == {"policy", "key", "model-package-group"}
     for logical_id, kind, document in resource_policies:
@@ -106,17 +115,31 @@ def test_resource_policies_grant_cross_account_access_to_staging_and_prod_only(m
         for statement in cross:
             check_grants_only({"Statement": [statement]}, multi.target_accounts, what=logical_id)
     # The artifact bucket's and the key's cross-account statements name exactly the two target accounts.
-    granted = {json.dumps(s["Principal"], sort_keys=True) for _, _, d in resource_policies for s in d["Statement"]
-               if s.get("Sid", "").startswith("CrossAccount")}
-    assert granted == {json.dumps({"AWS": [f"arn:aws:iam::{a}:root" for a in multi.target_accounts]}),
-                       json.dumps({"AWS": [f"arn:aws:iam::{a}:root" for a in reversed(multi.target_accounts)]})} \
+    granted = {
+        json.dumps(s["Principal"], sort_keys=True)
+        for _, _, d in resource_policies
+        for s in d["Statement"]
+        if s.get("Sid", "").startswith("CrossAccount")
+    }
+    assert (
+        granted
+        == {
+            json.dumps({"AWS": [f"arn:aws:iam::{a}:root" for a in multi.target_accounts]}),
+            json.dumps({"AWS": [f"arn:aws:iam::{a}:root" for a in reversed(multi.target_accounts)]}),
+        }
         or len(granted) == 1
+    )
 
 
 def test_pipeline_role_may_assume_only_the_configured_target_roles(ma, platform_multi_account_policies) -> None:
     multi = ma.config.multi_account
-    assumable = [s for _, _, kind, doc in platform_multi_account_policies for s in doc["Statement"]
-                 if kind != "trust" and "sts:AssumeRole" in s["Action"]]
+    assumable = [
+        s
+        for _, _, kind, doc in platform_multi_account_policies
+        for s in doc["Statement"]
+        if kind != "trust" and "sts:AssumeRole" in s["Action"]
+    ]
     (statement,) = assumable
     assert sorted(statement["Resource"]) == sorted(
-        f"arn:aws:iam::{account}:role/{multi.target_role_name}" for account in multi.target_accounts)
+        f"arn:aws:iam::{account}:role/{multi.target_role_name}" for account in multi.target_accounts
+    )

@@ -6,6 +6,7 @@ deploys the endpoint stack the pipeline's Build step prepares. moto does not eva
 so `assume_as` does what STS does before it hands out credentials: it refuses a role that is missing
 or whose trust policy does not name the caller, using `tooling.account_policy_check`.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,9 +29,14 @@ OUTSIDER = "444444444444"
 def admin(account: str) -> boto3.Session:
     """Administrator session in an emulated account."""
     creds = boto3.client("sts", region_name=REGION).assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="admin")["Credentials"]
-    return boto3.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-                         aws_session_token=creds["SessionToken"], region_name=REGION)
+        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="admin"
+    )["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=REGION,
+    )
 
 
 class Refused(Exception):
@@ -47,14 +53,19 @@ def assume_as(caller: boto3.Session, caller_arn: str, account: str, role_name: s
         raise Refused(f"account {account} has no role {role_name}") from None
     if not trusts(role["AssumeRolePolicyDocument"], caller_arn):
         raise Refused(f"{role_name} in {account} does not trust {caller_arn}")
-    return deploy.assume_target_role(caller.client("sts"), account=account, role_name=role_name,
-                                     session_name="pipeline", region=REGION)
+    return deploy.assume_target_role(
+        caller.client("sts"), account=account, role_name=role_name, session_name="pipeline", region=REGION
+    )
 
 
 @pytest.fixture()
 def aws(monkeypatch: pytest.MonkeyPatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
         monkeypatch.setenv(key, value)
     with mock_aws():
         yield
@@ -66,10 +77,15 @@ def landscape(aws, ma):
     multi = ma.config.multi_account
     for account, template in ((multi.staging_account, ma.staging_json), (multi.prod_account, ma.prod_json)):
         cloudformation = admin(account).client("cloudformation")
-        cloudformation.create_stack(StackName=f"{ma.config.name}-target", TemplateBody=json.dumps(template),
-                                    Capabilities=["CAPABILITY_NAMED_IAM"])
-        assert cloudformation.describe_stacks(StackName=f"{ma.config.name}-target")["Stacks"][0]["StackStatus"] \
+        cloudformation.create_stack(
+            StackName=f"{ma.config.name}-target",
+            TemplateBody=json.dumps(template),
+            Capabilities=["CAPABILITY_NAMED_IAM"],
+        )
+        assert (
+            cloudformation.describe_stacks(StackName=f"{ma.config.name}-target")["Stacks"][0]["StackStatus"]
             == "CREATE_COMPLETE"
+        )
     data_science = admin(ma.config.account)
     pipeline_role_arn = f"arn:aws:iam::{ma.config.account}:role/{ma.config.multi_account_pipeline_role_name}"
     group = "iris-multi-01-p-abc123"
@@ -77,11 +93,19 @@ def landscape(aws, ma):
     assert deploy.ensure_model_package_group(sagemaker, group) is True
     assert deploy.ensure_model_package_group(sagemaker, group) is False
     sagemaker.create_model_package(
-        ModelPackageGroupName=group, ModelApprovalStatus="Approved",
-        InferenceSpecification={"Containers": [{
-            "Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1",
-            "ModelDataUrl": "s3://sagemaker-project-p-abc123-mlops/model/model.tar.gz"}],
-            "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]})
+        ModelPackageGroupName=group,
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [
+                {
+                    "Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1",
+                    "ModelDataUrl": "s3://sagemaker-project-p-abc123-mlops/model/model.tar.gz",
+                }
+            ],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+    )
     return {"data_science": data_science, "pipeline_role_arn": pipeline_role_arn, "group": group}
 
 
@@ -99,11 +123,14 @@ def test_target_roles_deployed_trust_only_the_pipeline_role(ma, landscape) -> No
 def test_pipeline_deploys_the_endpoint_stack_into_staging_and_prod(ma, landscape, tmp_path: Path) -> None:
     multi = ma.config.multi_account
     resource_base = f"sagemaker-{landscape['group']}"
-    written = deploy.prepare(landscape["data_science"].client("sagemaker"), group_name=landscape["group"],
-                             resource_base=resource_base,
-                             execution_role_names={"staging": multi.execution_role_name,
-                                                   "prod": multi.execution_role_name},
-                             instance_type="ml.m5.large", outdir=tmp_path)
+    written = deploy.prepare(
+        landscape["data_science"].client("sagemaker"),
+        group_name=landscape["group"],
+        resource_base=resource_base,
+        execution_role_names={"staging": multi.execution_role_name, "prod": multi.execution_role_name},
+        instance_type="ml.m5.large",
+        outdir=tmp_path,
+    )
     template = written["template"].read_text()
     pipeline = admin(ma.config.account)  # stands for the CodeBuild step running as the pipeline role
     deployed: dict[str, str] = {}
@@ -111,7 +138,9 @@ def test_pipeline_deploys_the_endpoint_stack_into_staging_and_prod(ma, landscape
         session = assume_as(pipeline, landscape["pipeline_role_arn"], account, multi.target_role_name)
         assert session.client("sts").get_caller_identity()["Account"] == account
         parameters = json.loads(written[stage].read_text())
-        assert {p["ParameterKey"]: p["ParameterValue"] for p in parameters}["ResourceName"] == f"{resource_base}-{stage}"
+        assert {p["ParameterKey"]: p["ParameterValue"] for p in parameters}[
+            "ResourceName"
+        ] == f"{resource_base}-{stage}"
         cloudformation = session.client("cloudformation")
         stack_name = f"{resource_base}-{stage}"
         cloudformation.create_stack(StackName=stack_name, TemplateBody=template, Parameters=parameters)
@@ -120,8 +149,10 @@ def test_pipeline_deploys_the_endpoint_stack_into_staging_and_prod(ma, landscape
         # moto names SageMaker resources created by CloudFormation itself (it ignores EndpointName and
         # ModelName), so the names come from the stack; the template tests check the real names.
         endpoint_name = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}["EndpointName"]
-        resources = {r["LogicalResourceId"]: r["PhysicalResourceId"]
-                     for r in cloudformation.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]}
+        resources = {
+            r["LogicalResourceId"]: r["PhysicalResourceId"]
+            for r in cloudformation.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]
+        }
         sagemaker = session.client("sagemaker")
         endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
         assert endpoint["EndpointArn"].split(":")[4] == account
@@ -131,28 +162,38 @@ def test_pipeline_deploys_the_endpoint_stack_into_staging_and_prod(ma, landscape
         assert deploy.check_endpoint(session, endpoint_name, "0.5,0.4")
         deployed[account] = endpoint_name
     # Each account got its own endpoint only.
-    names = {account: [e["EndpointName"] for e in admin(account).client("sagemaker").list_endpoints()["Endpoints"]]
-             for account in multi.target_accounts}
+    names = {
+        account: [e["EndpointName"] for e in admin(account).client("sagemaker").list_endpoints()["Endpoints"]]
+        for account in multi.target_accounts
+    }
     assert names == {account: [name] for account, name in deployed.items()}
 
 
 def test_a_stage_without_the_role_is_refused(ma, landscape) -> None:
     with pytest.raises(Refused, match=f"account {OUTSIDER} has no role sagemaker-role-"):
-        assume_as(admin(ma.config.account), landscape["pipeline_role_arn"], OUTSIDER,
-                  ma.config.multi_account.target_role_name)
+        assume_as(
+            admin(ma.config.account), landscape["pipeline_role_arn"], OUTSIDER, ma.config.multi_account.target_role_name
+        )
 
 
 def test_another_data_science_principal_is_refused(ma, landscape) -> None:
     other = f"arn:aws:iam::{ma.config.account}:role/some-other-role"
     with pytest.raises(Refused, match="does not trust"):
-        assume_as(admin(ma.config.account), other, ma.config.multi_account.staging_account,
-                  ma.config.multi_account.target_role_name)
+        assume_as(
+            admin(ma.config.account),
+            other,
+            ma.config.multi_account.staging_account,
+            ma.config.multi_account.target_role_name,
+        )
 
 
 def test_artifact_bucket_policy_in_the_data_science_account_admits_only_the_targets(ma, landscape, resolve) -> None:
     multi = ma.config.multi_account
-    (policy,) = [r for r in ma.product_json["Resources"].values() if r["Type"] == "AWS::S3::BucketPolicy"
-                 and r["Properties"]["Bucket"] == {"Ref": "MlOpsArtifactsBucket"}]
+    (policy,) = [
+        r
+        for r in ma.product_json["Resources"].values()
+        if r["Type"] == "AWS::S3::BucketPolicy" and r["Properties"]["Bucket"] == {"Ref": "MlOpsArtifactsBucket"}
+    ]
     document = resolve(policy["Properties"]["PolicyDocument"], ma.product_json, account=ma.config.account)
     bucket = "sagemaker-project-p-abc123-mlops"
     document = json.loads(json.dumps(document).replace("arn:aws:s3:::mlopsartifactsbucket", f"arn:aws:s3:::{bucket}"))
@@ -162,12 +203,19 @@ def test_artifact_bucket_policy_in_the_data_science_account_admits_only_the_targ
     deployed = s3.get_bucket_policy(Bucket=bucket)["Policy"]
     check_grants_only(deployed, [ma.config.account, *multi.target_accounts], what=bucket)
     widened = json.loads(deployed)
-    widened["Statement"].append({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OUTSIDER}:root"},
-                                 "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"})
+    widened["Statement"].append(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{OUTSIDER}:root"},
+            "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{bucket}/*",
+        }
+    )
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(widened))
     with pytest.raises(PolicyGrantError, match=OUTSIDER):
-        check_grants_only(s3.get_bucket_policy(Bucket=bucket)["Policy"], [ma.config.account, *multi.target_accounts],
-                          what=bucket)
+        check_grants_only(
+            s3.get_bucket_policy(Bucket=bucket)["Policy"], [ma.config.account, *multi.target_accounts], what=bucket
+        )
 
 
 def test_delegated_admin_stack_set_deployment_uses_call_as(aws, ma) -> None:
@@ -175,18 +223,31 @@ def test_delegated_admin_stack_set_deployment_uses_call_as(aws, ma) -> None:
     calls = []
     cloudformation.meta.events.register(
         "provide-client-params.cloudformation.*",
-        lambda params, model, **_: calls.append((model.name, params.get("CallAs"))))
+        lambda params, model, **_: calls.append((model.name, params.get("CallAs"))),
+    )
     template = json.dumps(deploy.endpoint_template())
     name = "sagemaker-iris-multi-01-p-abc123-deploy-staging"
     for _ in range(2):  # create, then update
         operations = deploy.deploy_stack_set(
-            cloudformation, stack_set_name=name, template_body=template,
+            cloudformation,
+            stack_set_name=name,
+            template_body=template,
             parameters=[{"ParameterKey": "ResourceName", "ParameterValue": "x"}],
-            ou_id=ma.config.multi_account.staging_ou_id, region=REGION, poll_seconds=0)
+            ou_id=ma.config.multi_account.staging_ou_id,
+            region=REGION,
+            poll_seconds=0,
+        )
         assert len(operations) == 1
     called = [c for c in calls if c[0] != "DescribeStackSetOperation"]
-    assert [c[0] for c in called] == ["DescribeStackSet", "CreateStackSet", "CreateStackInstances",
-                                      "DescribeStackSet", "UpdateStackSet"]
+    assert [c[0] for c in called] == [
+        "DescribeStackSet",
+        "CreateStackSet",
+        "CreateStackInstances",
+        "DescribeStackSet",
+        "UpdateStackSet",
+    ]
     assert {call_as for _, call_as in calls} == {"DELEGATED_ADMIN"}
-    assert cloudformation.describe_stack_set(StackSetName=name, CallAs="DELEGATED_ADMIN")["StackSet"][
-        "PermissionModel"] == "SERVICE_MANAGED"
+    assert (
+        cloudformation.describe_stack_set(StackSetName=name, CallAs="DELEGATED_ADMIN")["StackSet"]["PermissionModel"]
+        == "SERVICE_MANAGED"
+    )

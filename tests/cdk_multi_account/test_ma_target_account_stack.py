@@ -1,4 +1,5 @@
 """The stack deployed into each target account: the deploy role and the endpoints' execution role."""
+
 from __future__ import annotations
 
 import re
@@ -10,8 +11,11 @@ pytestmark = pytest.mark.xdist_group("cdk")
 
 
 def _role(template: dict, name_prefix: str) -> dict:
-    (role,) = [r for r in template["Resources"].values()
-               if r["Type"] == "AWS::IAM::Role" and str(r["Properties"]["RoleName"]).find(name_prefix) >= 0]
+    (role,) = [
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IAM::Role" and str(r["Properties"]["RoleName"]).find(name_prefix) >= 0
+    ]
     return role
 
 
@@ -39,8 +43,9 @@ def test_deploy_role_is_trusted_by_the_pipeline_role_only(ma) -> None:
     role = _role(ma.staging_json, "sagemaker-role-")
     assert role["Properties"]["RoleName"] == {"Fn::Join": ["", ["sagemaker-role-", {"Ref": "SageMakerRoleSuffix"}]]}
     trust = role["Properties"]["AssumeRolePolicyDocument"]
-    assert trust["Statement"] == [{"Action": "sts:AssumeRole", "Effect": "Allow",
-                                   "Principal": {"AWS": {"Ref": "PipelineExecutionRoleArn"}}}]
+    assert trust["Statement"] == [
+        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"AWS": {"Ref": "PipelineExecutionRoleArn"}}}
+    ]
 
 
 def test_deploy_role_may_deploy_and_test_endpoints_and_nothing_more(ma) -> None:
@@ -57,14 +62,16 @@ def test_deploy_role_may_deploy_and_test_endpoints_and_nothing_more(ma) -> None:
     assert passrole["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
     assert passrole["Resource"]["Fn::GetAtt"][0].startswith("RolesExecutionRole")
     for statement in statements.values():
-        assert "*" != statement["Action"] and not any(a.endswith(":*") for a in statement["Action"]
-                                                       if isinstance(statement["Action"], list))
+        assert "*" != statement["Action"] and not any(
+            a.endswith(":*") for a in statement["Action"] if isinstance(statement["Action"], list)
+        )
 
 
 def test_execution_role_reads_data_science_artifacts_and_pulls_images(ma) -> None:
     role = _role(ma.staging_json, "sagemaker-execution-role-")
     assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
-        "Service": "sagemaker.amazonaws.com"}
+        "Service": "sagemaker.amazonaws.com"
+    }
     statements = _statements_of(ma.staging_json, "RolesExecutionRole")
     data_science = {"Fn::Select": [4, {"Fn::Split": [":", {"Ref": "PipelineExecutionRoleArn"}]}]}
     assert statements["ReadModelArtifacts"]["Condition"] == {"StringEquals": {"s3:ResourceAccount": data_science}}
@@ -75,9 +82,9 @@ def test_execution_role_reads_data_science_artifacts_and_pulls_images(ma) -> Non
 
 def test_both_target_stacks_deploy_into_their_accounts(ma) -> None:
     import json
+
     manifest = json.loads((ma.outdir / "manifest.json").read_text())["artifacts"]
     multi = ma.config.multi_account
     for stage, account in (("staging", multi.staging_account), ("prod", multi.prod_account)):
-        assert manifest[f"{ma.config.name}-target-{stage}"]["environment"] == \
-            f"aws://{account}/{ma.config.region}"
+        assert manifest[f"{ma.config.name}-target-{stage}"]["environment"] == f"aws://{account}/{ma.config.region}"
     ma.staging.has_output("SageMakerExecutionRoleName", Match.any_value())

@@ -87,6 +87,6 @@ def all_logs() -> Iterator[list[str]]:
         logger.setLevel(logging.DEBUG)
         logger.addHandler(handler)
     yield texts
-    for logger, level in zip(loggers, levels):
+    for logger, level in zip(loggers, levels, strict=True):
         logger.removeHandler(handler)
         logger.setLevel(level)

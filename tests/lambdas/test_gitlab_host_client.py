@@ -208,9 +208,24 @@ def test_commit_files_into_an_empty_project_creates_every_file_in_one_commit(
             "commit_message": "seed",
             "actions": [
                 {"action": "create", "file_path": ".gitlab-ci.yml", "content": "stages: [train]\n", "encoding": "text"},
-                {"action": "create", "file_path": "img/logo.png", "content": base64.b64encode(binary).decode(), "encoding": "base64"},
-                {"action": "create", "file_path": "notes.txt", "content": base64.b64encode(latin1).decode(), "encoding": "base64"},
-                {"action": "create", "file_path": "pipelines/run.py", "content": "print('ünïcode')\n", "encoding": "text"},
+                {
+                    "action": "create",
+                    "file_path": "img/logo.png",
+                    "content": base64.b64encode(binary).decode(),
+                    "encoding": "base64",
+                },
+                {
+                    "action": "create",
+                    "file_path": "notes.txt",
+                    "content": base64.b64encode(latin1).decode(),
+                    "encoding": "base64",
+                },
+                {
+                    "action": "create",
+                    "file_path": "pipelines/run.py",
+                    "content": "print('ünïcode')\n",
+                    "encoding": "text",
+                },
             ],
         },
         json={"id": "abc123"},
@@ -284,11 +299,16 @@ def test_commit_files_to_a_missing_branch_starts_from_the_default_branch(
 ) -> None:
     gitlab_api.add("GET", "/projects/7", json=project_json(7, "team/build", default_branch="master"))
     gitlab_api.add(
-        "GET", "/projects/7/repository/tree", query={"ref": "main", "recursive": "True", "per_page": "100"},
-        status=404, json={"message": "404 Tree Not Found"},
+        "GET",
+        "/projects/7/repository/tree",
+        query={"ref": "main", "recursive": "True", "per_page": "100"},
+        status=404,
+        json={"message": "404 Tree Not Found"},
     )
     gitlab_api.add(
-        "GET", "/projects/7/repository/tree", query={"ref": "master", "recursive": "True", "per_page": "100"},
+        "GET",
+        "/projects/7/repository/tree",
+        query={"ref": "master", "recursive": "True", "per_page": "100"},
         json=[{"id": git_blob_sha(b"readme"), "path": "README.md", "type": "blob"}],
     )
     gitlab_api.add(

@@ -101,15 +101,16 @@ def test_other_statuses_are_ignored_without_calling_gitlab(gitlab_api: GitLabApi
     [
         (lambda e: e["detail"].pop("ModelPackageArn"), "detail.ModelPackageArn: Field required"),
         (lambda e: e["detail"].pop("ModelApprovalStatus"), "detail.ModelApprovalStatus: Field required"),
-        (lambda e: e["detail"].update(ModelPackageVersion="three"), "detail.ModelPackageVersion: Input should be a valid integer"),
+        (
+            lambda e: e["detail"].update(ModelPackageVersion="three"),
+            "detail.ModelPackageVersion: Input should be a valid integer",
+        ),
         (lambda e: e.pop("detail"), "detail: Field required"),
         (lambda e: e.update({"detail-type": "SageMaker Model State Change"}), "detail-type: Input should be"),
         (lambda e: e.update(source="aws.events"), "source: Input should be 'aws.sagemaker'"),
     ],
 )
-def test_malformed_events_are_rejected_naming_the_field(
-    gitlab_api: GitLabApi, mutate: Any, expected: str
-) -> None:
+def test_malformed_events_are_rejected_naming_the_field(gitlab_api: GitLabApi, mutate: Any, expected: str) -> None:
     event = copy.deepcopy(_event())
     mutate(event)
 
@@ -165,15 +166,18 @@ def test_config_from_environment() -> None:
     )
 
     assert config == TriggerConfig(GITLAB_URL, "s", "1234", GROUP, deploy_branch="main")
-    assert TriggerConfig.from_env(
-        {
-            "GITLAB_SERVER_URL": GITLAB_URL,
-            "GITLAB_TOKEN_SECRET_NAME": "s",
-            "GITLAB_DEPLOY_PROJECT_ID": "1234",
-            "MODEL_PACKAGE_GROUP_NAME": GROUP,
-            "DEPLOY_BRANCH": "release",
-        }
-    ).deploy_branch == "release"
+    assert (
+        TriggerConfig.from_env(
+            {
+                "GITLAB_SERVER_URL": GITLAB_URL,
+                "GITLAB_TOKEN_SECRET_NAME": "s",
+                "GITLAB_DEPLOY_PROJECT_ID": "1234",
+                "MODEL_PACKAGE_GROUP_NAME": GROUP,
+                "DEPLOY_BRANCH": "release",
+            }
+        ).deploy_branch
+        == "release"
+    )
 
 
 def test_config_names_missing_environment_variables() -> None:

@@ -42,7 +42,12 @@ def _properties(**overrides: Any) -> dict[str, Any]:
         "ModelDeploySeedCode": {"Bucket": "assets", "Key": "deploy.zip"},
         "ModelBuildVariables": [
             {"Key": "SAGEMAKER_PROJECT_NAME", "Value": "proj", "Masked": "false", "Protected": "false"},
-            {"Key": "AWS_ROLE_ARN", "Value": "arn:aws:iam::123456789012:role/ci", "Masked": "false", "Protected": "true"},
+            {
+                "Key": "AWS_ROLE_ARN",
+                "Value": "arn:aws:iam::123456789012:role/ci",
+                "Masked": "false",
+                "Protected": "true",
+            },
         ],
         "ModelDeployVariables": [
             {"Key": "SAGEMAKER_PROJECT_NAME", "Value": "proj", "Masked": "false", "Protected": "false"},
@@ -83,8 +88,14 @@ def _variable_bodies(properties: list[dict[str, str]]) -> list[dict[str, Any]]:
 
 
 def _expect_new_project(
-    api: GitLabApi, *, project_id: int, name: str, label: str, variables: list[dict[str, str]],
-    files: dict[str, bytes], pipeline_variables: bool,
+    api: GitLabApi,
+    *,
+    project_id: int,
+    name: str,
+    label: str,
+    variables: list[dict[str, str]],
+    files: dict[str, bytes],
+    pipeline_variables: bool,
 ) -> None:
     """The calls that create, configure and seed one project, in order."""
     api.add(
@@ -166,10 +177,24 @@ def test_create_makes_both_projects_sets_variables_then_pushes_each_seed_in_one_
     seeded_aws: None, gitlab_api: GitLabApi, lambda_context: FakeLambdaContext
 ) -> None:
     props = _properties()
-    _expect_new_project(gitlab_api, project_id=7, name=BUILD_NAME, label="model build",
-                        variables=props["ModelBuildVariables"], files=BUILD_FILES, pipeline_variables=False)
-    _expect_new_project(gitlab_api, project_id=8, name=DEPLOY_NAME, label="model deploy",
-                        variables=props["ModelDeployVariables"], files=DEPLOY_FILES, pipeline_variables=True)
+    _expect_new_project(
+        gitlab_api,
+        project_id=7,
+        name=BUILD_NAME,
+        label="model build",
+        variables=props["ModelBuildVariables"],
+        files=BUILD_FILES,
+        pipeline_variables=False,
+    )
+    _expect_new_project(
+        gitlab_api,
+        project_id=8,
+        name=DEPLOY_NAME,
+        label="model deploy",
+        variables=props["ModelDeployVariables"],
+        files=DEPLOY_FILES,
+        pipeline_variables=True,
+    )
 
     result = on_event(_event("Create", props), lambda_context)
 
@@ -269,8 +294,15 @@ def test_variable_values_never_reach_the_logs(
     seeded_aws: None, gitlab_api: GitLabApi, lambda_context: FakeLambdaContext, all_logs: list[str]
 ) -> None:
     props = _properties()
-    _expect_new_project(gitlab_api, project_id=7, name=BUILD_NAME, label="model build",
-                        variables=props["ModelBuildVariables"], files=BUILD_FILES, pipeline_variables=False)
+    _expect_new_project(
+        gitlab_api,
+        project_id=7,
+        name=BUILD_NAME,
+        label="model build",
+        variables=props["ModelBuildVariables"],
+        files=BUILD_FILES,
+        pipeline_variables=False,
+    )
     gitlab_api.add("POST", "/projects", status=201, json=project_json(8, DEPLOY_PATH, empty_repo=True))
     gitlab_api.add("GET", "/projects/8/variables", json=[])
     gitlab_api.add("POST", "/projects/8/variables", status=201, json={})
@@ -315,14 +347,19 @@ def _without(properties: dict[str, Any], name: str) -> dict[str, Any]:
         (_without(_properties(), "ModelDeployRepoName"), "ModelDeployRepoName: Field required"),
         (_without(_properties(), "GitLabGroupId"), "GitLabGroupId: Field required"),
         (_properties(GitLabGroupId="None"), "GitLabGroupId: Value error, must be empty or a numeric GitLab group ID"),
-        (_properties(GitLabServerUrl="gitlab.example.com"), "GitLabServerUrl: Value error, must be the GitLab server URL"),
+        (
+            _properties(GitLabServerUrl="gitlab.example.com"),
+            "GitLabServerUrl: Value error, must be the GitLab server URL",
+        ),
         (_properties(ModelBuildRepoName="my repo"), "ModelBuildRepoName: Value error, must be a GitLab project path"),
         (_properties(ModelBuildRepoName="repo.git"), "ModelBuildRepoName: Value error, must be a GitLab project path"),
         (_properties(DefaultBranch="my branch"), "DefaultBranch: String should match pattern"),
         (_properties(ModelDeploySeedCode={"Bucket": "b"}), "ModelDeploySeedCode.Key: Field required"),
         (_properties(ModelDeploySeedCode="{not json"), "ModelDeploySeedCode: Value error, must be an object"),
         (
-            _properties(ModelDeployVariables=[{"Key": "K", "Value": "secret-v", "Masked": "maybe", "Protected": "false"}]),
+            _properties(
+                ModelDeployVariables=[{"Key": "K", "Value": "secret-v", "Masked": "maybe", "Protected": "false"}]
+            ),
             "ModelDeployVariables.0.Masked: Input should be a valid boolean",
         ),
         (
@@ -366,7 +403,9 @@ def test_update_of_existing_projects_reapplies_variables_and_never_touches_the_c
 ) -> None:
     current = _properties()
     new = _properties(
-        ModelBuildVariables=[{"Key": "SAGEMAKER_PROJECT_NAME", "Value": "renamed", "Masked": "false", "Protected": "false"}],
+        ModelBuildVariables=[
+            {"Key": "SAGEMAKER_PROJECT_NAME", "Value": "renamed", "Masked": "false", "Protected": "false"}
+        ],
         DefaultBranch="develop",
     )
     _expect_existing_project(gitlab_api, project_id=7, name=BUILD_NAME)
@@ -389,8 +428,15 @@ def test_update_of_existing_projects_reapplies_variables_and_never_touches_the_c
 
 def test_update_reseeds_a_project_that_was_deleted_in_gitlab(seeded_aws: None, gitlab_api: GitLabApi) -> None:
     props = _properties()
-    _expect_new_project(gitlab_api, project_id=7, name=BUILD_NAME, label="model build",
-                        variables=props["ModelBuildVariables"], files=BUILD_FILES, pipeline_variables=False)
+    _expect_new_project(
+        gitlab_api,
+        project_id=7,
+        name=BUILD_NAME,
+        label="model build",
+        variables=props["ModelBuildVariables"],
+        files=BUILD_FILES,
+        pipeline_variables=False,
+    )
     _expect_existing_project(gitlab_api, project_id=8, name=DEPLOY_NAME)
     _existing_variables(gitlab_api, project_id=8, variables=props["ModelDeployVariables"])
     _expect_pipeline_variables_allowed(gitlab_api, project_id=8)
@@ -408,8 +454,15 @@ def test_update_to_new_repository_names_seeds_the_new_projects_under_a_new_physi
 ) -> None:
     old = _properties(ModelBuildRepoName="old-build")
     new = _properties()
-    _expect_new_project(gitlab_api, project_id=7, name=BUILD_NAME, label="model build",
-                        variables=new["ModelBuildVariables"], files=BUILD_FILES, pipeline_variables=False)
+    _expect_new_project(
+        gitlab_api,
+        project_id=7,
+        name=BUILD_NAME,
+        label="model build",
+        variables=new["ModelBuildVariables"],
+        files=BUILD_FILES,
+        pipeline_variables=False,
+    )
     _expect_existing_project(gitlab_api, project_id=8, name=DEPLOY_NAME)
     _existing_variables(gitlab_api, project_id=8, variables=new["ModelDeployVariables"])
     _expect_pipeline_variables_allowed(gitlab_api, project_id=8)

@@ -4,6 +4,7 @@ Real code throughout: the synthesized product template, the seed-code check-in a
 Lambdas' code, both seed repositories' .gitlab-ci.yml under gitlab-ci-local, the model build
 steps, the deploy scripts against the emulator, and the model server answering over HTTP.
 """
+
 from __future__ import annotations
 
 import io
@@ -23,11 +24,15 @@ ABALONE = Path(__file__).resolve().parents[3] / "shared" / "data" / "abalone-dat
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory):
     workdir = prepare_workdir(tmp_path_factory.mktemp("lifecycle"))
-    data = (subsample(ABALONE, workdir / "data" / "abalone.csv", rows=1500) if ABALONE.is_file()
-            else write_sample(workdir / "data" / "abalone.csv"))
+    data = (
+        subsample(ABALONE, workdir / "data" / "abalone.csv", rows=1500)
+        if ABALONE.is_file()
+        else write_sample(workdir / "data" / "abalone.csv")
+    )
     stream = io.StringIO()
-    lifecycle = Lifecycle(data=data, workdir=workdir, config=load_default_config(), launch=LaunchParameters(),
-                          stream=stream)
+    lifecycle = Lifecycle(
+        data=data, workdir=workdir, config=load_default_config(), launch=LaunchParameters(), stream=stream
+    )
     # Keep the emulator up after the run so the tests can inspect what the lifecycle left there.
     lifecycle.keep_emulator = True
     try:
@@ -38,8 +43,13 @@ def run(tmp_path_factory: pytest.TempPathFactory):
 
 
 def client(lifecycle: Lifecycle, service: str):
-    return boto3.client(service, endpoint_url=lifecycle.moto.url, region_name=lifecycle.config.region,
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client(
+        service,
+        endpoint_url=lifecycle.moto.url,
+        region_name=lifecycle.config.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def test_every_step_reports_progress_and_the_summary_holds_the_key_facts(run) -> None:

@@ -1,11 +1,12 @@
 """The local repository host honours the same contract as the GitLab host."""
+
 from __future__ import annotations
 
 import subprocess
 
 import pytest
-from gitlab_host import CiVariable, RepositoryHost, RepositoryHostError
 
+from gitlab_host import CiVariable, RepositoryHost, RepositoryHostError
 from local_lifecycle.local_repository_host import VARIABLES_FILE, LocalRepositoryHost
 
 
@@ -67,8 +68,9 @@ def test_started_pipelines_are_queued_with_their_variables(tmp_path) -> None:
     project = host.ensure_project("deploy")
     ref = host.start_pipeline(project.id, ref="main", variables={"MODEL_PACKAGE_ARN": "arn:x"})
     assert ref.id == 1 and ref.web_url.endswith("#pipeline-1")
-    assert host.pipelines() == [{"id": 1, "project_id": project.id, "ref": "main",
-                                 "variables": {"MODEL_PACKAGE_ARN": "arn:x"}}]
+    assert host.pipelines() == [
+        {"id": 1, "project_id": project.id, "ref": "main", "variables": {"MODEL_PACKAGE_ARN": "arn:x"}}
+    ]
 
 
 def test_unknown_project_is_a_404(tmp_path) -> None:

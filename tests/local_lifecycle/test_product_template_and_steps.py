@@ -1,4 +1,5 @@
 """The template resolver and the step runner of the lifecycle."""
+
 from __future__ import annotations
 
 import io
@@ -14,9 +15,16 @@ TEMPLATE = {
     "Resources": {
         "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": {"Fn::Join": ["-", ["x", {"Ref": "Id"}]]}}},
         "Role": {"Type": "AWS::IAM::Role", "Properties": {}},
-        "Fn": {"Type": "AWS::Lambda::Function", "Properties": {"Env": {
-            "ROLE": {"Fn::GetAtt": ["Role", "Arn"]}, "LIST": {"Fn::Split": [",", {"Ref": "Name"}]},
-            "BAD": {"Fn::Sub": "${Name}"}}}},
+        "Fn": {
+            "Type": "AWS::Lambda::Function",
+            "Properties": {
+                "Env": {
+                    "ROLE": {"Fn::GetAtt": ["Role", "Arn"]},
+                    "LIST": {"Fn::Split": [",", {"Ref": "Name"}]},
+                    "BAD": {"Fn::Sub": "${Name}"},
+                }
+            },
+        },
     },
 }
 

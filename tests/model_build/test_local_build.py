@@ -1,4 +1,5 @@
 """`scripts/local-build.sh` (make local-build): the model build steps end to end against a moto server."""
+
 from __future__ import annotations
 
 import json
@@ -12,9 +13,25 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = ROOT.parent / "shared" / "data" / "abalone-dataset.csv"
 SUMMARY_KEYS = {
-    "mode", "status", "pipeline_name", "execution_id", "input_data", "model_package_group_name", "model_package_arn",
-    "model_approval_status", "mse", "standard_deviation", "mse_threshold", "training_image_uri", "cpu_image_uri",
-    "gpu_image_uri", "artifacts", "step_seconds", "failed_step", "failure_reason", "total_seconds",
+    "mode",
+    "status",
+    "pipeline_name",
+    "execution_id",
+    "input_data",
+    "model_package_group_name",
+    "model_package_arn",
+    "model_approval_status",
+    "mse",
+    "standard_deviation",
+    "mse_threshold",
+    "training_image_uri",
+    "cpu_image_uri",
+    "gpu_image_uri",
+    "artifacts",
+    "step_seconds",
+    "failed_step",
+    "failure_reason",
+    "total_seconds",
 }
 
 
@@ -25,8 +42,11 @@ def generated_abalone(path: Path, rows: int = 600) -> Path:
     whole = 4 * length**3
     rings = np.clip(np.round(4 + 30 * whole + rng.normal(0, 1.5, rows)), 1, 29)
     with path.open("w") as handle:
-        for sex, l, w, r in zip(rng.choice(list("MFI"), rows), length, whole, rings):
-            handle.write(f"{sex},{l:.3f},{0.8 * l:.3f},{0.3 * l:.3f},{w:.4f},{0.45 * w:.4f},{0.2 * w:.4f},{0.3 * w:.4f},{int(r)}\n")
+        for sex, ln, w, r in zip(rng.choice(list("MFI"), rows), length, whole, rings, strict=True):
+            handle.write(
+                f"{sex},{ln:.3f},{0.8 * ln:.3f},{0.3 * ln:.3f},"
+                f"{w:.4f},{0.45 * w:.4f},{0.2 * w:.4f},{0.3 * w:.4f},{int(r)}\n"
+            )
     return path
 
 
@@ -35,8 +55,9 @@ def test_local_build_trains_registers_and_reports_the_test_mse(tmp_path):
     data = SHARED_DATA if SHARED_DATA.is_file() else generated_abalone(tmp_path / "abalone.csv")
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "XGBOOST_"))}
     env.update(LOCAL_BUILD_DIR=str(tmp_path / "build"), PYTHONDONTWRITEBYTECODE="1")
-    result = subprocess.run([str(ROOT / "scripts" / "local-build.sh"), str(data)], env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [str(ROOT / "scripts" / "local-build.sh"), str(data)], env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     last_line = result.stdout.strip().splitlines()[-1]
     assert last_line.startswith("test_mse=")
@@ -55,6 +76,10 @@ def test_local_build_trains_registers_and_reports_the_test_mse(tmp_path):
 
 
 def test_missing_data_file_is_reported(tmp_path):
-    result = subprocess.run([str(ROOT / "scripts" / "local-build.sh"), str(tmp_path / "absent.csv")],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [str(ROOT / "scripts" / "local-build.sh"), str(tmp_path / "absent.csv")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2 and f"local-build: data file {tmp_path}/absent.csv not found" in result.stderr

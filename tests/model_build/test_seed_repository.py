@@ -1,4 +1,5 @@
 """The model build seed repository as it is pushed to GitLab: its own tests, pins, CI file and README."""
+
 from __future__ import annotations
 
 import json
@@ -30,11 +31,20 @@ def ci() -> dict:
 def test_the_seed_repository_tests_pass(test_file):
     """Runs the seed repository's tests with `python -m pytest` from its root, as its GitLab `unit-tests`
     job does (one module per test, so that the platform's workers share them)."""
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("AWS_", "PIPELINE_EXECUTION_MODE", "RUN_SUMMARY_PATH", "XGBOOST_"))}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AWS_", "PIPELINE_EXECUTION_MODE", "RUN_SUMMARY_PATH", "XGBOOST_"))
+    }
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"tests/{test_file}"],
-                            cwd=SEED, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"tests/{test_file}"],
+        cwd=SEED,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and "skipped" not in result.stdout
 
@@ -79,16 +89,25 @@ def test_training_job_starts_the_pipeline_on_every_commit(ci):
 def run_auth(ci: dict, tmp_path: Path, **variables: str) -> subprocess.CompletedProcess:
     """The training job's authentication step in bash; prints the AWS variables it leaves."""
     script = ci["training"]["before_script"][0]
-    check = 'echo "file=${AWS_WEB_IDENTITY_TOKEN_FILE:-} session=${AWS_ROLE_SESSION_NAME:-}"; ' \
-            '[ -n "${AWS_WEB_IDENTITY_TOKEN_FILE:-}" ] && echo "token=$(cat "$AWS_WEB_IDENTITY_TOKEN_FILE")"; true'
+    check = (
+        'echo "file=${AWS_WEB_IDENTITY_TOKEN_FILE:-} session=${AWS_ROLE_SESSION_NAME:-}"; '
+        '[ -n "${AWS_WEB_IDENTITY_TOKEN_FILE:-}" ] && echo "token=$(cat "$AWS_WEB_IDENTITY_TOKEN_FILE")"; true'
+    )
     env = {"PATH": os.environ["PATH"], "TMPDIR": str(tmp_path), **variables}
-    return subprocess.run(["bash", "-euo", "pipefail", "-c", f"{script}\n{check}"], env=env,
-                          capture_output=True, text=True, timeout=10)
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", f"{script}\n{check}"], env=env, capture_output=True, text=True, timeout=10
+    )
 
 
 def test_oidc_token_is_written_for_boto3_to_assume_the_role(ci, tmp_path):
-    result = run_auth(ci, tmp_path, GITLAB_OIDC_TOKEN="eyJ.token", AWS_ROLE_ARN="arn:aws:iam::1:role/ci",
-                      CI_PROJECT_ID="42", CI_PIPELINE_ID="7")
+    result = run_auth(
+        ci,
+        tmp_path,
+        GITLAB_OIDC_TOKEN="eyJ.token",
+        AWS_ROLE_ARN="arn:aws:iam::1:role/ci",
+        CI_PROJECT_ID="42",
+        CI_PIPELINE_ID="7",
+    )
     assert result.returncode == 0, result.stderr
     assert "AWS authentication: GitLab OIDC, assuming arn:aws:iam::1:role/ci" in result.stdout
     assert f"file={tmp_path}/" in result.stdout and "session=gitlab-42-7" in result.stdout
@@ -96,8 +115,14 @@ def test_oidc_token_is_written_for_boto3_to_assume_the_role(ci, tmp_path):
 
 
 def test_access_keys_take_precedence_over_oidc(ci, tmp_path):
-    result = run_auth(ci, tmp_path, AWS_ACCESS_KEY_ID="AKIA", AWS_SECRET_ACCESS_KEY="secret",
-                      GITLAB_OIDC_TOKEN="eyJ.token", AWS_ROLE_ARN="arn:aws:iam::1:role/ci")
+    result = run_auth(
+        ci,
+        tmp_path,
+        AWS_ACCESS_KEY_ID="AKIA",
+        AWS_SECRET_ACCESS_KEY="secret",
+        GITLAB_OIDC_TOKEN="eyJ.token",
+        AWS_ROLE_ARN="arn:aws:iam::1:role/ci",
+    )
     assert result.returncode == 0
     assert "access keys from the masked CI/CD variables" in result.stdout and "file= " in result.stdout
 
@@ -105,7 +130,10 @@ def test_access_keys_take_precedence_over_oidc(ci, tmp_path):
 def test_missing_credentials_fail_the_job_with_a_message(ci, tmp_path):
     result = run_auth(ci, tmp_path, GITLAB_OIDC_TOKEN="eyJ.token")
     assert result.returncode == 1
-    assert "No AWS credentials: set AWS_ROLE_ARN (GitLab OIDC) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" in result.stderr
+    assert (
+        "No AWS credentials: set AWS_ROLE_ARN (GitLab OIDC) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        in result.stderr
+    )
 
 
 def test_readme_documents_every_configuration_setting():
@@ -113,6 +141,13 @@ def test_readme_documents_every_configuration_setting():
     config = json.loads((SEED / "pipelines" / "abalone" / "config.json").read_text())
     for key in [*config, *config["dataset"]]:
         assert f"`{key}`" in readme, f"README.md does not document the setting {key!r}"
-    for variable in ("XGBOOST_IMAGE_URI", "XGBOOST_GPU_IMAGE_URI", "PIPELINE_EXECUTION_MODE", "AWS_ENDPOINT_URL",
-                     "RUN_SUMMARY_PATH", "SAGEMAKER_PIPELINE_ROLE_ARN", "AWS_ACCESS_KEY_ID"):
+    for variable in (
+        "XGBOOST_IMAGE_URI",
+        "XGBOOST_GPU_IMAGE_URI",
+        "PIPELINE_EXECUTION_MODE",
+        "AWS_ENDPOINT_URL",
+        "RUN_SUMMARY_PATH",
+        "SAGEMAKER_PIPELINE_ROLE_ARN",
+        "AWS_ACCESS_KEY_ID",
+    ):
         assert variable in readme

@@ -1,4 +1,5 @@
 """Fixtures of the model deploy seed tests: its scripts loaded by path, moto, and a model registry."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -61,8 +62,14 @@ def seed_test() -> ModuleType:
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch):
     """moto in process, dummy credentials, no endpoint overrides from the caller's environment."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_SESSION_TOKEN",
-                 "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+    for name in (
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
+        "AWS_SESSION_TOKEN",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -82,8 +89,9 @@ def moto_client(service: str):
 @pytest.fixture(scope="session")
 def clients():
     """Shared clients: `.sagemaker`, `.cloudformation`, `.s3`, `.sts`."""
-    return SimpleNamespace(**{name.replace("-", "_"): moto_client(name)
-                              for name in ("sagemaker", "cloudformation", "s3", "sts")})
+    return SimpleNamespace(
+        **{name.replace("-", "_"): moto_client(name) for name in ("sagemaker", "cloudformation", "s3", "sts")}
+    )
 
 
 class Registry:
@@ -94,8 +102,14 @@ class Registry:
         self.group = group
         self.client.create_model_package_group(ModelPackageGroupName=group)
 
-    def register(self, status: str = "Approved", *, gpu_image: str | None = GPU_IMAGE,
-                 evaluation_uri: str = EVALUATION_URI, group: str | None = None) -> str:
+    def register(
+        self,
+        status: str = "Approved",
+        *,
+        gpu_image: str | None = GPU_IMAGE,
+        evaluation_uri: str = EVALUATION_URI,
+        group: str | None = None,
+    ) -> str:
         """Register a version like the model build does; return its ARN."""
         metadata = {"CpuImageUri": CPU_IMAGE, **({"GpuImageUri": gpu_image} if gpu_image else {})}
         return self.client.create_model_package(
@@ -103,7 +117,8 @@ class Registry:
             ModelApprovalStatus=status,
             InferenceSpecification={
                 "Containers": [{"Image": CPU_IMAGE, "ModelDataUrl": f"{EXECUTION_PREFIX}/model/model.tar.gz"}],
-                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
             },
             CustomerMetadataProperties=metadata,
             ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": evaluation_uri}}},
@@ -119,8 +134,12 @@ def registry(aws, clients) -> Registry:
 def project_env() -> dict[str, str]:
     """The CI/CD variables the deploy repository gets."""
     return {
-        "MODEL_PACKAGE_GROUP_NAME": GROUP, "SAGEMAKER_PROJECT_NAME": "abalone", "SAGEMAKER_PROJECT_ID": "p-abc123",
-        "SAGEMAKER_EXECUTION_ROLE_ARN": ROLE, "ARTIFACT_BUCKET": BUCKET, "AWS_REGION": REGION,
+        "MODEL_PACKAGE_GROUP_NAME": GROUP,
+        "SAGEMAKER_PROJECT_NAME": "abalone",
+        "SAGEMAKER_PROJECT_ID": "p-abc123",
+        "SAGEMAKER_EXECUTION_ROLE_ARN": ROLE,
+        "ARTIFACT_BUCKET": BUCKET,
+        "AWS_REGION": REGION,
     }
 
 

@@ -1,4 +1,5 @@
 """Deploy jobs reach other accounts through one role or a chain of roles."""
+
 from __future__ import annotations
 
 import boto3

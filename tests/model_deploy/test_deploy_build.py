@@ -1,4 +1,5 @@
 """build.py: model package resolution and the per-stage CloudFormation parameter files (moto)."""
+
 from __future__ import annotations
 
 import json
@@ -12,10 +13,12 @@ from .conftest import BUCKET, CPU_IMAGE, EVALUATION_URI, GPU_IMAGE, GROUP, REGIO
 @pytest.fixture
 def build_into(seed_build, registry, project_env, tmp_path):
     """Run build.build() with the project's variables (plus `extra`) into a fresh directory."""
+
     def run(config_dir: Path = SEED, **extra: str) -> tuple[dict, Path]:
         output = tmp_path / "build"
         summary = seed_build.build(output, {**project_env, **extra}, registry.client, config_dir)
         return summary, output
+
     return run
 
 
@@ -84,17 +87,27 @@ class TestStageExports:
         summary, output = build_into()
         staging = read_json(output / "staging-config-export.json")
         prod = read_json(output / "prod-config-export.json")
-        assert staging["Tags"] == {"sagemaker:project-name": "abalone", "sagemaker:project-id": "p-abc123",
-                                   "sagemaker:deployment-stage": "staging"}
+        assert staging["Tags"] == {
+            "sagemaker:project-name": "abalone",
+            "sagemaker:project-id": "p-abc123",
+            "sagemaker:deployment-stage": "staging",
+        }
         assert prod["Tags"]["sagemaker:deployment-stage"] == "prod"
         config = read_json(SEED / "staging-config.json")["Parameters"]
         assert staging["Parameters"] == {
             **config,
-            "SageMakerProjectName": "abalone", "StageName": "staging", "ModelPackageArn": arn,
-            "ModelImageUri": CPU_IMAGE, "ModelDataUrl": summary["ModelDataUrl"], "ExecutionRoleArn": ROLE,
+            "SageMakerProjectName": "abalone",
+            "StageName": "staging",
+            "ModelPackageArn": arn,
+            "ModelImageUri": CPU_IMAGE,
+            "ModelDataUrl": summary["ModelDataUrl"],
+            "ExecutionRoleArn": ROLE,
             "DataCaptureUploadPath": f"s3://{BUCKET}/datacapture-staging",
         }
-        assert prod["Parameters"]["EndpointInstanceType"] == read_json(SEED / "prod-config.json")["Parameters"]["EndpointInstanceType"]
+        assert (
+            prod["Parameters"]["EndpointInstanceType"]
+            == read_json(SEED / "prod-config.json")["Parameters"]["EndpointInstanceType"]
+        )
         assert summary["EvaluationUri"] == EVALUATION_URI
 
     def test_gpu_instance_type_gets_the_gpu_image(self, registry, build_into, tmp_path):
@@ -117,12 +130,15 @@ class TestStageExports:
         assert read_json(output / "prod-config-export.json")["Parameters"]["ExecutionRoleArn"] == prod_role
         assert read_json(output / "staging-config-export.json")["Parameters"]["ExecutionRoleArn"] == ROLE
 
-    @pytest.mark.parametrize(("change", "fragment"), [
-        ({"EndpointInstanceCont": "1"}, "'EndpointInstanceCont' is not a parameter"),
-        ({"ModelDataUrl": "s3://x/y"}, "'ModelDataUrl' is set by build.py"),
-        ({"EndpointInstanceCount": [1]}, "EndpointInstanceCount must be a string or a number"),
-        ({"AutoScalingMaxCapacity": None}, "must set AutoScalingMaxCapacity"),
-    ])
+    @pytest.mark.parametrize(
+        ("change", "fragment"),
+        [
+            ({"EndpointInstanceCont": "1"}, "'EndpointInstanceCont' is not a parameter"),
+            ({"ModelDataUrl": "s3://x/y"}, "'ModelDataUrl' is set by build.py"),
+            ({"EndpointInstanceCount": [1]}, "EndpointInstanceCount must be a string or a number"),
+            ({"AutoScalingMaxCapacity": None}, "must set AutoScalingMaxCapacity"),
+        ],
+    )
     def test_configuration_mistakes_are_named(self, seed_build, registry, build_into, tmp_path, change, fragment):
         registry.register()
         config_dir = stage_configs(tmp_path, staging=change)
@@ -150,11 +166,21 @@ def stage_configs(tmp_path: Path, **changes: dict) -> Path:
     return directory
 
 
-@pytest.mark.parametrize(("instance_type", "gpu"), [
-    ("ml.g4dn.xlarge", True), ("ml.g5.xlarge", True), ("ml.g6e.2xlarge", True), ("ml.p3.2xlarge", True),
-    ("ml.p4d.24xlarge", True), ("ml.m5.large", False), ("ml.c5.xlarge", False), ("ml.inf2.xlarge", False),
-    ("ml.t2.medium", False), ("g5.xlarge", False),
-])
+@pytest.mark.parametrize(
+    ("instance_type", "gpu"),
+    [
+        ("ml.g4dn.xlarge", True),
+        ("ml.g5.xlarge", True),
+        ("ml.g6e.2xlarge", True),
+        ("ml.p3.2xlarge", True),
+        ("ml.p4d.24xlarge", True),
+        ("ml.m5.large", False),
+        ("ml.c5.xlarge", False),
+        ("ml.inf2.xlarge", False),
+        ("ml.t2.medium", False),
+        ("g5.xlarge", False),
+    ],
+)
 def test_gpu_instance_families(seed_build, instance_type, gpu):
     assert seed_build.is_gpu_instance_type(instance_type) is gpu
 

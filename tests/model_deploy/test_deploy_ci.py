@@ -1,5 +1,6 @@
 """The deploy repository's .gitlab-ci.yml (GitLab's schema, jobs, artifacts, AWS authentication) and
 its requirements.txt (the platform's pins, so `pip install -r requirements.txt` is a no-op there)."""
+
 from __future__ import annotations
 
 import json
@@ -13,12 +14,23 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
-from .conftest import REPO, SEED
 from tooling.requirement_pins import read_pins as requirement_pins
 
+from .conftest import REPO, SEED
+
 SCHEMA = REPO.parent / "shared" / "data" / "gitlab-ci-schema.json"
-RESERVED = {"stages", "variables", "default", "workflow", "include", "image", "services", "cache", "before_script",
-            "after_script"}
+RESERVED = {
+    "stages",
+    "variables",
+    "default",
+    "workflow",
+    "include",
+    "image",
+    "services",
+    "cache",
+    "before_script",
+    "after_script",
+}
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +56,11 @@ def test_four_stages_and_their_jobs(ci):
     assert ci["stages"] == ["build", "staging-deploy", "test-staging", "production-deploy"]
     jobs = {name: job for name, job in ci.items() if name not in RESERVED}
     assert {name: job["stage"] for name, job in jobs.items()} == {
-        "build": "build", "deploy-staging": "staging-deploy", "test-staging": "test-staging",
-        "deploy-prod": "production-deploy"}
+        "build": "build",
+        "deploy-staging": "staging-deploy",
+        "test-staging": "test-staging",
+        "deploy-prod": "production-deploy",
+    }
     assert jobs["deploy-prod"]["when"] == "manual"
     assert all("when" not in job for name, job in jobs.items() if name != "deploy-prod")
     assert ci["default"]["image"] == "python:3.12-slim"
@@ -76,8 +91,14 @@ def run_auth_step(ci, tmp_path: Path, **env: str) -> subprocess.CompletedProcess
 
 
 def test_access_keys_take_precedence(ci, tmp_path):
-    result = run_auth_step(ci, tmp_path, AWS_ACCESS_KEY_ID="AKIA", AWS_SECRET_ACCESS_KEY="secret",
-                           GITLAB_OIDC_TOKEN="jwt", AWS_ROLE_ARN="arn:aws:iam::1:role/r")
+    result = run_auth_step(
+        ci,
+        tmp_path,
+        AWS_ACCESS_KEY_ID="AKIA",
+        AWS_SECRET_ACCESS_KEY="secret",
+        GITLAB_OIDC_TOKEN="jwt",
+        AWS_ROLE_ARN="arn:aws:iam::1:role/r",
+    )
     assert result.returncode == 0 and "access keys" in result.stdout and "TOKEN_FILE=\n" in result.stdout
 
 

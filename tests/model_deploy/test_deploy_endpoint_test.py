@@ -1,4 +1,5 @@
 """test/test.py against the real model server on a loopback port (S3 and SageMaker in moto)."""
+
 from __future__ import annotations
 
 import io
@@ -9,16 +10,21 @@ from pathlib import Path
 import boto3
 import numpy as np
 import pytest
+from xgboost_server.server_support import ServerProcess, make_model_dir, regression_rows
 
 from xgboost_container.server_model import DeviceChoice, load
-from xgboost_server.server_support import ServerProcess, make_model_dir, regression_rows
 
 from .conftest import BUCKET, EVALUATION_URI, EXECUTION_PREFIX, REGION, SEED
 
 pytestmark = pytest.mark.e2e
 TEST_KEY = "abalone-pipeline/exec-1/data/test/test.csv"
-SETTINGS = {"InServiceTimeoutSeconds": 5, "BatchRows": 40, "MseRelativeTolerance": 0.01, "LatencyProbes": 20,
-            "P95LatencyMs": 2000}
+SETTINGS = {
+    "InServiceTimeoutSeconds": 5,
+    "BatchRows": 40,
+    "MseRelativeTolerance": 0.01,
+    "LatencyProbes": 20,
+    "P95LatencyMs": 2000,
+}
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +53,23 @@ def staging(aws, clients, held_out):
     features, labels, mse = held_out
     s3 = clients.s3
     s3.create_bucket(Bucket=BUCKET)
-    rows = "\n".join(",".join(repr(float(v)) for v in (label, *row)) for label, row in zip(labels, features))
+    rows = "\n".join(
+        ",".join(repr(float(v)) for v in (label, *row)) for label, row in zip(labels, features, strict=True)
+    )
     s3.put_object(Bucket=BUCKET, Key=TEST_KEY, Body=rows.encode())
     write_evaluation(s3, mse)
     sagemaker = clients.sagemaker
-    sagemaker.create_model(ModelName="m", ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
-                           PrimaryContainer={"Image": "img", "ModelDataUrl": "s3://b/m.tar.gz"})
-    sagemaker.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[
-        {"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
+    sagemaker.create_model(
+        ModelName="m",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+        PrimaryContainer={"Image": "img", "ModelDataUrl": "s3://b/m.tar.gz"},
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="c",
+        ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+        ],
+    )
     sagemaker.create_endpoint(EndpointName="abalone-staging", EndpointConfigName="c")
     return {"s3": s3, "sagemaker": sagemaker, "package": {"EvaluationUri": EVALUATION_URI}}
 
@@ -65,11 +80,23 @@ def write_evaluation(s3, mse: float) -> None:
 
 
 def run(seed_test, staging, server, **settings):
-    runtime = boto3.client("sagemaker-runtime", region_name=REGION, endpoint_url=server.url,
-                           aws_access_key_id="testing", aws_secret_access_key="testing")
-    return seed_test.run_checks(sagemaker=staging["sagemaker"], runtime=runtime, s3=staging["s3"],
-                                endpoint="abalone-staging", package=staging["package"],
-                                settings={**SETTINGS, **settings}, test_data_override=None, poll_s=0)
+    runtime = boto3.client(
+        "sagemaker-runtime",
+        region_name=REGION,
+        endpoint_url=server.url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    return seed_test.run_checks(
+        sagemaker=staging["sagemaker"],
+        runtime=runtime,
+        s3=staging["s3"],
+        endpoint="abalone-staging",
+        package=staging["package"],
+        settings={**SETTINGS, **settings},
+        test_data_override=None,
+        poll_s=0,
+    )
 
 
 def outcome(report) -> dict[str, str]:
@@ -79,7 +106,8 @@ def outcome(report) -> dict[str, str]:
 def test_every_check_passes_against_the_real_server(seed_test, staging, server, tmp_path):
     report = run(seed_test, staging, server)
     assert outcome(report) == dict.fromkeys(
-        ["endpoint_in_service", "response_shape", "mse_matches_registered", "p95_latency"], "passed")
+        ["endpoint_in_service", "response_shape", "mse_matches_registered", "p95_latency"], "passed"
+    )
     report.write(tmp_path / "report.xml")
     suite = ET.parse(tmp_path / "report.xml").getroot().find("testsuite")
     assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("4", "0", "0")
@@ -92,7 +120,9 @@ def test_mse_far_from_the_registered_one_fails(seed_test, staging, server, held_
     failure = next(case.failure for case in report.cases if case.name == "mse_matches_registered")
     assert f"registered {held_out[2] * 2:.4f}" in failure and "150 held-out rows" in failure and "1.0%" in failure
     report.write(tmp_path / "report.xml")
-    failed = ET.parse(tmp_path / "report.xml").getroot().find("testsuite/testcase[@name='mse_matches_registered']/failure")
+    failed = (
+        ET.parse(tmp_path / "report.xml").getroot().find("testsuite/testcase[@name='mse_matches_registered']/failure")
+    )
     assert failed is not None and "differs from the registered" in failed.get("message")
     assert not report.passed
 
@@ -112,13 +142,20 @@ def test_rows_the_server_rejects_fail_the_shape_check_with_its_message(seed_test
 
 class FailedEndpoint:
     def describe_endpoint(self, EndpointName):
-        return {"EndpointStatus": "Failed", "FailureReason": "The primary container did not pass the ping health check."}
+        return {
+            "EndpointStatus": "Failed",
+            "FailureReason": "The primary container did not pass the ping health check.",
+        }
 
 
 def test_failed_endpoint_fails_first_and_skips_the_rest(seed_test, staging, server):
     report = run(seed_test, {**staging, "sagemaker": FailedEndpoint()}, server)
-    assert outcome(report) == {"endpoint_in_service": "failed", "response_shape": "skipped",
-                               "mse_matches_registered": "skipped", "p95_latency": "skipped"}
+    assert outcome(report) == {
+        "endpoint_in_service": "failed",
+        "response_shape": "skipped",
+        "mse_matches_registered": "skipped",
+        "p95_latency": "skipped",
+    }
     assert "did not pass the ping health check" in report.cases[0].failure
 
 
@@ -194,11 +231,14 @@ class CannedRuntime:
         return {"Body": io.BytesIO(self.body)}
 
 
-@pytest.mark.parametrize(("body", "fragment"), [
-    (b"1.0\n", "sent 2 rows, got 1 predictions"),
-    (b"1.0\nnan\n", "'nan' is not finite"),
-    (b"1.0\nabc\n", "'abc' is not a number"),
-])
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"1.0\n", "sent 2 rows, got 1 predictions"),
+        (b"1.0\nnan\n", "'nan' is not finite"),
+        (b"1.0\nabc\n", "'abc' is not a number"),
+    ],
+)
 def test_response_shape_problems(seed_test, body, fragment):
     with pytest.raises(seed_test.CheckFailed, match=fragment):
         seed_test.invoke_csv(CannedRuntime(body), "e", ["1,2", "3,4"])

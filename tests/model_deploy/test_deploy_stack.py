@@ -1,4 +1,5 @@
 """deploy.py: create and update the stage stack in moto's CloudFormation, and the failure paths."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -24,9 +25,12 @@ def _quiet_moto():
 def export(**changes: str) -> dict:
     """A stage template configuration as build.py writes it."""
     parameters = {
-        "SageMakerProjectName": "abalone", "StageName": "staging",
+        "SageMakerProjectName": "abalone",
+        "StageName": "staging",
         "ModelPackageArn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/abalone-p-abc123/1",
-        "ModelImageUri": CPU_IMAGE, "ModelDataUrl": "s3://bucket/exec-1/model/model.tar.gz", "ExecutionRoleArn": ROLE,
+        "ModelImageUri": CPU_IMAGE,
+        "ModelDataUrl": "s3://bucket/exec-1/model/model.tar.gz",
+        "ExecutionRoleArn": ROLE,
         "DataCaptureUploadPath": f"s3://{BUCKET}/datacapture-staging",
         **read_json(SEED / "staging-config.json")["Parameters"],
     }
@@ -35,8 +39,14 @@ def export(**changes: str) -> dict:
 
 
 def deploy(seed_deploy, cfn, document: dict, logs: list[str] | None = None) -> dict:
-    return seed_deploy.deploy(cfn, "sagemaker-abalone-p-abc123-deploy-staging", TEMPLATE, document, poll_seconds=0,
-                              log=(logs if logs is not None else []).append)
+    return seed_deploy.deploy(
+        cfn,
+        "sagemaker-abalone-p-abc123-deploy-staging",
+        TEMPLATE,
+        document,
+        poll_seconds=0,
+        log=(logs if logs is not None else []).append,
+    )
 
 
 def endpoint_config(clients, outputs: dict) -> dict:
@@ -58,14 +68,20 @@ class TestMotoCloudFormation:
         assert config["DataCaptureConfig"]["DestinationS3Uri"] == f"s3://{BUCKET}/datacapture-staging"
         container = clients.sagemaker.describe_model(ModelName=outputs["ModelName"])["PrimaryContainer"]
         assert (container["Image"], container["ModelDataUrl"]) == (CPU_IMAGE, "s3://bucket/exec-1/model/model.tar.gz")
-        stack = clients.cloudformation.describe_stacks(StackName="sagemaker-abalone-p-abc123-deploy-staging")["Stacks"][0]
+        stack = clients.cloudformation.describe_stacks(StackName="sagemaker-abalone-p-abc123-deploy-staging")["Stacks"][
+            0
+        ]
         assert {"Key": "sagemaker:project-id", "Value": "p-abc123"} in stack["Tags"]
 
     def test_update_deploys_the_new_model_and_configuration(self, seed_deploy, aws, clients):
         deploy(seed_deploy, clients.cloudformation, export())
         logs: list[str] = []
-        outputs = deploy(seed_deploy, clients.cloudformation,
-                         export(ModelDataUrl="s3://bucket/exec-2/model/model.tar.gz", EndpointInstanceCount="2"), logs)
+        outputs = deploy(
+            seed_deploy,
+            clients.cloudformation,
+            export(ModelDataUrl="s3://bucket/exec-2/model/model.tar.gz", EndpointInstanceCount="2"),
+            logs,
+        )
         assert logs[0].startswith("updating stack") and logs[-1].endswith("UPDATE_COMPLETE")
         assert endpoint_config(clients, outputs)["ProductionVariants"][0]["InitialInstanceCount"] == 2
         model = clients.sagemaker.describe_model(ModelName=outputs["ModelName"])
@@ -73,8 +89,13 @@ class TestMotoCloudFormation:
 
     def test_other_account_through_an_assumed_role(self, seed_deploy, aws, clients):
         session = seed_deploy.session_for("arn:aws:iam::222222222222:role/sagemaker-role-staging", "us-east-1")
-        seed_deploy.deploy(session.client("cloudformation"), "cross", TEMPLATE, export(), poll_seconds=0, log=lambda _: None)
-        assert session.client("cloudformation").describe_stacks(StackName="cross")["Stacks"][0]["StackId"].split(":")[4] == "222222222222"
+        seed_deploy.deploy(
+            session.client("cloudformation"), "cross", TEMPLATE, export(), poll_seconds=0, log=lambda _: None
+        )
+        assert (
+            session.client("cloudformation").describe_stacks(StackName="cross")["Stacks"][0]["StackId"].split(":")[4]
+            == "222222222222"
+        )
         assert seed_deploy.stack_status(clients.cloudformation, "cross") is None  # nothing in the job's own account
 
     def test_main_writes_the_outputs_for_the_next_job(self, seed_deploy, aws, tmp_path, monkeypatch, capsys):
@@ -108,15 +129,19 @@ def test_stack_name(seed_deploy):
 # --- Paths moto cannot produce (it never fails a resource and never answers "No updates"): a scripted
 # CloudFormation client with responses shaped like the real service's.
 
-def event(logical: str, status: str, reason: str | None = None, kind: str = "AWS::SageMaker::Endpoint",
-          minute: int = 0) -> dict:
+
+def event(
+    logical: str, status: str, reason: str | None = None, kind: str = "AWS::SageMaker::Endpoint", minute: int = 0
+) -> dict:
     stack = "sagemaker-abalone-p-abc123-deploy-staging"
     record = {
         "StackId": f"arn:aws:cloudformation:us-east-1:123456789012:stack/{stack}/1a2b",
-        "EventId": f"{logical}-{status}-{minute}", "StackName": stack,
+        "EventId": f"{logical}-{status}-{minute}",
+        "StackName": stack,
         "LogicalResourceId": stack if kind == "AWS::CloudFormation::Stack" else logical,
-        "ResourceType": kind, "ResourceStatus": status,
-        "Timestamp": dt.datetime(2026, 11, 24, 12, minute, tzinfo=dt.timezone.utc),
+        "ResourceType": kind,
+        "ResourceStatus": status,
+        "Timestamp": dt.datetime(2026, 11, 24, 12, minute, tzinfo=dt.UTC),
     }
     if reason is not None:
         record["ResourceStatusReason"] = reason
@@ -124,15 +149,29 @@ def event(logical: str, status: str, reason: str | None = None, kind: str = "AWS
 
 
 STACK = "AWS::CloudFormation::Stack"
-QUOTA = ("Resource handler returned message: \"Invalid request provided: The account-level service limit "
-         "'ml.g5.xlarge for endpoint usage' is 0 Instances\" (RequestToken: 5c1f, HandlerErrorCode: InvalidRequest)")
+QUOTA = (
+    'Resource handler returned message: "Invalid request provided: The account-level service limit '
+    "'ml.g5.xlarge for endpoint usage' is 0 Instances\" (RequestToken: 5c1f, HandlerErrorCode: InvalidRequest)"
+)
 # A failed update (newest first), preceded by an older failed creation that must not be reported.
 FAILED_UPDATE_EVENTS = [
     event("stack", "UPDATE_ROLLBACK_COMPLETE", kind=STACK, minute=20),
     event("EndpointConfig", "DELETE_COMPLETE", kind="AWS::SageMaker::EndpointConfig", minute=19),
     event("Endpoint", "UPDATE_COMPLETE", minute=18),
-    event("stack", "UPDATE_ROLLBACK_IN_PROGRESS", "The following resource(s) failed to update: [Endpoint].", kind=STACK, minute=17),
-    event("ScalableTarget", "UPDATE_FAILED", "Resource update cancelled", kind="AWS::ApplicationAutoScaling::ScalableTarget", minute=16),
+    event(
+        "stack",
+        "UPDATE_ROLLBACK_IN_PROGRESS",
+        "The following resource(s) failed to update: [Endpoint].",
+        kind=STACK,
+        minute=17,
+    ),
+    event(
+        "ScalableTarget",
+        "UPDATE_FAILED",
+        "Resource update cancelled",
+        kind="AWS::ApplicationAutoScaling::ScalableTarget",
+        minute=16,
+    ),
     event("Endpoint", "UPDATE_FAILED", QUOTA, minute=15),
     event("Endpoint", "UPDATE_IN_PROGRESS", minute=14),
     event("EndpointConfig", "CREATE_COMPLETE", kind="AWS::SageMaker::EndpointConfig", minute=13),
@@ -155,12 +194,25 @@ def test_failure_reasons_of_a_failed_first_creation(seed_deploy):
     events = [
         event("stack", "ROLLBACK_COMPLETE", kind=STACK, minute=9),
         event("Model", "DELETE_COMPLETE", kind="AWS::SageMaker::Model", minute=8),
-        event("stack", "ROLLBACK_IN_PROGRESS", "The following resource(s) failed to create: [Model].", kind=STACK, minute=7),
-        event("Model", "CREATE_FAILED", "Could not access model data at s3://bucket/model.tar.gz", kind="AWS::SageMaker::Model", minute=6),
+        event(
+            "stack",
+            "ROLLBACK_IN_PROGRESS",
+            "The following resource(s) failed to create: [Model].",
+            kind=STACK,
+            minute=7,
+        ),
+        event(
+            "Model",
+            "CREATE_FAILED",
+            "Could not access model data at s3://bucket/model.tar.gz",
+            kind="AWS::SageMaker::Model",
+            minute=6,
+        ),
         event("stack", "CREATE_IN_PROGRESS", "User Initiated", kind=STACK, minute=5),
     ]
     assert seed_deploy.failure_reasons(events) == [
-        "Model (AWS::SageMaker::Model) CREATE_FAILED: Could not access model data at s3://bucket/model.tar.gz"]
+        "Model (AWS::SageMaker::Model) CREATE_FAILED: Could not access model data at s3://bucket/model.tar.gz"
+    ]
 
 
 class ScriptedCloudFormation:
@@ -175,17 +227,27 @@ class ScriptedCloudFormation:
     def describe_stacks(self, StackName):
         status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
         if status is None:
-            raise ClientError({"Error": {"Code": "ValidationError", "Message": f"Stack with id {StackName} does not exist"}},
-                              "DescribeStacks")
-        return {"Stacks": [{"StackName": StackName, "StackStatus": status, "StackStatusReason": "scripted",
-                            "Outputs": [{"OutputKey": "EndpointName", "OutputValue": "abalone-staging"}]}]}
+            raise ClientError(
+                {"Error": {"Code": "ValidationError", "Message": f"Stack with id {StackName} does not exist"}},
+                "DescribeStacks",
+            )
+        return {
+            "Stacks": [
+                {
+                    "StackName": StackName,
+                    "StackStatus": status,
+                    "StackStatusReason": "scripted",
+                    "Outputs": [{"OutputKey": "EndpointName", "OutputValue": "abalone-staging"}],
+                }
+            ]
+        }
 
     def _visible_events(self) -> list[dict]:
         """All events once an operation started; before that, those older than its "User Initiated" event."""
         if self.calls or not self.events:
             return self.events
         started = next(i for i, e in enumerate(self.events) if e.get("ResourceStatusReason") == "User Initiated")
-        return self.events[started + 1:]
+        return self.events[started + 1 :]
 
     def describe_stack_events(self, StackName):
         return {"StackEvents": self._visible_events()}
@@ -234,7 +296,9 @@ def test_failed_update_reports_reasons_and_rollback_status(seed_deploy):
 
 
 def test_rolled_back_first_creation_is_deleted_then_created_again(seed_deploy):
-    cfn = ScriptedCloudFormation(["ROLLBACK_COMPLETE", "DELETE_IN_PROGRESS", None, "CREATE_IN_PROGRESS", "CREATE_COMPLETE"])
+    cfn = ScriptedCloudFormation(
+        ["ROLLBACK_COMPLETE", "DELETE_IN_PROGRESS", None, "CREATE_IN_PROGRESS", "CREATE_COMPLETE"]
+    )
     logs: list[str] = []
     assert deploy(seed_deploy, cfn, export(), logs)["EndpointName"] == "abalone-staging"
     assert cfn.calls == ["delete_stack", "create_stack"]
@@ -242,8 +306,9 @@ def test_rolled_back_first_creation_is_deleted_then_created_again(seed_deploy):
 
 
 def test_stack_busy_with_another_operation_is_waited_for(seed_deploy):
-    cfn = ScriptedCloudFormation(["UPDATE_IN_PROGRESS", "UPDATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_IN_PROGRESS",
-                                  "UPDATE_COMPLETE"])
+    cfn = ScriptedCloudFormation(
+        ["UPDATE_IN_PROGRESS", "UPDATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_IN_PROGRESS", "UPDATE_COMPLETE"]
+    )
     assert deploy(seed_deploy, cfn, export())["EndpointName"] == "abalone-staging"
     assert cfn.calls == ["update_stack"]
 

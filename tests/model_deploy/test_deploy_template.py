@@ -1,4 +1,5 @@
 """endpoint-config-template.yml: cfn-lint clean, and the resources the deploy contract needs."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -45,7 +46,9 @@ def test_cfn_lint_finds_nothing():
 def test_cfn_lint_would_notice_a_mistake(tmp_path):
     broken = tmp_path / "broken.yml"
     broken.write_text(TEMPLATE_PATH.read_text().replace("InitialVariantWeight: 1", "InitialVariantWeigth: 1"))
-    assert any("InitialVariantWeigth" in str(match) for match in lint_file(broken, config=ManualArgs(regions=["us-east-1"])))
+    assert any(
+        "InitialVariantWeigth" in str(match) for match in lint_file(broken, config=ManualArgs(regions=["us-east-1"]))
+    )
 
 
 def test_endpoint_is_named_after_project_and_stage(template):
@@ -76,7 +79,10 @@ def test_target_tracking_on_invocations_per_instance(template):
     target = resources_of(template, "AWS::ApplicationAutoScaling::ScalableTarget")[0]
     assert target["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
     assert target["ResourceId"] == {"Fn::Sub": "endpoint/${Endpoint.EndpointName}/variant/AllTraffic"}
-    assert (target["MinCapacity"], target["MaxCapacity"]) == ({"Ref": "AutoScalingMinCapacity"}, {"Ref": "AutoScalingMaxCapacity"})
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (
+        {"Ref": "AutoScalingMinCapacity"},
+        {"Ref": "AutoScalingMaxCapacity"},
+    )
     policy = resources_of(template, "AWS::ApplicationAutoScaling::ScalingPolicy")[0]
     tracking = policy["TargetTrackingScalingPolicyConfiguration"]
     assert policy["PolicyType"] == "TargetTrackingScaling"

@@ -1,9 +1,11 @@
 """The deploy pipeline does not run for the seed commit, which arrives before any approved model."""
+
 from __future__ import annotations
 
 import re
 
 import yaml
+
 from seed_code_checkin.checkin import seed_commit_message
 
 from .conftest import SEED

@@ -1,4 +1,5 @@
 """Fixtures of the model server tests: one trained model directory and one running server per session."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,6 +1,7 @@
 """Helpers shared by the model server's tests and the model deploy tests: a tiny trained model
 directory (the contract's `xgboost-model` + `model-metadata.json`) and the real server started as
 a subprocess on a loopback port."""
+
 from __future__ import annotations
 
 import os
@@ -56,15 +57,27 @@ class ServerProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        self.command = [sys.executable, "-m", "xgboost_container.serve", "--model-dir", str(model_dir),
-                        "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)]
+        self.command = [
+            sys.executable,
+            "-m",
+            "xgboost_container.serve",
+            "--model-dir",
+            str(model_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(workers),
+        ]
         self.workers = workers
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> "ServerProcess":
-        self.process = subprocess.Popen(self.command, env=self.env, stdout=self.log_path.open("w"),
-                                        stderr=subprocess.STDOUT)
+    def __enter__(self) -> ServerProcess:
+        self.process = subprocess.Popen(
+            self.command, env=self.env, stdout=self.log_path.open("w"), stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

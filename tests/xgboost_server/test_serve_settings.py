@@ -1,4 +1,5 @@
 """`xgboost-serve` settings (environment, command line, defaults) and its start-up failures."""
+
 from __future__ import annotations
 
 import os
@@ -12,17 +13,30 @@ from xgboost_container.serve import DEFAULT_MAX_BODY_BYTES, Settings, resolve_se
 
 def test_defaults_follow_the_sagemaker_contract():
     settings = resolve_settings([], {})
-    assert settings == Settings(model_dir=Path("/opt/ml/model"), host="0.0.0.0", port=8080,
-                                workers=os.cpu_count() or 1, threads_per_worker=1, timeout=60,
-                                max_body_bytes=DEFAULT_MAX_BODY_BYTES)
+    assert settings == Settings(
+        model_dir=Path("/opt/ml/model"),
+        host="0.0.0.0",
+        port=8080,
+        workers=os.cpu_count() or 1,
+        threads_per_worker=1,
+        timeout=60,
+        max_body_bytes=DEFAULT_MAX_BODY_BYTES,
+    )
 
 
 def test_environment_overrides():
-    settings = resolve_settings([], {
-        "SM_MODEL_DIR": "/models/a", "SAGEMAKER_BIND_TO_PORT": "9000", "MODEL_SERVER_HOST": "127.0.0.1",
-        "SAGEMAKER_MODEL_SERVER_WORKERS": "3", "MODEL_SERVER_THREADS_PER_WORKER": "2",
-        "SAGEMAKER_MODEL_SERVER_TIMEOUT": "5", "MODEL_SERVER_MAX_BODY_BYTES": "1000",
-    })
+    settings = resolve_settings(
+        [],
+        {
+            "SM_MODEL_DIR": "/models/a",
+            "SAGEMAKER_BIND_TO_PORT": "9000",
+            "MODEL_SERVER_HOST": "127.0.0.1",
+            "SAGEMAKER_MODEL_SERVER_WORKERS": "3",
+            "MODEL_SERVER_THREADS_PER_WORKER": "2",
+            "SAGEMAKER_MODEL_SERVER_TIMEOUT": "5",
+            "MODEL_SERVER_MAX_BODY_BYTES": "1000",
+        },
+    )
     assert settings == Settings(Path("/models/a"), "127.0.0.1", 9000, 3, 2, 5, 1000)
 
 
@@ -31,17 +45,22 @@ def test_sm_ml_root_moves_the_model_dir():
 
 
 def test_command_line_wins_and_the_serve_argument_is_ignored():
-    settings = resolve_settings(["serve", "--port", "9100", "--workers", "1", "--model-dir", "/m", "--host", "::1"],
-                                {"SAGEMAKER_BIND_TO_PORT": "9000", "SAGEMAKER_MODEL_SERVER_WORKERS": "4"})
+    settings = resolve_settings(
+        ["serve", "--port", "9100", "--workers", "1", "--model-dir", "/m", "--host", "::1"],
+        {"SAGEMAKER_BIND_TO_PORT": "9000", "SAGEMAKER_MODEL_SERVER_WORKERS": "4"},
+    )
     assert (settings.port, settings.workers, settings.model_dir, settings.host) == (9100, 1, Path("/m"), "::1")
 
 
-@pytest.mark.parametrize(("env", "fragment"), [
-    ({"SAGEMAKER_MODEL_SERVER_WORKERS": "many"}, "'many'"),
-    ({"SAGEMAKER_MODEL_SERVER_WORKERS": "0"}, "at least 1"),
-    ({"SAGEMAKER_BIND_TO_PORT": "80.5"}, "SAGEMAKER_BIND_TO_PORT"),
-    ({"MODEL_SERVER_MAX_BODY_BYTES": "-1"}, "MODEL_SERVER_MAX_BODY_BYTES"),
-])
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"SAGEMAKER_MODEL_SERVER_WORKERS": "many"}, "'many'"),
+        ({"SAGEMAKER_MODEL_SERVER_WORKERS": "0"}, "at least 1"),
+        ({"SAGEMAKER_BIND_TO_PORT": "80.5"}, "SAGEMAKER_BIND_TO_PORT"),
+        ({"MODEL_SERVER_MAX_BODY_BYTES": "-1"}, "MODEL_SERVER_MAX_BODY_BYTES"),
+    ],
+)
 def test_bad_values_name_the_setting(env, fragment):
     with pytest.raises(ValueError, match=fragment):
         resolve_settings([], env)

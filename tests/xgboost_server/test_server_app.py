@@ -1,4 +1,5 @@
 """The WSGI application's routes and error handling, called in process."""
+
 from __future__ import annotations
 
 import io
@@ -15,8 +16,9 @@ from .server_support import regression_rows
 class Response:
     """What the application answered."""
 
-    def __init__(self, app, method: str, path: str, body: bytes = b"", headers: dict | None = None,
-                 content_length: bool = True):
+    def __init__(
+        self, app, method: str, path: str, body: bytes = b"", headers: dict | None = None, content_length: bool = True
+    ):
         environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "wsgi.input": io.BytesIO(body)}
         if content_length:
             environ["CONTENT_LENGTH"] = str(len(body))
@@ -64,8 +66,13 @@ def test_other_paths_are_404(app, path):
 
 def test_json_in_csv_out_by_accept(app, model):
     features = regression_rows(2)[0]
-    response = Response(app, "POST", "/invocations", json.dumps({"instances": features.tolist()}).encode(),
-                        {"Content-Type": "application/json", "Accept": "text/csv"})
+    response = Response(
+        app,
+        "POST",
+        "/invocations",
+        json.dumps({"instances": features.tolist()}).encode(),
+        {"Content-Type": "application/json", "Accept": "text/csv"},
+    )
     assert response.headers["Content-Type"] == "text/csv"
     assert len(response.text.split()) == 2
 
@@ -88,25 +95,35 @@ def test_execution_parameters_for_batch_transform(app):
 
 @pytest.mark.parametrize("content_length", [True, False])
 def test_oversized_body_is_413_and_closes_the_connection(app, content_length):
-    response = Response(app, "POST", "/invocations", b"1,2,3,4\n" * 200, {"Content-Type": "text/csv"},
-                        content_length=content_length)
+    response = Response(
+        app, "POST", "/invocations", b"1,2,3,4\n" * 200, {"Content-Type": "text/csv"}, content_length=content_length
+    )
     assert response.status == 413 and "1024 bytes" in response.text
     assert response.headers["Connection"] == "close"
 
 
 def test_bad_content_length_is_400(app):
-    environ_body = Response(app, "POST", "/invocations", b"1,2,3,4", {"Content-Type": "text/csv", "Content-Length": "ten"},
-                            content_length=False)
+    environ_body = Response(
+        app,
+        "POST",
+        "/invocations",
+        b"1,2,3,4",
+        {"Content-Type": "text/csv", "Content-Length": "ten"},
+        content_length=False,
+    )
     assert environ_body.status == 400 and "'ten'" in environ_body.text
 
 
-@pytest.mark.parametrize(("body", "headers", "status", "fragment"), [
-    (b"1,2,3,4", {"Content-Type": "application/octet-stream"}, 415, "application/octet-stream"),
-    (b"", {"Content-Type": "text/csv"}, 400, "empty"),
-    (b"1,2,x,4", {"Content-Type": "text/csv"}, 400, "'x'"),
-    (b"1,2,3", {"Content-Type": "text/csv"}, 400, "4 features"),
-    (b"1,2,3,4", {"Content-Type": "text/csv", "Accept": "image/png"}, 406, "image/png"),
-])
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "fragment"),
+    [
+        (b"1,2,3,4", {"Content-Type": "application/octet-stream"}, 415, "application/octet-stream"),
+        (b"", {"Content-Type": "text/csv"}, 400, "empty"),
+        (b"1,2,x,4", {"Content-Type": "text/csv"}, 400, "'x'"),
+        (b"1,2,3", {"Content-Type": "text/csv"}, 400, "4 features"),
+        (b"1,2,3,4", {"Content-Type": "text/csv", "Accept": "image/png"}, 406, "image/png"),
+    ],
+)
 def test_client_errors_name_the_problem(app, body, headers, status, fragment):
     response = Response(app, "POST", "/invocations", body, headers)
     assert response.status == status and fragment in response.text

@@ -1,4 +1,5 @@
 """Request decoding, content negotiation and response encoding of the model server."""
+
 from __future__ import annotations
 
 import json
@@ -72,7 +73,11 @@ class TestJson:
     @pytest.mark.parametrize("value", ['"1.5"', "true", "[1]", '{"a": 1}'])
     def test_non_numbers_are_rejected_with_position(self, value):
         error = error_of(decode, f'{{"instances": [[1, 2], [3, {value}]]}}'.encode(), JSON, 2)
-        assert error.status == 400 and "row 2, column 2" in error.message and value.replace(" ", "") in error.message.replace(" ", "")
+        assert (
+            error.status == 400
+            and "row 2, column 2" in error.message
+            and value.replace(" ", "") in error.message.replace(" ", "")
+        )
 
     def test_ragged_rows_are_rejected(self):
         error = error_of(decode, b"[[1, 2], [3]]", JSON, 2)

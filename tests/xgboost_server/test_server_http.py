@@ -1,4 +1,5 @@
 """The real server (`python -m xgboost_container.serve`, gunicorn, 2 workers) on a loopback port."""
+
 from __future__ import annotations
 
 import http.client
@@ -18,8 +19,14 @@ from .server_support import FEATURES, ServerProcess, regression_rows
 pytestmark = pytest.mark.e2e
 
 
-def request(server, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
-            connection: http.client.HTTPConnection | None = None) -> tuple[int, dict, bytes]:
+def request(
+    server,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict | None = None,
+    connection: http.client.HTTPConnection | None = None,
+) -> tuple[int, dict, bytes]:
     own = connection is None
     connection = connection or http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
@@ -48,8 +55,13 @@ def test_csv_batch_matches_in_process_prediction(server, model):
 
 def test_json_in_and_out(server, model):
     features = regression_rows(3, seed=4)[0]
-    status, headers, body = request(server, "POST", "/invocations", json.dumps({"instances": features.tolist()}).encode(),
-                                    {"Content-Type": "application/json"})
+    status, headers, body = request(
+        server,
+        "POST",
+        "/invocations",
+        json.dumps({"instances": features.tolist()}).encode(),
+        {"Content-Type": "application/json"},
+    )
     assert status == 200 and headers["Content-Type"] == "application/json"
     assert np.allclose(json.loads(body)["predictions"], model.predict(features), rtol=1e-7)
 
@@ -59,8 +71,9 @@ def test_sagemaker_runtime_client_reaches_the_endpoint_path(server, model, monke
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     runtime = boto3.client("sagemaker-runtime", region_name="us-east-1", endpoint_url=server.url)
     features = regression_rows(2, seed=5)[0]
-    response = runtime.invoke_endpoint(EndpointName="abalone-staging", ContentType="text/csv", Accept="application/json",
-                                       Body=csv_of(features))
+    response = runtime.invoke_endpoint(
+        EndpointName="abalone-staging", ContentType="text/csv", Accept="application/json", Body=csv_of(features)
+    )
     assert response["ContentType"] == "application/json"
     assert np.allclose(json.loads(response["Body"].read())["predictions"], model.predict(features), rtol=1e-7)
 
@@ -69,7 +82,9 @@ def test_keep_alive_connection_serves_many_requests(server):
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
         for _ in range(5):
-            assert request(server, "POST", "/invocations", b"1,2,3,4", {"Content-Type": "text/csv"}, connection)[0] == 200
+            assert (
+                request(server, "POST", "/invocations", b"1,2,3,4", {"Content-Type": "text/csv"}, connection)[0] == 200
+            )
     finally:
         connection.close()
 
@@ -77,8 +92,13 @@ def test_keep_alive_connection_serves_many_requests(server):
 def test_chunked_upload(server):
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
-        connection.request("POST", "/invocations", body=iter([b"1,2,3,4\n", b"5,6,7,8\n"]),
-                           headers={"Content-Type": "text/csv"}, encode_chunked=True)
+        connection.request(
+            "POST",
+            "/invocations",
+            body=iter([b"1,2,3,4\n", b"5,6,7,8\n"]),
+            headers={"Content-Type": "text/csv"},
+            encode_chunked=True,
+        )
         response = connection.getresponse()
         assert response.status == 200 and len(response.read().split()) == 2
     finally:
@@ -95,7 +115,7 @@ def test_concurrent_clients(server, model):
     expected = model.predict(features)
 
     def client(index: int) -> bool:
-        rows = features[index:index + 1]
+        rows = features[index : index + 1]
         status, _, body = request(server, "POST", "/invocations", csv_of(rows), {"Content-Type": "text/csv"})
         return status == 200 and float(body) == pytest.approx(float(expected[index]), rel=1e-6)
 
@@ -154,8 +174,9 @@ def test_pipelined_requests_on_one_connection(server):
 
 def test_expect_100_continue(server):
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as client:
-        client.sendall(b"POST /invocations HTTP/1.1\r\nContent-Type: text/csv\r\nContent-Length: 7\r\n"
-                       b"Expect: 100-continue\r\n\r\n")
+        client.sendall(
+            b"POST /invocations HTTP/1.1\r\nContent-Type: text/csv\r\nContent-Length: 7\r\nExpect: 100-continue\r\n\r\n"
+        )
         assert client.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
         client.sendall(b"1,2,3,4")
         assert client.recv(1000).startswith(b"HTTP/1.1 200 OK")
@@ -178,8 +199,14 @@ def test_keep_alive_connections_are_spread_over_the_workers(server):
         for client in clients:
             assert request(server, "POST", "/invocations", b"1,2,3,4", {"Content-Type": "text/csv"}, client)[0] == 200
         workers = psutil.Process(server.process.pid).children()
-        held = [sum(1 for c in worker.net_connections() if c.laddr and c.laddr.port == server.port
-                    and c.status == psutil.CONN_ESTABLISHED) for worker in workers]
+        held = [
+            sum(
+                1
+                for c in worker.net_connections()
+                if c.laddr and c.laddr.port == server.port and c.status == psutil.CONN_ESTABLISHED
+            )
+            for worker in workers
+        ]
         assert len(held) == 2 and sum(held) == 8 and min(held) >= 2, held
     finally:
         for client in clients:

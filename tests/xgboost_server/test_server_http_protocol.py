@@ -1,4 +1,5 @@
 """The asyncio HTTP/1.1 connection handling of the model server, driven in process."""
+
 from __future__ import annotations
 
 import asyncio
@@ -45,23 +46,34 @@ class FakeTransport:
 def echo_app(environ, start_response):
     """Answers with what it received, so tests can see the environ."""
     body = environ["wsgi.input"].read()
-    text = f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']} {environ.get('CONTENT_TYPE', '-')} " \
-           f"{environ.get('HTTP_ACCEPT', '-')} {len(body)} ".encode() + body
+    text = (
+        f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']} {environ.get('CONTENT_TYPE', '-')} "
+        f"{environ.get('HTTP_ACCEPT', '-')} {len(body)} ".encode()
+        + body
+    )
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "999")])
     return [text]
 
 
 def in_loop(test):
     """Run a test body with a running event loop (the connection arms timers on it)."""
+
     async def body():
         return test()
+
     return asyncio.run(body())
 
 
 def connection(app=echo_app, max_body_bytes=1000, closed=None) -> tuple[HttpConnection, FakeTransport]:
-    conn = HttpConnection(app, max_body_bytes=max_body_bytes, keepalive_s=5, request_timeout_s=2, clock=_Clock(),
-                          on_close=(closed.append if closed is not None else lambda c: None),
-                          log=logging.getLogger("test"))
+    conn = HttpConnection(
+        app,
+        max_body_bytes=max_body_bytes,
+        keepalive_s=5,
+        request_timeout_s=2,
+        clock=_Clock(),
+        on_close=(closed.append if closed is not None else lambda c: None),
+        log=logging.getLogger("test"),
+    )
     transport = FakeTransport()
     conn.connection_made(transport)
     return conn, transport
@@ -87,27 +99,35 @@ class TestParseHead:
         assert request.headers == [("content-type", "text/csv"), ("content-length", "12"), ("x-a", "b")]
         assert request.length == 12 and request.keep_alive and not request.chunked
 
-    @pytest.mark.parametrize(("head", "keep_alive"), [
-        (b"GET / HTTP/1.1", True), (b"GET / HTTP/1.1\r\nConnection: close", False),
-        (b"GET / HTTP/1.0", False), (b"GET / HTTP/1.0\r\nConnection: Keep-Alive", True),
-    ])
+    @pytest.mark.parametrize(
+        ("head", "keep_alive"),
+        [
+            (b"GET / HTTP/1.1", True),
+            (b"GET / HTTP/1.1\r\nConnection: close", False),
+            (b"GET / HTTP/1.0", False),
+            (b"GET / HTTP/1.0\r\nConnection: Keep-Alive", True),
+        ],
+    )
     def test_keep_alive_defaults(self, head, keep_alive):
         assert parse_head(head).keep_alive is keep_alive
 
-    @pytest.mark.parametrize(("head", "status", "fragment"), [
-        (b"GARBAGE", 400, "malformed request line"),
-        (b"GET /a b HTTP/1.1", 400, "malformed request line"),
-        (b"GET / HTTP/2.0", 505, "HTTP/2.0"),
-        (b"GET / SPDY", 400, "unsupported protocol"),
-        (b"GET / HTTP/1.1\r\nNoColon", 400, "malformed header line"),
-        (b"GET / HTTP/1.1\r\nName : v", 400, "malformed header line"),
-        (b"GET / HTTP/1.1\r\nA: b\r\n folded", 400, "malformed header line"),
-        (b"POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked", 400, "both Content-Length"),
-        (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip", 501, "'gzip'"),
-        (b"POST / HTTP/1.1\r\nContent-Length: -1", 400, "invalid Content-Length"),
-        (b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6", 400, "invalid Content-Length"),
-        (b"GET / HTTP/1.1" + b"\r\nA: b" * 101, 431, "more than 100 header fields"),
-    ])
+    @pytest.mark.parametrize(
+        ("head", "status", "fragment"),
+        [
+            (b"GARBAGE", 400, "malformed request line"),
+            (b"GET /a b HTTP/1.1", 400, "malformed request line"),
+            (b"GET / HTTP/2.0", 505, "HTTP/2.0"),
+            (b"GET / SPDY", 400, "unsupported protocol"),
+            (b"GET / HTTP/1.1\r\nNoColon", 400, "malformed header line"),
+            (b"GET / HTTP/1.1\r\nName : v", 400, "malformed header line"),
+            (b"GET / HTTP/1.1\r\nA: b\r\n folded", 400, "malformed header line"),
+            (b"POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked", 400, "both Content-Length"),
+            (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip", 501, "'gzip'"),
+            (b"POST / HTTP/1.1\r\nContent-Length: -1", 400, "invalid Content-Length"),
+            (b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6", 400, "invalid Content-Length"),
+            (b"GET / HTTP/1.1" + b"\r\nA: b" * 101, 431, "more than 100 header fields"),
+        ],
+    )
     def test_malformed_heads(self, head, status, fragment):
         with pytest.raises(ProtocolError) as caught:
             parse_head(head)
@@ -118,22 +138,30 @@ class TestConnection:
     def test_request_split_across_reads_then_kept_alive(self):
         def test():
             conn, transport = connection()
-            for piece in (b"POST /invocations HTTP/1.1\r\nContent-Ty", b"pe: text/csv\r\nAccept: text/csv\r\n",
-                          b"Content-Length: 7\r\n\r\n1,2", b",3,4"):
+            for piece in (
+                b"POST /invocations HTTP/1.1\r\nContent-Ty",
+                b"pe: text/csv\r\nAccept: text/csv\r\n",
+                b"Content-Length: 7\r\n\r\n1,2",
+                b",3,4",
+            ):
                 conn.data_received(piece)
             [(status, headers, body)] = responses(transport)
             assert status == "HTTP/1.1 200 OK" and body == b"POST /invocations text/csv text/csv 7 1,2,3,4"
             assert headers["Content-Length"] == str(len(body)) and headers["Connection"] == "keep-alive"
             assert "Date" in headers and not transport.closed and conn.idle
+
         in_loop(test)
 
     def test_pipelined_requests_are_answered_in_order(self):
         def test():
             conn, transport = connection()
-            conn.data_received(b"POST /a HTTP/1.1\r\nContent-Length: 1\r\n\r\nxGET /b HTTP/1.1\r\n\r\n"
-                               b"GET /c HTTP/1.1\r\nConnection: close\r\n\r\nGET /d HTTP/1.1\r\n\r\n")
+            conn.data_received(
+                b"POST /a HTTP/1.1\r\nContent-Length: 1\r\n\r\nxGET /b HTTP/1.1\r\n\r\n"
+                b"GET /c HTTP/1.1\r\nConnection: close\r\n\r\nGET /d HTTP/1.1\r\n\r\n"
+            )
             bodies = [body.split(b" ")[1] for _, _, body in responses(transport)]
             assert bodies == [b"/a", b"/b", b"/c"] and transport.closed  # /d comes after "close"
+
         in_loop(test)
 
     def test_chunked_body_with_extensions_and_trailers(self):
@@ -144,6 +172,7 @@ class TestConnection:
             conn.data_received(b"POST /y HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
             (_, _, first), (_, _, second) = responses(transport)
             assert first.endswith(b" 7 1,2,3,4") and second.endswith(b" 0 ")
+
         in_loop(test)
 
     def test_bad_chunk_size_is_400_and_closes(self):
@@ -153,6 +182,7 @@ class TestConnection:
             [(status, headers, body)] = responses(transport)
             assert status == "HTTP/1.1 400 Bad Request" and b"invalid chunk size" in body
             assert headers["Connection"] == "close" and transport.eof
+
         in_loop(test)
 
     def test_expect_100_continue(self):
@@ -162,6 +192,7 @@ class TestConnection:
             assert bytes(transport.written) == b"HTTP/1.1 100 Continue\r\n\r\n"
             conn.data_received(b"abc")
             assert [status for status, _, _ in responses(transport)] == ["HTTP/1.1 100 Continue", "HTTP/1.1 200 OK"]
+
         in_loop(test)
 
     def test_oversized_body_is_refused_before_it_is_read_and_drained(self):
@@ -175,6 +206,7 @@ class TestConnection:
             assert len(responses(transport)) == 1 and not conn.buffer
             conn._expire()
             assert transport.closed
+
         in_loop(test)
 
     def test_oversized_chunked_body(self):
@@ -182,6 +214,7 @@ class TestConnection:
             conn, transport = connection(max_body_bytes=4)
             conn.data_received(b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n")
             assert responses(transport)[0][0] == "HTTP/1.1 413 Content Too Large"
+
         in_loop(test)
 
     def test_oversized_head_is_431(self):
@@ -189,6 +222,7 @@ class TestConnection:
             conn, transport = connection()
             conn.data_received(b"GET / HTTP/1.1\r\nX: " + b"a" * (server_http.MAX_HEAD_BYTES + 1))
             assert responses(transport)[0][0] == "HTTP/1.1 431 Request Header Fields Too Large"
+
         in_loop(test)
 
     def test_head_request_gets_length_without_body(self):
@@ -197,6 +231,7 @@ class TestConnection:
             conn.data_received(b"HEAD /ping HTTP/1.1\r\n\r\n")
             head, _, rest = bytes(transport.written).partition(b"\r\n\r\n")
             assert b"Content-Length: 17" in head and rest == b""
+
         in_loop(test)
 
     def test_application_failure_is_500_and_the_connection_lives_on(self, caplog):
@@ -207,6 +242,7 @@ class TestConnection:
             conn, transport = connection(app=broken)
             conn.data_received(b"GET /x HTTP/1.1\r\n\r\n")
             assert responses(transport)[0][0] == "HTTP/1.1 500 Internal Server Error" and not transport.closed
+
         in_loop(test)
         assert "kaput" in caplog.text
 
@@ -217,6 +253,7 @@ class TestConnection:
             conn._expire()
             [(status, _, body)] = responses(transport)
             assert status == "HTTP/1.1 408 Request Timeout" and b"within 2 s" in body
+
         in_loop(test)
 
     def test_idle_connection_expires_quietly(self):
@@ -227,6 +264,7 @@ class TestConnection:
             assert transport.closed and transport.written == b""
             conn.connection_lost(None)
             assert closed == [conn]
+
         in_loop(test)
 
     def test_app_connection_close_header_closes(self):
@@ -238,6 +276,7 @@ class TestConnection:
             conn, transport = connection(app=closing)
             conn.data_received(b"GET / HTTP/1.1\r\n\r\n")
             assert responses(transport)[0][1]["Connection"] == "close" and transport.closed
+
         in_loop(test)
 
     def test_reading_pauses_while_the_client_does_not_read(self):
@@ -247,4 +286,5 @@ class TestConnection:
             assert transport.paused
             conn.resume_writing()
             assert not transport.paused
+
         in_loop(test)

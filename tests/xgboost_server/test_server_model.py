@@ -1,4 +1,5 @@
 """Loading the served model, the CPU/GPU decision and the direct C-API predictor."""
+
 from __future__ import annotations
 
 import logging
@@ -24,7 +25,9 @@ class TestDeviceChoice:
 
     @pytest.mark.parametrize("has_cuda", [True, False])
     def test_no_gpu_means_cpu(self, has_cuda):
-        assert choose_device(forced=None, xgboost_has_cuda=has_cuda, has_gpu=False) == DeviceChoice("cpu", "no NVIDIA GPU visible")
+        assert choose_device(forced=None, xgboost_has_cuda=has_cuda, has_gpu=False) == DeviceChoice(
+            "cpu", "no NVIDIA GPU visible"
+        )
 
     def test_forced_cpu_on_a_gpu_machine(self):
         assert choose_device(forced="cpu", xgboost_has_cuda=True, has_gpu=True).device == "cpu"

@@ -1,7 +1,9 @@
 """The image's serving pins agree with the platform's pins, so the image runs what the tests ran."""
+
 from __future__ import annotations
 
 from pathlib import Path
+
 from tooling.requirement_pins import read_pins as pins
 
 REPO = Path(__file__).resolve().parents[2]

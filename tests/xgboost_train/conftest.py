@@ -1,4 +1,5 @@
 """Fixtures laying out a SageMaker training job's `/opt/ml` tree in a temporary directory."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,13 @@ import numpy as np
 import pytest
 
 SEED_HYPERPARAMETERS = {
-    "objective": "reg:squarederror", "num_round": "50", "max_depth": "5", "eta": "0.2",
-    "gamma": "4", "min_child_weight": "6", "subsample": "0.7",
+    "objective": "reg:squarederror",
+    "num_round": "50",
+    "max_depth": "5",
+    "eta": "0.2",
+    "gamma": "4",
+    "min_child_weight": "6",
+    "subsample": "0.7",
 }
 
 

@@ -1,4 +1,5 @@
 """The XGBoost images' build files, checked without building: pinned bases, requirements, entry points."""
+
 from __future__ import annotations
 
 import os
@@ -8,6 +9,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
 from tooling.requirement_pins import read_pins as pins
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +42,9 @@ def test_installs_pinned_requirements_the_server_and_the_package(dockerfile):
     steps = instructions(dockerfile)
     runs = [arguments for keyword, arguments in steps if keyword == "RUN"]
     requirements = IMAGES[dockerfile]
-    assert any(f"pip install -r {requirements} -r requirements-serve.txt -r requirements-build.txt" in run for run in runs)
+    assert any(
+        f"pip install -r {requirements} -r requirements-serve.txt -r requirements-build.txt" in run for run in runs
+    )
     assert any("pip install --no-deps --no-build-isolation ." in run for run in runs)
     copies = [arguments for keyword, arguments in steps if keyword == "COPY"]
     assert f"{requirements} requirements-serve.txt requirements-build.txt ./" in copies
@@ -49,7 +53,9 @@ def test_installs_pinned_requirements_the_server_and_the_package(dockerfile):
 
 @pytest.mark.parametrize("dockerfile", sorted(IMAGES))
 def test_entrypoint_dispatches_train_and_serve_on_port_8080(dockerfile):
-    steps = dict((keyword, arguments) for keyword, arguments in instructions(dockerfile) if keyword in ("ENTRYPOINT", "EXPOSE"))
+    steps = dict(
+        (keyword, arguments) for keyword, arguments in instructions(dockerfile) if keyword in ("ENTRYPOINT", "EXPOSE")
+    )
     assert steps == {"ENTRYPOINT": '["/usr/local/bin/docker-entrypoint.sh"]', "EXPOSE": "8080"}
     assert "docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh" in [
         arguments for keyword, arguments in instructions(dockerfile) if keyword == "COPY"
@@ -59,7 +65,11 @@ def test_entrypoint_dispatches_train_and_serve_on_port_8080(dockerfile):
 def test_gpu_image_puts_its_virtual_environment_first_on_path():
     environment = " ".join(arguments for keyword, arguments in instructions("Dockerfile.gpu") if keyword == "ENV")
     assert "PATH=/opt/venv/bin:$PATH" in environment
-    assert any("python3 -m venv /opt/venv" in arguments for keyword, arguments in instructions("Dockerfile.gpu") if keyword == "RUN")
+    assert any(
+        "python3 -m venv /opt/venv" in arguments
+        for keyword, arguments in instructions("Dockerfile.gpu")
+        if keyword == "RUN"
+    )
 
 
 @pytest.fixture
@@ -74,17 +84,28 @@ def fake_commands(tmp_path: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     ("arguments", "output"),
-    [(["train"], "xgboost-train"), (["serve"], "xgboost-serve"), (["serve", "--workers", "2"], "xgboost-serve --workers 2"),
-     (["echo", "processing"], "processing")],
+    [
+        (["train"], "xgboost-train"),
+        (["serve"], "xgboost-serve"),
+        (["serve", "--workers", "2"], "xgboost-serve --workers 2"),
+        (["echo", "processing"], "processing"),
+    ],
 )
 def test_entrypoint_script_dispatches_sagemaker_commands(fake_commands, arguments, output):
-    result = subprocess.run([str(CONTAINER / "docker-entrypoint.sh"), *arguments], env=fake_commands,
-                            capture_output=True, text=True, timeout=10)
+    result = subprocess.run(
+        [str(CONTAINER / "docker-entrypoint.sh"), *arguments],
+        env=fake_commands,
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
     assert (result.returncode, result.stdout.strip()) == (0, output)
 
 
 def test_entrypoint_script_without_a_command_prints_usage(fake_commands):
-    result = subprocess.run([str(CONTAINER / "docker-entrypoint.sh")], env=fake_commands, capture_output=True, text=True, timeout=10)
+    result = subprocess.run(
+        [str(CONTAINER / "docker-entrypoint.sh")], env=fake_commands, capture_output=True, text=True, timeout=10
+    )
     assert result.returncode == 64 and "usage: IMAGE train | serve" in result.stderr
 
 

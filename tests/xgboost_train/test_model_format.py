@@ -1,4 +1,5 @@
 """The model artifact format (`xgboost-model` + `model-metadata.json`) shared with the model server."""
+
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ import pytest
 import xgboost
 
 from xgboost_container import model_format
+
 from .conftest import regression_data
 
 
@@ -18,12 +20,16 @@ def booster() -> xgboost.Booster:
 
 
 def test_round_trip_keeps_predictions_and_metadata(booster, tmp_path):
-    saved = model_format.save_model(booster, tmp_path / "model", feature_names=["a", "b", "c"], label="rings",
-                                    objective="reg:squarederror")
+    saved = model_format.save_model(
+        booster, tmp_path / "model", feature_names=["a", "b", "c"], label="rings", objective="reg:squarederror"
+    )
     loaded, metadata = model_format.load_model(tmp_path / "model")
     assert metadata == saved == model_format.ModelMetadata(["a", "b", "c"], 3, "rings", "reg:squarederror")
     assert json.loads((tmp_path / "model" / "model-metadata.json").read_text()) == {
-        "feature_names": ["a", "b", "c"], "num_features": 3, "label": "rings", "objective": "reg:squarederror"
+        "feature_names": ["a", "b", "c"],
+        "num_features": 3,
+        "label": "rings",
+        "objective": "reg:squarederror",
     }
     data = xgboost.DMatrix(regression_data(10, features=3)[:, 1:])
     np.testing.assert_array_equal(loaded.predict(data), booster.predict(data))

@@ -1,4 +1,5 @@
 """The training entrypoint (`xgboost-train`) on generated data: success, device choice and bad input."""
+
 from __future__ import annotations
 
 import json
@@ -12,6 +13,7 @@ import pytest
 import xgboost
 
 from xgboost_container import model_format, train
+
 from .conftest import SEED_HYPERPARAMETERS, TrainingJob, regression_data
 
 
@@ -30,8 +32,13 @@ def test_trains_and_saves_the_contract_artifact(job):
 
 def test_runs_as_the_console_module_with_the_sagemaker_layout(job):
     """The same module the image's `train` command runs, in a fresh process: logs and exit status."""
-    result = subprocess.run([sys.executable, "-m", "xgboost_container.train"], env={**os.environ, "SM_ML_ROOT": str(job.root)},
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "xgboost_container.train"],
+        env={**os.environ, "SM_ML_ROOT": str(job.root)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "INFO xgboost_container.train: training on " in result.stderr
     assert "[49]\ttrain-rmse:" in result.stdout and "validation-rmse:" in result.stdout
@@ -47,8 +54,14 @@ def test_reads_every_file_of_a_channel_and_ignores_hidden_ones(job):
 
 
 def test_sdk_and_tuning_hyperparameters_are_ignored(job):
-    job.hyperparameters({**SEED_HYPERPARAMETERS, "_tuning_objective_metric": "validation:rmse",
-                         "sagemaker_container_log_level": "20", "early_stopping_rounds": "3"})
+    job.hyperparameters(
+        {
+            **SEED_HYPERPARAMETERS,
+            "_tuning_objective_metric": "validation:rmse",
+            "sagemaker_container_log_level": "20",
+            "early_stopping_rounds": "3",
+        }
+    )
     assert train.main() == 0
     booster, _ = model_format.load_model(job.model)
     assert booster.num_boosted_rounds() <= 50
@@ -136,7 +149,9 @@ def break_job(job, case: str) -> None:
     elif case == "cuda-without-gpu":
         job.hyperparameters({**SEED_HYPERPARAMETERS, "device": "cuda"})
     elif case == "parquet-content-type":
-        (job.config / "inputdataconfig.json").write_text(json.dumps({"train": {"ContentType": "application/x-parquet"}}))
+        (job.config / "inputdataconfig.json").write_text(
+            json.dumps({"train": {"ContentType": "application/x-parquet"}})
+        )
     else:
         raise AssertionError(case)
 
@@ -152,7 +167,9 @@ BAD_INPUT = {
     "unknown-hyperparameter": "unsupported hyperparameters ['max_dept']",
     "bad-device": "hyperparameter device='tpu' must be one of ['auto', 'cpu', 'cuda']",
     "xgboost-rejects-value": "XGBoost rejected the training job: ",
-    "missing-train-channel": "input channel 'train' not found at {root}/input/data/train (channels present: ['validation'])",
+    "missing-train-channel": (
+        "input channel 'train' not found at {root}/input/data/train (channels present: ['validation'])"
+    ),
     "unknown-channel": "unsupported input channels ['training']",
     "empty-channel": "channel directory {root}/input/data/train holds no data file",
     "empty-file": "data file {root}/input/data/train/part-0.csv is empty",
@@ -183,8 +200,13 @@ def test_bad_input_fails_with_the_reason_in_the_failure_file(job, caplog, case):
 
 def test_bad_input_in_a_fresh_process_exits_1_without_a_traceback(job):
     break_job(job, "non-numeric-value")
-    result = subprocess.run([sys.executable, "-m", "xgboost_container.train"], env={**os.environ, "SM_ML_ROOT": str(job.root)},
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "xgboost_container.train"],
+        env={**os.environ, "SM_ML_ROOT": str(job.root)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr + result.stdout
     assert "line 2, column 3: 'abc' is not a number" in result.stderr

@@ -7,6 +7,7 @@ into `/opt/ml/model` of an endpoint) holds two files:
 - `model-metadata.json`: `{"feature_names": [...], "num_features": N, "label": "...",
   "objective": "..."}`.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,7 @@ class ModelMetadata:
     def __post_init__(self) -> None:
         if self.num_features != len(self.feature_names):
             raise ModelFormatError(
-                f"num_features is {self.num_features} but {len(self.feature_names)} "
-                f"feature names are given"
+                f"num_features is {self.num_features} but {len(self.feature_names)} feature names are given"
             )
 
 

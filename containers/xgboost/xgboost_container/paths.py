@@ -4,6 +4,7 @@ Inside the image every path is the documented `/opt/ml/...` location. Outside Do
 local lifecycle run) the same code runs with `SM_ML_ROOT` (or a per-path variable) pointing at a
 plain directory.
 """
+
 from __future__ import annotations
 
 import os

@@ -19,6 +19,7 @@ Settings (environment, each overridable by the matching command-line option):
   real-time payload limit); larger bodies get 413.
 - `XGBOOST_SERVE_DEVICE`: `cpu` or `cuda` to override the GPU detection (see `server_model.py`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,7 +68,9 @@ def _int_setting(name: str, value: str | int, minimum: int) -> int:
 def resolve_settings(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> Settings:
     """Build `Settings` from command-line options over environment variables over defaults."""
     env = os.environ if environ is None else environ
-    parser = argparse.ArgumentParser(prog="xgboost-serve", description="Serve the XGBoost model in the model directory.")
+    parser = argparse.ArgumentParser(
+        prog="xgboost-serve", description="Serve the XGBoost model in the model directory."
+    )
     parser.add_argument("--model-dir", help="unpacked model directory (default: the container's model path)")
     parser.add_argument("--host", help="bind address")
     parser.add_argument("--port", help="port to listen on")
@@ -77,12 +80,18 @@ def resolve_settings(argv: list[str] | None = None, environ: dict[str, str] | No
         model_dir=Path(args.model_dir) if args.model_dir else paths.resolve(env).model,
         host=args.host or env.get("MODEL_SERVER_HOST", "0.0.0.0"),
         port=_int_setting("port (SAGEMAKER_BIND_TO_PORT)", args.port or env.get("SAGEMAKER_BIND_TO_PORT", 8080), 1),
-        workers=_int_setting("workers (SAGEMAKER_MODEL_SERVER_WORKERS)",
-                             args.workers or env.get("SAGEMAKER_MODEL_SERVER_WORKERS", os.cpu_count() or 1), 1),
-        threads_per_worker=_int_setting("MODEL_SERVER_THREADS_PER_WORKER", env.get("MODEL_SERVER_THREADS_PER_WORKER", 1), 1),
+        workers=_int_setting(
+            "workers (SAGEMAKER_MODEL_SERVER_WORKERS)",
+            args.workers or env.get("SAGEMAKER_MODEL_SERVER_WORKERS", os.cpu_count() or 1),
+            1,
+        ),
+        threads_per_worker=_int_setting(
+            "MODEL_SERVER_THREADS_PER_WORKER", env.get("MODEL_SERVER_THREADS_PER_WORKER", 1), 1
+        ),
         timeout=_int_setting("SAGEMAKER_MODEL_SERVER_TIMEOUT", env.get("SAGEMAKER_MODEL_SERVER_TIMEOUT", 60), 1),
-        max_body_bytes=_int_setting("MODEL_SERVER_MAX_BODY_BYTES",
-                                    env.get("MODEL_SERVER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES), 1),
+        max_body_bytes=_int_setting(
+            "MODEL_SERVER_MAX_BODY_BYTES", env.get("MODEL_SERVER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES), 1
+        ),
     )
 
 

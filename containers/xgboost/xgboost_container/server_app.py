@@ -12,12 +12,13 @@ Routes (the SageMaker hosting contract plus the runtime API's path):
 Client errors are answered with a 4xx status and a `text/plain` message naming the problem; an
 unexpected failure while predicting is logged and answered with 500. Neither ends the worker.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import re
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from xgboost_container import server_codec
 from xgboost_container.server_codec import RequestError
@@ -49,25 +50,35 @@ class InferenceApp:
         method = environ.get("REQUEST_METHOD", "GET")
         if is_invocations_path(path):
             if method != "POST":
-                return _reply(start_response, "405 Method Not Allowed", f"{path} accepts POST, not {method}",
-                              [("Allow", "POST")])
+                return _reply(
+                    start_response, "405 Method Not Allowed", f"{path} accepts POST, not {method}", [("Allow", "POST")]
+                )
             return self.invocations(environ, start_response)
         if path == "/ping":
             if method not in ("GET", "HEAD"):
-                return _reply(start_response, "405 Method Not Allowed", f"/ping accepts GET, not {method}",
-                              [("Allow", "GET, HEAD")])
+                return _reply(
+                    start_response,
+                    "405 Method Not Allowed",
+                    f"/ping accepts GET, not {method}",
+                    [("Allow", "GET, HEAD")],
+                )
             start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "0")])
             return [b""]
         if path == "/execution-parameters" and method == "GET":
-            body = json.dumps({
-                "MaxConcurrentTransforms": self.workers,
-                "BatchStrategy": "MULTI_RECORD",
-                "MaxPayloadInMB": max(1, self.max_body_bytes // (1024 * 1024)),
-            }).encode()
+            body = json.dumps(
+                {
+                    "MaxConcurrentTransforms": self.workers,
+                    "BatchStrategy": "MULTI_RECORD",
+                    "MaxPayloadInMB": max(1, self.max_body_bytes // (1024 * 1024)),
+                }
+            ).encode()
             start_response("200 OK", [("Content-Type", server_codec.JSON), ("Content-Length", str(len(body)))])
             return [body]
-        return _reply(start_response, "404 Not Found",
-                      f"no route {method} {path}; use POST /invocations or POST /endpoints/<name>/invocations")
+        return _reply(
+            start_response,
+            "404 Not Found",
+            f"no route {method} {path}; use POST /invocations or POST /endpoints/<name>/invocations",
+        )
 
     def invocations(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         """Decode the rows, predict, and answer in the negotiated format."""
@@ -105,8 +116,14 @@ class InferenceApp:
         return body
 
 
-_REASONS = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
-            413: "Content Too Large", 415: "Unsupported Media Type"}
+_REASONS = {
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+}
 
 
 def _status_line(status: int) -> str:
@@ -114,8 +131,9 @@ def _status_line(status: int) -> str:
     return f"{status} {_REASONS.get(status, 'Error')}"
 
 
-def _reply(start_response: StartResponse, status: str, message: str,
-           extra_headers: list[tuple[str, str]] | None = None) -> list[bytes]:
+def _reply(
+    start_response: StartResponse, status: str, message: str, extra_headers: list[tuple[str, str]] | None = None
+) -> list[bytes]:
     """Answer with a plain-text message (errors and refusals)."""
     body = (message + "\n").encode()
     start_response(status, _TEXT + [("Content-Length", str(len(body)))] + (extra_headers or []))

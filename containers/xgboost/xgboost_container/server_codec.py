@@ -16,6 +16,7 @@ own format when it names none):
 Every problem with a request raises `RequestError` carrying the HTTP status and a message that
 names the offending value, row and column, so a client can fix its request.
 """
+
 from __future__ import annotations
 
 import json
@@ -61,7 +62,9 @@ def negotiate(accept: str | None, request_type: str) -> str:
                 try:
                     quality = float(value)
                 except ValueError:
-                    raise RequestError(400, f"Accept header has a non-numeric quality value {value!r} in {item.strip()!r}") from None
+                    raise RequestError(
+                        400, f"Accept header has a non-numeric quality value {value!r} in {item.strip()!r}"
+                    ) from None
         ranked.append((-quality, position, parts[0].lower()))
     for neg_quality, _, wanted in sorted(ranked):
         if neg_quality == 0:  # q=0 means "not acceptable"
@@ -166,7 +169,9 @@ def _decode_json_slowly(rows: list) -> np.ndarray:
         if width is None:
             width = len(row)
         elif len(row) != width:
-            raise RequestError(400, f"row {row_number} of the JSON body has {len(row)} values, the first row has {width}")
+            raise RequestError(
+                400, f"row {row_number} of the JSON body has {len(row)} values, the first row has {width}"
+            )
         values = []
         for column, value in enumerate(row, start=1):
             if value is None:

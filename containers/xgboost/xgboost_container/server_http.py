@@ -19,6 +19,7 @@ accepted it, so a worker that holds k connections waits k ms before accepting an
 a worker that holds fewer (measured: without this, 8 keep-alive clients on 2 workers often all
 landed on one worker, which then did all the work while the other idled).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -27,8 +28,8 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Callable
 from email.utils import formatdate
-from typing import Callable
 from urllib.parse import unquote
 
 from gunicorn.workers.base import Worker
@@ -37,9 +38,16 @@ MAX_HEAD_BYTES = 64 * 1024
 MAX_HEADERS = 100
 LINGER_S = 2.0  # after refusing a request, how long its unread body is drained before closing
 ACCEPT_DEFER_S = 0.001  # per connection a worker already holds, see AsyncioWorker._accept
-_REASONS = {100: "Continue", 400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large",
-            431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
-            505: "HTTP Version Not Supported"}
+_REASONS = {
+    100: "Continue",
+    400: "Bad Request",
+    408: "Request Timeout",
+    413: "Content Too Large",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    505: "HTTP Version Not Supported",
+}
 
 
 class ProtocolError(Exception):
@@ -134,12 +142,22 @@ def wsgi_environ(request: Request, server: tuple[str, int], peer: tuple | None) 
     """The WSGI environ of a complete request."""
     path, _, query = request.target.partition("?")
     environ = {
-        "REQUEST_METHOD": request.method, "SCRIPT_NAME": "", "PATH_INFO": unquote(path, "latin-1"),
-        "QUERY_STRING": query, "SERVER_PROTOCOL": request.version, "SERVER_NAME": str(server[0]),
-        "SERVER_PORT": str(server[1]), "REMOTE_ADDR": str(peer[0]) if peer else "",
+        "REQUEST_METHOD": request.method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": unquote(path, "latin-1"),
+        "QUERY_STRING": query,
+        "SERVER_PROTOCOL": request.version,
+        "SERVER_NAME": str(server[0]),
+        "SERVER_PORT": str(server[1]),
+        "REMOTE_ADDR": str(peer[0]) if peer else "",
         "CONTENT_LENGTH": str(len(request.body)),
-        "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(request.body),
-        "wsgi.errors": sys.stderr, "wsgi.multithread": False, "wsgi.multiprocess": True, "wsgi.run_once": False,
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(request.body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
     }
     for name, value in request.headers:
         if name == "content-type":
@@ -169,8 +187,17 @@ def call_wsgi(app: Callable, environ: dict) -> tuple[str, list[tuple[str, str]],
 class HttpConnection(asyncio.Protocol):
     """One client connection: reads requests, answers them in order, keeps the connection alive."""
 
-    def __init__(self, app: Callable, *, max_body_bytes: int, keepalive_s: float, request_timeout_s: float,
-                 clock: _Clock, on_close: Callable[["HttpConnection"], None], log):
+    def __init__(
+        self,
+        app: Callable,
+        *,
+        max_body_bytes: int,
+        keepalive_s: float,
+        request_timeout_s: float,
+        clock: _Clock,
+        on_close: Callable[[HttpConnection], None],
+        log,
+    ):
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.keepalive_s = keepalive_s
@@ -232,7 +259,7 @@ class HttpConnection(asyncio.Protocol):
                         self._arm(self.request_timeout_s)
                     return
                 head = bytes(self.buffer[:end])
-                del self.buffer[:end + 4]
+                del self.buffer[: end + 4]
                 self.request = parse_head(head)
                 self._check_length(self.request)
                 if self.request.header("expect") == "100-continue" and (self.request.length or self.request.chunked):
@@ -252,8 +279,8 @@ class HttpConnection(asyncio.Protocol):
         if not request.chunked:
             if len(self.buffer) < request.length:
                 return False
-            request.body = bytes(self.buffer[:request.length])
-            del self.buffer[:request.length]
+            request.body = bytes(self.buffer[: request.length])
+            del self.buffer[: request.length]
             return True
         return self._take_chunks(request)
 
@@ -272,21 +299,21 @@ class HttpConnection(asyncio.Protocol):
                 raise ProtocolError(400, f"invalid chunk size {size_text[:20]!r}") from None
             if size == 0:
                 trailer_end = self.buffer.find(b"\r\n\r\n", line_end)
-                if self.buffer[line_end:line_end + 4] == b"\r\n\r\n":
+                if self.buffer[line_end : line_end + 4] == b"\r\n\r\n":
                     trailer_end = line_end
                 if trailer_end < 0:
                     return False
-                del self.buffer[:trailer_end + 4]
+                del self.buffer[: trailer_end + 4]
                 return True
             if len(self.buffer) < line_end + 2 + size + 2:
                 return False
             if len(request.body) + size > self.max_body_bytes:
                 raise ProtocolError(413, f"body exceeds the limit of {self.max_body_bytes} bytes")
             start = line_end + 2
-            if self.buffer[start + size:start + size + 2] != b"\r\n":
+            if self.buffer[start + size : start + size + 2] != b"\r\n":
                 raise ProtocolError(400, "chunk data not followed by CRLF")
-            request.body += self.buffer[start:start + size]
-            del self.buffer[:start + size + 2]
+            request.body += self.buffer[start : start + size]
+            del self.buffer[: start + size + 2]
 
     def _respond(self, request: Request) -> None:
         try:
@@ -295,7 +322,8 @@ class HttpConnection(asyncio.Protocol):
             self.log.exception("error handling %s %s", request.method, request.target)
             status, headers, body = "500 Internal Server Error", [("Content-Type", "text/plain")], b"internal error\n"
         keep_alive = request.keep_alive and not any(
-            name.lower() == "connection" and value.lower() == "close" for name, value in headers)
+            name.lower() == "connection" and value.lower() == "close" for name, value in headers
+        )
         self._write(status, headers, b"" if request.method == "HEAD" else body, keep_alive, len(body))
         if keep_alive:
             self._arm(self.keepalive_s)
@@ -304,8 +332,11 @@ class HttpConnection(asyncio.Protocol):
 
     def _write(self, status: str, headers: list[tuple[str, str]], body: bytes, keep_alive: bool, length: int) -> None:
         lines = [f"HTTP/1.1 {status}".encode(), b"Date: " + self.clock.date()]
-        lines += [f"{name}: {value}".encode("latin-1") for name, value in headers
-                  if name.lower() not in ("content-length", "connection")]
+        lines += [
+            f"{name}: {value}".encode("latin-1")
+            for name, value in headers
+            if name.lower() not in ("content-length", "connection")
+        ]
         lines.append(b"Content-Length: %d" % length)
         lines.append(b"Connection: keep-alive" if keep_alive else b"Connection: close")
         self.transport.write(b"\r\n".join(lines) + b"\r\n\r\n" + body)
@@ -320,8 +351,13 @@ class HttpConnection(asyncio.Protocol):
         if self.closing:
             return
         body = (message + "\n").encode()
-        self._write(f"{status} {_REASONS.get(status, 'Error')}", [("Content-Type", "text/plain; charset=utf-8")],
-                    body, False, len(body))
+        self._write(
+            f"{status} {_REASONS.get(status, 'Error')}",
+            [("Content-Type", "text/plain; charset=utf-8")],
+            body,
+            False,
+            len(body),
+        )
         self.closing = self.draining = True
         self.buffer.clear()
         self.request = None
@@ -367,9 +403,14 @@ class AsyncioWorker(Worker):
         self.deferred = False
         self.pending = 0  # accepted, transport not set up yet
         clock = _Clock()
-        options = dict(max_body_bytes=getattr(self.wsgi, "max_body_bytes", 6 * 1024 * 1024),
-                       keepalive_s=max(self.cfg.keepalive, 1), request_timeout_s=self.timeout, clock=clock,
-                       on_close=self._closed, log=self.log)
+        options = dict(
+            max_body_bytes=getattr(self.wsgi, "max_body_bytes", 6 * 1024 * 1024),
+            keepalive_s=max(self.cfg.keepalive, 1),
+            request_timeout_s=self.timeout,
+            clock=clock,
+            on_close=self._closed,
+            log=self.log,
+        )
         self.factory = lambda: HttpConnection(self.wsgi, **options)
         self._accept_on(loop)
         while self.alive:

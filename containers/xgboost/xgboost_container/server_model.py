@@ -4,6 +4,7 @@ The device is decided once, when the model is loaded: the GPU predictor (`device
 XGBoost build has CUDA support and the machine shows an NVIDIA GPU, the CPU predictor otherwise.
 The decision and its reason are logged. `XGBOOST_SERVE_DEVICE=cpu|cuda` forces a choice.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -78,10 +79,17 @@ class DensePredictor:
     identical to `inplace_predict` (a test compares them). Safe to call from several threads.
     """
 
-    _CONFIG = json.dumps({
-        "type": 0, "training": False, "iteration_begin": 0, "iteration_end": 0,
-        "missing": float("nan"), "strict_shape": False, "cache_id": 0,
-    }).encode()
+    _CONFIG = json.dumps(
+        {
+            "type": 0,
+            "training": False,
+            "iteration_begin": 0,
+            "iteration_end": 0,
+            "missing": float("nan"),
+            "strict_shape": False,
+            "cache_id": 0,
+        }
+    ).encode()
 
     def __init__(self, booster: xgboost.Booster):
         self._booster = booster  # keeps the handle alive
@@ -95,8 +103,13 @@ class DensePredictor:
         result = ctypes.POINTER(ctypes.c_float)()
         interface = json.dumps(rows.__array_interface__).encode()
         if self._lib.XGBoosterPredictFromDense(
-            self._booster.handle, interface, self._CONFIG, None,
-            ctypes.byref(shape), ctypes.byref(dims), ctypes.byref(result),
+            self._booster.handle,
+            interface,
+            self._CONFIG,
+            None,
+            ctypes.byref(shape),
+            ctypes.byref(dims),
+            ctypes.byref(result),
         ):
             raise xgboost.core.XGBoostError(self._lib.XGBGetLastError().decode())
         predictions = np.empty(shape[: dims.value], dtype=np.float32)
@@ -142,6 +155,10 @@ def load(model_dir: str | Path, device: DeviceChoice | None = None) -> Model:
     choice = device or detect_device()
     log.info(
         "loaded model from %s: %d features, objective %s; predictor device %s (%s)",
-        model_dir, metadata.num_features, metadata.objective, choice.device, choice.reason,
+        model_dir,
+        metadata.num_features,
+        metadata.objective,
+        choice.device,
+        choice.reason,
     )
     return Model(booster, metadata, choice)

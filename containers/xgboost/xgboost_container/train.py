@@ -17,6 +17,7 @@ The device is decided at run time and logged: CUDA when the installed XGBoost is
 CUDA and an NVIDIA GPU is visible, CPU otherwise. The `device` hyperparameter (`auto`, `cpu`,
 `cuda`) overrides the choice; `cuda` without a usable GPU fails the job.
 """
+
 from __future__ import annotations
 
 import csv
@@ -92,15 +93,11 @@ def read_hyperparameters(path: Path) -> dict[str, object]:
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise TrainingError(f"hyperparameters file {path} is not valid JSON: {error}") from error
     if not isinstance(document, dict):
-        raise TrainingError(
-            f"hyperparameters file {path} must hold a JSON object, found {type(document).__name__}"
-        )
+        raise TrainingError(f"hyperparameters file {path} must hold a JSON object, found {type(document).__name__}")
     given = {k: v for k, v in document.items() if not k.startswith(("_", "sagemaker_"))}
     unknown = sorted(set(given) - set(HYPERPARAMETER_TYPES))
     if unknown:
-        raise TrainingError(
-            f"unsupported hyperparameters {unknown}; supported: {sorted(HYPERPARAMETER_TYPES)}"
-        )
+        raise TrainingError(f"unsupported hyperparameters {unknown}; supported: {sorted(HYPERPARAMETER_TYPES)}")
     if "num_round" not in given:
         raise TrainingError(f"missing required hyperparameter 'num_round' in {path}")
     typed = {name: _convert(name, value) for name, value in given.items()}
@@ -165,7 +162,8 @@ def check_channels(container: paths.ContainerPaths) -> None:
 def read_channel(directory: Path) -> np.ndarray:
     """Load every data file of a channel into one float32 matrix (label in column 0)."""
     files = sorted(
-        path for path in directory.rglob("*")
+        path
+        for path in directory.rglob("*")
         if path.is_file() and not any(part.startswith(".") for part in path.relative_to(directory).parts)
     )
     if not files:
@@ -173,7 +171,7 @@ def read_channel(directory: Path) -> np.ndarray:
     matrices = [read_csv(path) for path in files]
     widths = {matrix.shape[1] for matrix in matrices}
     if len(widths) > 1:
-        detail = ", ".join(f"{path.name}: {matrix.shape[1]}" for path, matrix in zip(files, matrices))
+        detail = ", ".join(f"{path.name}: {matrix.shape[1]}" for path, matrix in zip(files, matrices, strict=True))
         raise TrainingError(f"files in {directory} have different column counts ({detail})")
     return np.vstack(matrices)
 
@@ -237,7 +235,7 @@ def read_feature_schema(container: paths.ContainerPaths, num_features: int) -> t
     names = document.get("feature_names") if isinstance(document, dict) else None
     label = document.get("label") if isinstance(document, dict) else None
     if not isinstance(names, list) or not all(isinstance(name, str) for name in names) or not isinstance(label, str):
-        raise TrainingError(f"{path} must hold {{\"feature_names\": [strings], \"label\": string}}")
+        raise TrainingError(f'{path} must hold {{"feature_names": [strings], "label": string}}')
     if len(names) != num_features:
         raise TrainingError(
             f"{path} names {len(names)} features but the training data has {num_features} feature columns"

@@ -14,6 +14,7 @@ per-step directory laid out like the container's `/opt/ml`:
 Outputs go to `s3://$ARTIFACT_BUCKET/<pipeline>/<execution id>/...`, the layout of the SageMaker
 execution (see `pipelines.abalone.pipeline.artifact_prefix`).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -26,10 +27,10 @@ import tarfile
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import boto3
 from boto3.exceptions import Boto3Error
@@ -63,7 +64,7 @@ class LocalSettings:
 
 def new_execution_id() -> str:
     """A unique, sortable id for a local execution (its S3 prefix)."""
-    return f"local-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    return f"local-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
 
 class LocalExecution:
@@ -267,7 +268,7 @@ class LocalExecution:
         """Copy the input data (an S3 prefix, a file or a directory) into `destination`."""
         destination.mkdir(parents=True)
         if source.startswith("s3://"):
-            bucket, _, prefix = source[len("s3://"):].partition("/")
+            bucket, _, prefix = source[len("s3://") :].partition("/")
             base = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
             keys = [
                 item["Key"]
@@ -278,7 +279,7 @@ class LocalExecution:
             if not keys:
                 raise LocalRunError(f"no object found under the input data URL {source}")
             for key in keys:
-                target = destination / key[len(base):]
+                target = destination / key[len(base) :]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 self.s3.download_file(bucket, key, str(target))
             return

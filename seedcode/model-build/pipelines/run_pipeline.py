@@ -15,6 +15,7 @@ Environment (the GitLab CI/CD variables the project sets):
 `INPUT_DATA_URL` (default of `--input-data`), `RUN_SUMMARY_PATH` (where the JSON run summary
 is written, if set).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,21 +55,27 @@ class UsageError(Exception):
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command line options; every pipeline parameter left out keeps its default."""
     parser = argparse.ArgumentParser(prog="python -m pipelines.run_pipeline", description=__doc__.splitlines()[0])
-    parser.add_argument("--local", action="store_true",
-                        help="run the steps on this machine (also PIPELINE_EXECUTION_MODE=local)")
+    parser.add_argument(
+        "--local", action="store_true", help="run the steps on this machine (also PIPELINE_EXECUTION_MODE=local)"
+    )
     parser.add_argument("--wait", action="store_true", help="SageMaker mode: wait for the execution to end")
     parser.add_argument("--pipeline-name", help="default: $SAGEMAKER_PROJECT_NAME-$SAGEMAKER_PROJECT_ID")
     parser.add_argument("--config", type=Path, default=definition.CONFIG_PATH, help="pipeline configuration file")
-    parser.add_argument("--input-data", default=os.environ.get("INPUT_DATA_URL"),
-                        help="InputDataUrl: s3:// URL (or, locally, a path)")
-    parser.add_argument("--training-instance-type", default=definition.DEFAULT_TRAINING_INSTANCE_TYPE,
-                        help="TrainingInstanceType; a GPU type (ml.g*, ml.p*) trains with XGBOOST_GPU_IMAGE_URI")
+    parser.add_argument(
+        "--input-data", default=os.environ.get("INPUT_DATA_URL"), help="InputDataUrl: s3:// URL (or, locally, a path)"
+    )
+    parser.add_argument(
+        "--training-instance-type",
+        default=definition.DEFAULT_TRAINING_INSTANCE_TYPE,
+        help="TrainingInstanceType; a GPU type (ml.g*, ml.p*) trains with XGBOOST_GPU_IMAGE_URI",
+    )
     parser.add_argument("--processing-instance-type", help="ProcessingInstanceType")
     parser.add_argument("--processing-instance-count", type=int, help="ProcessingInstanceCount")
     parser.add_argument("--approval-status", default=definition.DEFAULT_APPROVAL_STATUS, help="ModelApprovalStatus")
     parser.add_argument("--mse-threshold", type=float, default=definition.DEFAULT_MSE_THRESHOLD, help="MseThreshold")
-    parser.add_argument("--work-dir", type=Path,
-                        help="local mode: keep the step directories here (default: a temporary directory)")
+    parser.add_argument(
+        "--work-dir", type=Path, help="local mode: keep the step directories here (default: a temporary directory)"
+    )
     return parser.parse_args(argv)
 
 
@@ -171,9 +178,11 @@ def run_sagemaker(args: argparse.Namespace) -> tuple[int, dict]:
     evaluation_uri = definition.artifact_prefix(
         env["ARTIFACT_BUCKET"], name, execution_id, definition.EVALUATION_OUTPUT, definition.EVALUATION_FILE
     )
-    body = boto_session.client("s3").get_object(
-        Bucket=env["ARTIFACT_BUCKET"], Key=evaluation_uri.split("/", 3)[3]
-    )["Body"].read()
+    body = (
+        boto_session.client("s3")
+        .get_object(Bucket=env["ARTIFACT_BUCKET"], Key=evaluation_uri.split("/", 3)[3])["Body"]
+        .read()
+    )
     mse = json.loads(body)["regression_metrics"]["mse"]
     summary.update(mse=mse["value"], standard_deviation=mse["standard_deviation"], evaluation_url=evaluation_uri)
     print(f"pipeline execution Succeeded\ntest_mse={mse['value']:.6f}")

@@ -1,4 +1,5 @@
 """Shared fixtures: small generated Abalone-like data sets and the pipeline configuration."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,10 @@ def abalone_rows(count: int, seed: int = 0) -> list[str]:
     shucked, viscera, shell = 0.45 * whole, 0.2 * whole, 0.3 * whole
     rings = np.clip(np.round(3 + 25 * shell + (sex == "I") * -2 + rng.normal(0, 1, count)), 1, 29).astype(int)
     return [
-        f"{s},{l:.3f},{d:.3f},{h:.3f},{w:.4f},{sh:.4f},{v:.4f},{se:.4f},{r}"
-        for s, l, d, h, w, sh, v, se, r in zip(sex, length, diameter, height, whole, shucked, viscera, shell, rings)
+        f"{s},{ln:.3f},{d:.3f},{h:.3f},{w:.4f},{sh:.4f},{v:.4f},{se:.4f},{r}"
+        for s, ln, d, h, w, sh, v, se, r in zip(
+            sex, length, diameter, height, whole, shucked, viscera, shell, rings, strict=True
+        )
     ]
 
 

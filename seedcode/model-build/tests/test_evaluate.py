@@ -1,4 +1,5 @@
 """The evaluate step on a small model trained here: metrics, report layout and bad input."""
+
 from __future__ import annotations
 
 import io
@@ -9,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xgboost
-
 from pipelines.abalone import evaluate
 
 
@@ -32,15 +32,20 @@ def pack(archive: Path, members: dict[str, bytes]) -> None:
 def trained(tmp_path: Path):
     """A booster trained on generated data, packed like the training step's `model.tar.gz`."""
     data = make_data(300)
-    booster = xgboost.train({"objective": "reg:squarederror", "max_depth": 3}, xgboost.DMatrix(data[:, 1:], label=data[:, 0]), 20)
+    booster = xgboost.train(
+        {"objective": "reg:squarederror", "max_depth": 3}, xgboost.DMatrix(data[:, 1:], label=data[:, 0]), 20
+    )
     root = tmp_path
     (root / "processing" / "model").mkdir(parents=True)
     (root / "processing" / "test").mkdir(parents=True)
     metadata = {"feature_names": ["a", "b", "c"], "num_features": 3, "label": "y", "objective": "reg:squarederror"}
-    pack(root / "processing" / "model" / "model.tar.gz", {
-        "xgboost-model": bytes(booster.save_raw("ubj")),
-        "model-metadata.json": json.dumps(metadata).encode(),
-    })
+    pack(
+        root / "processing" / "model" / "model.tar.gz",
+        {
+            "xgboost-model": bytes(booster.save_raw("ubj")),
+            "model-metadata.json": json.dumps(metadata).encode(),
+        },
+    )
     return root, booster
 
 
@@ -64,10 +69,14 @@ def test_reports_mse_and_error_standard_deviation(trained, monkeypatch):
     assert run_main(root, monkeypatch) == 0
     report = json.loads((root / "processing" / "evaluation" / "evaluation.json").read_text())
     errors = test[:, 0] - booster.predict(xgboost.DMatrix(test[:, 1:]))
-    assert report == {"regression_metrics": {"mse": {
-        "value": pytest.approx(float(np.mean(errors**2))),
-        "standard_deviation": pytest.approx(float(np.std(errors))),
-    }}}
+    assert report == {
+        "regression_metrics": {
+            "mse": {
+                "value": pytest.approx(float(np.mean(errors**2))),
+                "standard_deviation": pytest.approx(float(np.std(errors))),
+            }
+        }
+    }
     assert 0 < report["regression_metrics"]["mse"]["value"] < np.var(test[:, 0])
 
 

@@ -1,4 +1,5 @@
 """The SageMaker Pipeline definition, built offline inside moto: steps, parameters, condition, registration."""
+
 from __future__ import annotations
 
 import json
@@ -6,9 +7,8 @@ import json
 import boto3
 import moto
 import pytest
-from sagemaker.workflow.pipeline_context import PipelineSession
-
 from pipelines.abalone import pipeline as definition
+from sagemaker.workflow.pipeline_context import PipelineSession
 
 REGION = "us-east-1"
 BUCKET = "sagemaker-project-p-test"
@@ -23,8 +23,14 @@ def build(images: definition.ImageUris, **kwargs) -> dict:
         session = boto3.Session(region_name=REGION)
         session.client("s3").create_bucket(Bucket=BUCKET)
         pipeline = definition.get_pipeline(
-            region=REGION, role=ROLE, default_bucket=BUCKET, pipeline_name=NAME, model_package_group_name=NAME,
-            sagemaker_session=PipelineSession(boto_session=session, default_bucket=BUCKET), images=images, **kwargs,
+            region=REGION,
+            role=ROLE,
+            default_bucket=BUCKET,
+            pipeline_name=NAME,
+            model_package_group_name=NAME,
+            sagemaker_session=PipelineSession(boto_session=session, default_bucket=BUCKET),
+            images=images,
+            **kwargs,
         )
         return json.loads(pipeline.definition())
 
@@ -48,7 +54,12 @@ def steps_by_name(document: dict) -> dict:
 
 
 def test_steps_in_order(pipeline_json):
-    assert [step["Name"] for step in pipeline_json["Steps"]] == ["Preprocess", "Train", "Evaluate", "CheckMseEvaluation"]
+    assert [step["Name"] for step in pipeline_json["Steps"]] == [
+        "Preprocess",
+        "Train",
+        "Evaluate",
+        "CheckMseEvaluation",
+    ]
     assert [step["Type"] for step in pipeline_json["Steps"]] == ["Processing", "Training", "Processing", "Condition"]
 
 
@@ -86,8 +97,13 @@ def test_training_step_uses_seed_hyperparameters_and_channels(pipeline_json):
     assert arguments["AlgorithmSpecification"]["TrainingImage"] == {"Get": "Parameters.TrainingImageUri"}
     assert arguments["ResourceConfig"]["InstanceType"] == {"Get": "Parameters.TrainingInstanceType"}
     assert arguments["HyperParameters"] == {
-        "objective": "reg:squarederror", "num_round": "50", "max_depth": "5", "eta": "0.2",
-        "gamma": "4", "min_child_weight": "6", "subsample": "0.7",
+        "objective": "reg:squarederror",
+        "num_round": "50",
+        "max_depth": "5",
+        "eta": "0.2",
+        "gamma": "4",
+        "min_child_weight": "6",
+        "subsample": "0.7",
     }
     channels = {c["ChannelName"]: c for c in arguments["InputDataConfig"]}
     assert set(channels) == {"train", "validation", "features"}
@@ -99,14 +115,18 @@ def test_training_step_uses_seed_hyperparameters_and_channels(pipeline_json):
 
 def test_condition_compares_the_evaluated_mse_with_the_threshold(pipeline_json):
     condition = steps_by_name(pipeline_json)["CheckMseEvaluation"]["Arguments"]
-    assert condition["Conditions"] == [{
-        "Type": "LessThanOrEqualTo",
-        "LeftValue": {"Std:JsonGet": {
-            "PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"},
-            "Path": "regression_metrics.mse.value",
-        }},
-        "RightValue": {"Get": "Parameters.MseThreshold"},
-    }]
+    assert condition["Conditions"] == [
+        {
+            "Type": "LessThanOrEqualTo",
+            "LeftValue": {
+                "Std:JsonGet": {
+                    "PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"},
+                    "Path": "regression_metrics.mse.value",
+                }
+            },
+            "RightValue": {"Get": "Parameters.MseThreshold"},
+        }
+    ]
     assert [s["Type"] for s in condition["IfSteps"]] == ["RegisterModel"]
     assert [s["Name"] for s in condition["ElseSteps"]] == ["MseAboveThreshold"]
     evaluate = steps_by_name(pipeline_json)["Evaluate"]
@@ -124,7 +144,9 @@ def test_registration_records_metrics_images_and_instance_types(pipeline_json):
     assert spec["Containers"][0]["Image"] == CPU_IMAGE
     assert spec["Containers"][0]["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
     assert spec["SupportedContentTypes"] == ["text/csv"] and spec["SupportedResponseMIMETypes"] == ["text/csv"]
-    assert {"ml.m5.large", "ml.c5.xlarge", "ml.g4dn.xlarge", "ml.g5.xlarge"} <= set(spec["SupportedRealtimeInferenceInstanceTypes"])
+    assert {"ml.m5.large", "ml.c5.xlarge", "ml.g4dn.xlarge", "ml.g5.xlarge"} <= set(
+        spec["SupportedRealtimeInferenceInstanceTypes"]
+    )
     statistics = register["ModelMetrics"]["ModelQuality"]["Statistics"]
     assert statistics["ContentType"] == "application/json"
     assert statistics["S3Uri"]["Std:Join"]["Values"][-1] == "evaluation.json"
@@ -138,8 +160,9 @@ def test_fail_step_reports_the_measured_mse(pipeline_json):
 
 
 def test_gpu_training_instance_selects_the_gpu_image(builtin_uri):
-    document = build(definition.ImageUris(cpu=CPU_IMAGE, gpu=GPU_IMAGE, builtin=builtin_uri),
-                     training_instance_type="ml.g5.xlarge")
+    document = build(
+        definition.ImageUris(cpu=CPU_IMAGE, gpu=GPU_IMAGE, builtin=builtin_uri), training_instance_type="ml.g5.xlarge"
+    )
     parameters = {p["Name"]: p["DefaultValue"] for p in document["Parameters"]}
     assert parameters["TrainingInstanceType"] == "ml.g5.xlarge"
     assert parameters["TrainingImageUri"] == GPU_IMAGE
@@ -167,8 +190,15 @@ def test_image_uris_come_from_the_environment():
 
 @pytest.mark.parametrize(
     ("instance_type", "gpu"),
-    [("ml.g4dn.xlarge", True), ("ml.g5.2xlarge", True), ("ml.p3.2xlarge", True), ("ml.m5.xlarge", False),
-     ("ml.c5.xlarge", False), ("ml.trn1.2xlarge", False), ("local", False)],
+    [
+        ("ml.g4dn.xlarge", True),
+        ("ml.g5.2xlarge", True),
+        ("ml.p3.2xlarge", True),
+        ("ml.m5.xlarge", False),
+        ("ml.c5.xlarge", False),
+        ("ml.trn1.2xlarge", False),
+        ("local", False),
+    ],
 )
 def test_gpu_instance_families(instance_type, gpu):
     assert definition.is_gpu_instance(instance_type) is gpu

@@ -1,4 +1,5 @@
 """The preprocess step on small generated data: outputs, transformations and bad input."""
+
 from __future__ import annotations
 
 import json
@@ -6,12 +7,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from pipelines.abalone import preprocess
 
 GOOD_ROW = "M,0.455,0.365,0.095,0.514,0.2245,0.101,0.15,15"
-FEATURES = ["length", "diameter", "height", "whole_weight", "shucked_weight", "viscera_weight",
-            "shell_weight", "sex_F", "sex_I", "sex_M"]
+FEATURES = [
+    "length",
+    "diameter",
+    "height",
+    "whole_weight",
+    "shucked_weight",
+    "viscera_weight",
+    "shell_weight",
+    "sex_F",
+    "sex_I",
+    "sex_M",
+]
 
 
 def run_main(root: Path, monkeypatch) -> int:
@@ -46,7 +56,9 @@ def test_same_seed_same_split_other_seed_other_split(processing_root, make_rows,
     frame = preprocess.read_dataset(root / "processing" / "input" / "data", config)
     first = preprocess.split_rows(frame, config)["test"]
     again = preprocess.split_rows(frame, config)["test"]
-    other = preprocess.split_rows(frame, preprocess.DatasetConfig.from_dict({**pipeline_config["dataset"], "seed": 7}))["test"]
+    other = preprocess.split_rows(frame, preprocess.DatasetConfig.from_dict({**pipeline_config["dataset"], "seed": 7}))[
+        "test"
+    ]
     assert first.equals(again)
     assert not first.equals(other)
 
@@ -78,7 +90,10 @@ def test_header_row_is_skipped_when_configured(processing_root, make_rows, pipel
     [
         (["M,0.1,0.2"], "line 1: expected 9 columns (sex, length"),
         ([GOOD_ROW] * 5 + ["M,0.4,0.3,0.1,0.5,0.2,0.1,0.15,9,extra"], "line 6: expected 9 columns"),
-        ([GOOD_ROW] * 3 + ["F,0.4,abc,0.1,0.5,0.2,0.1,0.15,9"], "line 4: column 'diameter' holds the non-numeric value 'abc'"),
+        (
+            [GOOD_ROW] * 3 + ["F,0.4,abc,0.1,0.5,0.2,0.1,0.15,9"],
+            "line 4: column 'diameter' holds the non-numeric value 'abc'",
+        ),
         ([GOOD_ROW] * 3 + ["F,0.4,0.3,0.1,0.5,0.2,0.1,0.15,"], "line 4: the label 'rings' is missing"),
         ([], "holds no data rows"),
         ([GOOD_ROW] * 3, "too few for the split"),
@@ -125,10 +140,13 @@ def test_invalid_dataset_configuration_is_rejected(pipeline_config, change, expe
 def test_another_data_set_is_configuration_only(processing_root, monkeypatch):
     """A data set with other columns, label and categories runs through the unchanged script."""
     rng = np.random.default_rng(3)
-    lines = [f"{c},{x:.3f},{y:.3f},{2 * x + y:.3f}" for c, x, y in
-             zip(rng.choice(["red", "blue"], 50), rng.normal(size=50), rng.normal(size=50))]
-    config = {"dataset": {"columns": ["colour", "x", "y", "target"], "label": "target",
-                          "categorical_columns": ["colour"]}}
+    lines = [
+        f"{c},{x:.3f},{y:.3f},{2 * x + y:.3f}"
+        for c, x, y in zip(rng.choice(["red", "blue"], 50), rng.normal(size=50), rng.normal(size=50), strict=True)
+    ]
+    config = {
+        "dataset": {"columns": ["colour", "x", "y", "target"], "label": "target", "categorical_columns": ["colour"]}
+    }
     root = processing_root(lines, config, file_name="other.csv")
     assert run_main(root, monkeypatch) == 0
     features = json.loads((root / "processing" / "features" / "features.json").read_text())

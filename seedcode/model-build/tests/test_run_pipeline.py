@@ -1,4 +1,5 @@
 """`python -m pipelines.run_pipeline`: SageMaker mode against moto, and the local execution end to end."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -9,7 +10,6 @@ import tarfile
 import boto3
 import moto
 import pytest
-
 from pipelines import run_pipeline
 
 REGION = "us-east-1"
@@ -28,11 +28,17 @@ needs_training_code = pytest.mark.skipif(
 def project_env(monkeypatch, tmp_path):
     """The CI/CD variables of a seeded project, against moto."""
     for name, value in {
-        "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing", "SAGEMAKER_PROJECT_NAME": "abalone", "SAGEMAKER_PROJECT_ID": "p-test",
-        "ARTIFACT_BUCKET": BUCKET, "MODEL_PACKAGE_GROUP_NAME": GROUP,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "SAGEMAKER_PROJECT_NAME": "abalone",
+        "SAGEMAKER_PROJECT_ID": "p-test",
+        "ARTIFACT_BUCKET": BUCKET,
+        "MODEL_PACKAGE_GROUP_NAME": GROUP,
         "SAGEMAKER_PIPELINE_ROLE_ARN": "arn:aws:iam::123456789012:role/pipeline-role",
-        "XGBOOST_IMAGE_URI": CPU_IMAGE, "XGBOOST_GPU_IMAGE_URI": GPU_IMAGE,
+        "XGBOOST_IMAGE_URI": CPU_IMAGE,
+        "XGBOOST_GPU_IMAGE_URI": GPU_IMAGE,
         "RUN_SUMMARY_PATH": str(tmp_path / "summary.json"),
     }.items():
         monkeypatch.setenv(name, value)
@@ -59,13 +65,20 @@ def test_sagemaker_mode_upserts_and_starts_the_pipeline(project_env, capsys):
     steps = [step["Name"] for step in json.loads(described["PipelineDefinition"])["Steps"]]
     assert steps == ["Preprocess", "Train", "Evaluate", "CheckMseEvaluation"]
     tags = client.list_tags(ResourceArn=described["PipelineArn"])["Tags"]
-    assert tags == [{"Key": "sagemaker:project-name", "Value": "abalone"}, {"Key": "sagemaker:project-id", "Value": "p-test"}]
+    assert tags == [
+        {"Key": "sagemaker:project-name", "Value": "abalone"},
+        {"Key": "sagemaker:project-id", "Value": "p-test"},
+    ]
     execution_arn = output.split("execution_arn=")[1].strip()
     parameters = client.list_pipeline_parameters_for_execution(PipelineExecutionArn=execution_arn)["PipelineParameters"]
     assert {"Name": "InputDataUrl", "Value": f"s3://{BUCKET}/dataset/other.csv"} in parameters
     summary = json.loads((project_env / "summary.json").read_text())
-    assert summary == {"mode": "sagemaker", "pipeline_name": "abalone-p-test", "execution_arn": execution_arn,
-                       "status": "Executing"}
+    assert summary == {
+        "mode": "sagemaker",
+        "pipeline_name": "abalone-p-test",
+        "execution_arn": execution_arn,
+        "status": "Executing",
+    }
 
 
 def test_missing_settings_are_named(project_env, monkeypatch, capsys):
@@ -98,7 +111,9 @@ def test_local_execution_trains_evaluates_and_registers(project_env, make_rows, 
         assert sorted(bundle.getnames()) == ["model-metadata.json", "xgboost-model"]
         metadata = json.load(bundle.extractfile("model-metadata.json"))
     assert metadata["label"] == "rings" and metadata["num_features"] == 10
-    evaluation = json.loads(s3.get_object(Bucket=BUCKET, Key=summary["artifacts"]["evaluation_url"].split("/", 3)[3])["Body"].read())
+    evaluation = json.loads(
+        s3.get_object(Bucket=BUCKET, Key=summary["artifacts"]["evaluation_url"].split("/", 3)[3])["Body"].read()
+    )
     assert evaluation["regression_metrics"]["mse"]["value"] == summary["mse"]
 
     package = boto3.client("sagemaker", region_name=REGION).describe_model_package(
@@ -108,7 +123,9 @@ def test_local_execution_trains_evaluates_and_registers(project_env, make_rows, 
     assert package["ModelApprovalStatus"] == "PendingManualApproval"
     assert package["CustomerMetadataProperties"] == {"CpuImageUri": CPU_IMAGE, "GpuImageUri": GPU_IMAGE}
     assert package["InferenceSpecification"]["Containers"][0] == {
-        "Image": CPU_IMAGE, "ModelDataUrl": model_url, "Environment": {}
+        "Image": CPU_IMAGE,
+        "ModelDataUrl": model_url,
+        "Environment": {},
     }
     assert package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"] == summary["artifacts"]["evaluation_url"]
 
@@ -121,7 +138,11 @@ def test_local_execution_fails_above_the_threshold_without_registering(project_e
     assert "is above the threshold 0.01" in captured.err
     assert captured.out.strip().splitlines()[-1].startswith("test_mse=")
     summary = json.loads((project_env / "summary.json").read_text())
-    assert (summary["status"], summary["failed_step"], summary["model_package_arn"]) == ("Failed", "MseAboveThreshold", None)
+    assert (summary["status"], summary["failed_step"], summary["model_package_arn"]) == (
+        "Failed",
+        "MseAboveThreshold",
+        None,
+    )
     groups = boto3.client("sagemaker", region_name=REGION).list_model_package_groups()["ModelPackageGroupSummaryList"]
     assert groups == []
 

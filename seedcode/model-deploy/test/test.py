@@ -21,6 +21,7 @@ names another prefix or file.
 Requests go through boto3's `sagemaker-runtime` `invoke_endpoint`; with
 `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME` set they reach that server instead (local runs).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,9 +31,9 @@ import os
 import sys
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import boto3
 
@@ -40,6 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the repository's own modules (run as `python test/test.py`)
 
 from aws_session import session_for  # noqa: E402
+
 TEST_SETTINGS = ("InServiceTimeoutSeconds", "BatchRows", "MseRelativeTolerance", "LatencyProbes", "P95LatencyMs")
 
 
@@ -95,8 +97,14 @@ class Report:
         """Write the JUnit XML file GitLab reads (`artifacts:reports:junit`)."""
         failures = sum(case.failure is not None for case in self.cases)
         skipped = sum(case.skipped is not None for case in self.cases)
-        suite = ET.Element("testsuite", name=self.suite, tests=str(len(self.cases)), failures=str(failures),
-                           skipped=str(skipped), time=f"{sum(case.seconds for case in self.cases):.3f}")
+        suite = ET.Element(
+            "testsuite",
+            name=self.suite,
+            tests=str(len(self.cases)),
+            failures=str(failures),
+            skipped=str(skipped),
+            time=f"{sum(case.seconds for case in self.cases):.3f}",
+        )
         for case in self.cases:
             element = ET.SubElement(suite, "testcase", classname=self.suite, name=case.name, time=f"{case.seconds:.3f}")
             if case.failure is not None:
@@ -114,7 +122,7 @@ def load_test_settings(config_path: Path) -> dict:
     document = json.loads(config_path.read_text())
     settings = document.get("Test") if isinstance(document, dict) else None
     if not isinstance(settings, dict):
-        raise CheckFailed(f"{config_path} has no \"Test\" object")
+        raise CheckFailed(f'{config_path} has no "Test" object')
     for name in TEST_SETTINGS:
         value = settings.get(name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
@@ -136,8 +144,10 @@ def test_data_uri(evaluation_uri: str, override: str | None) -> str:
         return override
     marker = "/evaluation/"
     if marker not in evaluation_uri:
-        raise CheckFailed(f"evaluation URI {evaluation_uri} is not <prefix>/evaluation/evaluation.json: "
-                          "set TEST_DATA_S3_URI to the test split's location")
+        raise CheckFailed(
+            f"evaluation URI {evaluation_uri} is not <prefix>/evaluation/evaluation.json: "
+            "set TEST_DATA_S3_URI to the test split's location"
+        )
     return evaluation_uri.rsplit(marker, 1)[0] + "/data/test/"
 
 
@@ -158,7 +168,9 @@ def read_test_rows(s3, uri: str) -> tuple[list[float], list[str]]:
         keys = [key]
     else:
         pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key)
-        keys = sorted(item["Key"] for page in pages for item in page.get("Contents", []) if item["Key"].endswith(".csv"))
+        keys = sorted(
+            item["Key"] for page in pages for item in page.get("Contents", []) if item["Key"].endswith(".csv")
+        )
     if not keys:
         raise CheckFailed(f"no CSV files under {uri}")
     labels, features = [], []
@@ -175,8 +187,9 @@ def read_test_rows(s3, uri: str) -> tuple[list[float], list[str]]:
     return labels, features
 
 
-def wait_in_service(sagemaker, endpoint: str, timeout_s: float, poll_s: float = 30.0,
-                    sleep: Callable[[float], None] = time.sleep) -> str:
+def wait_in_service(
+    sagemaker, endpoint: str, timeout_s: float, poll_s: float = 30.0, sleep: Callable[[float], None] = time.sleep
+) -> str:
     """Poll the endpoint until InService; fail at once on Failed, or when the timeout passes."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -194,8 +207,9 @@ def wait_in_service(sagemaker, endpoint: str, timeout_s: float, poll_s: float = 
 def invoke_csv(runtime, endpoint: str, lines: list[str]) -> tuple[list[float], float]:
     """Send feature lines as one CSV request; return one prediction per line and the latency (ms)."""
     started = time.perf_counter()
-    response = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Accept="text/csv",
-                                       Body="\n".join(lines).encode())
+    response = runtime.invoke_endpoint(
+        EndpointName=endpoint, ContentType="text/csv", Accept="text/csv", Body="\n".join(lines).encode()
+    )
     body = response["Body"].read().decode()
     latency_ms = (time.perf_counter() - started) * 1000
     values = [value for value in body.replace("\n", ",").split(",") if value.strip()]
@@ -215,7 +229,7 @@ def invoke_csv(runtime, endpoint: str, lines: list[str]) -> tuple[list[float], f
 
 def mean_squared_error(labels: list[float], predictions: list[float]) -> float:
     """Mean of the squared differences."""
-    return sum((label - prediction) ** 2 for label, prediction in zip(labels, predictions)) / len(labels)
+    return sum((label - prediction) ** 2 for label, prediction in zip(labels, predictions, strict=True)) / len(labels)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -224,12 +238,22 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
-def run_checks(*, sagemaker, runtime, s3, endpoint: str, package: dict, settings: dict,
-               test_data_override: str | None, poll_s: float = 30.0) -> Report:
+def run_checks(
+    *,
+    sagemaker,
+    runtime,
+    s3,
+    endpoint: str,
+    package: dict,
+    settings: dict,
+    test_data_override: str | None,
+    poll_s: float = 30.0,
+) -> Report:
     """Run the four checks against `endpoint` and return the report."""
     report = Report(f"staging-endpoint.{endpoint}")
-    if not report.run("endpoint_in_service",
-                      lambda: wait_in_service(sagemaker, endpoint, settings["InServiceTimeoutSeconds"], poll_s)):
+    if not report.run(
+        "endpoint_in_service", lambda: wait_in_service(sagemaker, endpoint, settings["InServiceTimeoutSeconds"], poll_s)
+    ):
         for name in ("response_shape", "mse_matches_registered", "p95_latency"):
             report.skip(name, "the endpoint is not InService")
         return report
@@ -238,7 +262,8 @@ def run_checks(*, sagemaker, runtime, s3, endpoint: str, package: dict, settings
     def held_out() -> tuple[list[float], list[str]]:
         if "lines" not in state:
             state["labels"], state["lines"] = read_test_rows(
-                s3, test_data_uri(package["EvaluationUri"], test_data_override))
+                s3, test_data_uri(package["EvaluationUri"], test_data_override)
+            )
         return state["labels"], state["lines"]
 
     def response_shape() -> str:
@@ -246,7 +271,7 @@ def run_checks(*, sagemaker, runtime, s3, endpoint: str, package: dict, settings
         batch = int(settings["BatchRows"])
         predictions = []
         for start in range(0, len(lines), batch):
-            predictions += invoke_csv(runtime, endpoint, lines[start:start + batch])[0]
+            predictions += invoke_csv(runtime, endpoint, lines[start : start + batch])[0]
         state["predictions"] = predictions
         return f"{len(predictions)} rows in {math.ceil(len(lines) / batch)} requests, one finite prediction each"
 
@@ -256,18 +281,23 @@ def run_checks(*, sagemaker, runtime, s3, endpoint: str, package: dict, settings
         measured = mean_squared_error(labels, state["predictions"])
         tolerance = settings["MseRelativeTolerance"]
         if abs(measured - registered) > tolerance * registered:
-            raise CheckFailed(f"MSE {measured:.4f} on {len(labels)} held-out rows differs from the "
-                              f"registered {registered:.4f} by more than {tolerance:.1%}")
+            raise CheckFailed(
+                f"MSE {measured:.4f} on {len(labels)} held-out rows differs from the "
+                f"registered {registered:.4f} by more than {tolerance:.1%}"
+            )
         return f"MSE {measured:.4f}, registered {registered:.4f}"
 
     def p95_latency() -> str:
         lines = held_out()[1]
-        latencies = [invoke_csv(runtime, endpoint, [lines[i % len(lines)]])[1]
-                     for i in range(int(settings["LatencyProbes"]))]
+        latencies = [
+            invoke_csv(runtime, endpoint, [lines[i % len(lines)]])[1] for i in range(int(settings["LatencyProbes"]))
+        ]
         p95 = percentile(latencies, 0.95)
         if p95 > settings["P95LatencyMs"]:
-            raise CheckFailed(f"p95 latency {p95:.1f} ms of {len(latencies)} single-row requests "
-                              f"exceeds {settings['P95LatencyMs']} ms")
+            raise CheckFailed(
+                f"p95 latency {p95:.1f} ms of {len(latencies)} single-row requests "
+                f"exceeds {settings['P95LatencyMs']} ms"
+            )
         return f"p95 {p95:.1f} ms over {len(latencies)} single-row requests"
 
     if report.run("response_shape", response_shape):
@@ -283,8 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build-dir", type=Path, default=Path("build"), help="build.py's and deploy.py's output")
     parser.add_argument("--config", type=Path, default=REPO / "staging-config.json")
     parser.add_argument("--report", type=Path, default=Path("build/test-report.xml"), help="JUnit XML output")
-    parser.add_argument("--role-arn", default="",
-                        help="role to assume in the staging account (cross-account deployment); empty: none")
+    parser.add_argument(
+        "--role-arn", default="", help="role to assume in the staging account (cross-account deployment); empty: none"
+    )
     parser.add_argument("--poll-seconds", type=float, default=30.0)
     args = parser.parse_args(argv)
     region = os.environ.get("AWS_REGION") or None
@@ -297,10 +328,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     target = session_for(args.role_arn, region, session_name="gitlab-model-deploy-test")
     report = run_checks(
-        sagemaker=target.client("sagemaker"), runtime=target.client("sagemaker-runtime"),
+        sagemaker=target.client("sagemaker"),
+        runtime=target.client("sagemaker-runtime"),
         s3=boto3.client("s3", region_name=region),  # the artifact bucket is in the project's account
-        endpoint=endpoint, package=package, settings=settings,
-        test_data_override=os.environ.get("TEST_DATA_S3_URI") or None, poll_s=args.poll_seconds,
+        endpoint=endpoint,
+        package=package,
+        settings=settings,
+        test_data_override=os.environ.get("TEST_DATA_S3_URI") or None,
+        poll_s=args.poll_seconds,
     )
     report.write(args.report)
     print(f"JUnit report: {args.report}")

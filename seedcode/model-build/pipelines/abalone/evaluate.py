@@ -14,6 +14,7 @@ on a developer machine (`PIPELINE_EXECUTION_MODE=local`). Layout, below `$SM_ML_
 
 This file is uploaded to the job alone, so it imports nothing from the rest of the repository.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -90,9 +91,7 @@ def evaluate(booster: xgboost.Booster, test: np.ndarray, declared_features: int 
     predictions = booster.predict(xgboost.DMatrix(test[:, 1:]))
     errors = test[:, 0] - predictions
     return {
-        "regression_metrics": {
-            "mse": {"value": float(np.mean(errors**2)), "standard_deviation": float(np.std(errors))}
-        }
+        "regression_metrics": {"mse": {"value": float(np.mean(errors**2)), "standard_deviation": float(np.std(errors))}}
     }
 
 

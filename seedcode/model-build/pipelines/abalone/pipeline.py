@@ -10,6 +10,7 @@ environment: `XGBOOST_IMAGE_URI` (CPU: processing, CPU training, CPU inference) 
 built-in XGBoost image when unset. The names, paths and S3 layout defined here are shared with
 the local execution (`pipelines.local_run`), which runs the same steps without SageMaker.
 """
+
 from __future__ import annotations
 
 import json

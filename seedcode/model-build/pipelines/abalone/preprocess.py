@@ -17,6 +17,7 @@ split is a seeded shuffle, so the same data and seed always give the same three 
 
 This file is uploaded to the job alone, so it imports nothing from the rest of the repository.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,9 +52,7 @@ class DatasetConfig:
     categorical_columns: list[str] = field(default_factory=list)
     has_header: bool = False
     missing_values: list[str] = field(default_factory=lambda: [""])
-    split: dict[str, float] = field(
-        default_factory=lambda: {"train": 0.7, "validation": 0.15, "test": 0.15}
-    )
+    split: dict[str, float] = field(default_factory=lambda: {"train": 0.7, "validation": 0.15, "test": 0.15})
     seed: int = 0
 
     @property
@@ -63,7 +62,7 @@ class DatasetConfig:
         return [name for name in self.columns if name not in excluded]
 
     @classmethod
-    def from_dict(cls, section: object) -> "DatasetConfig":
+    def from_dict(cls, section: object) -> DatasetConfig:
         """Build and validate the configuration; raise `PreprocessError` naming a bad entry."""
         if not isinstance(section, dict):
             raise PreprocessError(f"the 'dataset' configuration must be an object, found {section!r}")
@@ -80,21 +79,19 @@ class DatasetConfig:
 
     def _validate(self) -> None:
         columns = self.columns
-        if not isinstance(columns, list) or len(columns) < 2 or not all(
-            isinstance(name, str) and name for name in columns
+        if (
+            not isinstance(columns, list)
+            or len(columns) < 2
+            or not all(isinstance(name, str) and name for name in columns)
         ):
-            raise PreprocessError(
-                f"'columns' must list at least two non-empty column names, found {columns!r}"
-            )
+            raise PreprocessError(f"'columns' must list at least two non-empty column names, found {columns!r}")
         duplicates = sorted({name for name in columns if columns.count(name) > 1})
         if duplicates:
             raise PreprocessError(f"'columns' names {duplicates} more than once")
         if self.label not in columns:
             raise PreprocessError(f"label {self.label!r} is not one of the columns {columns}")
         if not isinstance(self.categorical_columns, list):
-            raise PreprocessError(
-                f"'categorical_columns' must be a list, found {self.categorical_columns!r}"
-            )
+            raise PreprocessError(f"'categorical_columns' must be a list, found {self.categorical_columns!r}")
         for name in self.categorical_columns:
             if name not in columns:
                 raise PreprocessError(f"categorical column {name!r} is not one of the columns {columns}")
@@ -105,13 +102,9 @@ class DatasetConfig:
         if not isinstance(self.missing_values, list) or not all(
             isinstance(token, str) for token in self.missing_values
         ):
-            raise PreprocessError(
-                f"'missing_values' must be a list of strings, found {self.missing_values!r}"
-            )
+            raise PreprocessError(f"'missing_values' must be a list of strings, found {self.missing_values!r}")
         if not isinstance(self.split, dict) or set(self.split) != set(SPLITS):
-            raise PreprocessError(
-                f"'split' must give fractions for exactly {list(SPLITS)}, found {self.split!r}"
-            )
+            raise PreprocessError(f"'split' must give fractions for exactly {list(SPLITS)}, found {self.split!r}")
         for name, fraction in self.split.items():
             if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
                 raise PreprocessError(f"split fraction {name}={fraction!r} must be between 0 and 1")
@@ -141,7 +134,8 @@ def read_dataset(input_dir: Path, config: DatasetConfig) -> pd.DataFrame:
     (missing tokens become NaN). Raises `PreprocessError` on an empty or malformed file.
     """
     files = sorted(
-        path for path in input_dir.rglob("*")
+        path
+        for path in input_dir.rglob("*")
         if path.is_file() and not any(part.startswith(".") for part in path.relative_to(input_dir).parts)
     )
     if not files:
@@ -167,8 +161,7 @@ def read_dataset(input_dir: Path, config: DatasetConfig) -> pd.DataFrame:
             index = int(np.flatnonzero(bad.to_numpy())[0])
             path, line_number = origins[index]
             raise PreprocessError(
-                f"{path}, line {line_number}: column {name!r} holds the non-numeric value "
-                f"{raw.at[index, name]!r}"
+                f"{path}, line {line_number}: column {name!r} holds the non-numeric value {raw.at[index, name]!r}"
             )
         if name == config.label and values.isna().any():
             path, line_number = origins[int(np.flatnonzero(values.isna().to_numpy())[0])]
@@ -208,7 +201,7 @@ def split_rows(frame: pd.DataFrame, config: DatasetConfig) -> dict[str, pd.DataF
     order = np.random.default_rng(config.seed).permutation(count)
     train_end = int(config.split["train"] * count)
     validation_end = train_end + int(config.split["validation"] * count)
-    parts = dict(zip(SPLITS, np.split(order, [train_end, validation_end])))
+    parts = dict(zip(SPLITS, np.split(order, [train_end, validation_end]), strict=True))
     for name, indices in parts.items():
         if len(indices) == 0:
             raise PreprocessError(
