@@ -14,7 +14,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 CDK_OUT ?= cdk.out
 DATA ?= ../shared/data/abalone-dataset.csv
 
-.PHONY: help setup check synth lint test demo local-build bench lock clean
+.PHONY: help setup check generate synth lint test demo local-build bench lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ setup: ## Install the pinned venv, npm tools and Debian packages (idempotent)
 check: setup ## Code gates: ruff (lint + format) and mypy (strict on the platform, the seeds' own settings)
 	@ruff format --check --quiet . && ruff check --quiet .
 	@mypy
+
+generate: setup ## Rewrite the files generated from the platform's single sources (seed copies, diagram)
+	@$(PY) -m tooling.generated
 
 synth: setup ## Synthesize every stack and product template into cdk.out/
 	@$(PY) -m tooling.synth --outdir $(CDK_OUT)

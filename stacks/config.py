@@ -14,9 +14,9 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from stacks.instance_families import UnknownInstanceType, family_of
+
 ACCOUNT_ID = Annotated[str, Field(pattern=r"^\d{12}$")]
-_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
-_GPU_FAMILIES = ("ml.g4dn.", "ml.g5.", "ml.g6.", "ml.p3.", "ml.p4d.", "ml.p5.")
 
 
 class ConfigError(ValueError):
@@ -71,8 +71,10 @@ class InstanceTypes(_Strict):
     @field_validator("*")
     @classmethod
     def _instance_type(cls, value: str) -> str:
-        if not _INSTANCE_TYPE.match(value):
-            raise ValueError(f"must be a SageMaker instance type such as ml.m5.large (got {value!r})")
+        try:
+            family_of(value)
+        except UnknownInstanceType as error:
+            raise ValueError(str(error)) from None
         return value
 
 
@@ -179,11 +181,6 @@ class PlatformConfig(_Strict):
     def product_asset_bucket_name(self) -> str:
         """Literal name of the bucket holding product-template assets (ProductStack needs one)."""
         return f"{self.name}-product-assets-{self.account}-{self.region}"
-
-
-def is_gpu_instance(instance_type: str) -> bool:
-    """True for SageMaker instance families with NVIDIA GPUs."""
-    return instance_type.startswith(_GPU_FAMILIES)
 
 
 def _format_errors(source: str, error: ValidationError) -> str:

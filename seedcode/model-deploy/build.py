@@ -22,13 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from pathlib import Path
 
 import boto3
 import yaml
 from botocore.exceptions import ClientError
+from instance_families import is_gpu_instance
 
 HERE = Path(__file__).resolve().parent
 TEMPLATE = HERE / "endpoint-config-template.yml"
@@ -51,16 +51,10 @@ DERIVED_PARAMETERS = (
     "DataCaptureUploadPath",
 )
 # NVIDIA GPU instance families of SageMaker hosting: ml.g4dn, ml.g5, ml.g6, ml.g6e, ml.p3, ml.p4d, ml.p5, ...
-_GPU_INSTANCE = re.compile(r"^ml\.[gp]\d[a-z0-9]*\.[a-z0-9]+$")
 
 
 class BuildError(Exception):
     """Why no deployment can be prepared; the message names the value at fault."""
-
-
-def is_gpu_instance_type(instance_type: str) -> bool:
-    """Whether a SageMaker instance type has NVIDIA GPUs (the ml.g* and ml.p* families)."""
-    return bool(_GPU_INSTANCE.match(instance_type))
 
 
 def resolve_model_package(sagemaker, group_name: str, arn: str | None = None, version: str | None = None) -> dict:
@@ -132,7 +126,7 @@ def package_summary(package: dict) -> dict:
 
 def image_for_instance_type(instance_type: str, summary: dict) -> str:
     """The package's GPU image for a GPU instance type, its CPU image otherwise."""
-    if not is_gpu_instance_type(instance_type):
+    if not is_gpu_instance(instance_type):
         return summary["CpuImageUri"]
     if not summary["GpuImageUri"]:
         raise BuildError(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stacks.config import ConfigError, is_gpu_instance, load_config, parse_config
+from stacks.config import ConfigError, load_config, parse_config
 
 DEFAULT = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "default.yaml").read_text())
 
@@ -44,7 +44,12 @@ def test_default_config_is_valid() -> None:
         (
             "instance_types.staging_endpoint",
             "m5.large",
-            "instance_types.staging_endpoint: must be a SageMaker instance type",
+            "instance_types.staging_endpoint: 'm5.large' is not a SageMaker instance type",
+        ),
+        (
+            "instance_types.training",
+            "ml.zz9.large",
+            "instance_types.training: 'ml.zz9.large': unknown instance family 'zz9'",
         ),
         ("gitlab.sever_url", "https://x", "gitlab.sever_url: unknown key"),
         (
@@ -72,17 +77,3 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
     listing.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="expected a mapping at the top level, got list"):
         load_config(listing)
-
-
-@pytest.mark.parametrize(
-    ("instance_type", "gpu"),
-    [
-        ("ml.g4dn.xlarge", True),
-        ("ml.g5.xlarge", True),
-        ("ml.p3.2xlarge", True),
-        ("ml.m5.large", False),
-        ("ml.c5.xlarge", False),
-    ],
-)
-def test_gpu_instance_families(instance_type: str, gpu: bool) -> None:
-    assert is_gpu_instance(instance_type) is gpu

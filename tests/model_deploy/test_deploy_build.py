@@ -182,7 +182,7 @@ def stage_configs(tmp_path: Path, **changes: dict) -> Path:
     ],
 )
 def test_gpu_instance_families(seed_build, instance_type, gpu):
-    assert seed_build.is_gpu_instance_type(instance_type) is gpu
+    assert seed_build.is_gpu_instance(instance_type) is gpu
 
 
 def test_missing_variables_are_listed(seed_build, registry, tmp_path):

@@ -38,6 +38,7 @@ from sagemaker.workflow.properties import PropertyFile
 from sagemaker.workflow.steps import ProcessingStep, TrainingStep
 
 from pipelines.abalone.preprocess import SPLITS, DatasetConfig, PreprocessError
+from pipelines.instance_families import is_gpu_instance
 
 BASE_DIR = Path(__file__).resolve().parent
 CONFIG_PATH = BASE_DIR / "config.json"
@@ -147,12 +148,6 @@ def resolve_image_uris(region: str, environ: dict[str, str] | None = None) -> Im
         gpu=env.get("XGBOOST_GPU_IMAGE_URI") or builtin,
         builtin=builtin,
     )
-
-
-def is_gpu_instance(instance_type: str) -> bool:
-    """Whether a SageMaker instance type has NVIDIA GPUs (the g and p families)."""
-    parts = instance_type.split(".")
-    return len(parts) == 3 and parts[0] == "ml" and parts[1][:1] in ("g", "p")
 
 
 def artifact_prefix(bucket, pipeline_name, execution_id, *parts):
