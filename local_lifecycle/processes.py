@@ -1,7 +1,8 @@
-"""Child processes of a lifecycle run (the emulator, the model server): start, wait, stop."""
+"""Child processes of local runs (model servers, benchmark peers): start, wait until answering, stop."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 import urllib.request
@@ -10,6 +11,14 @@ from pathlib import Path
 from local_lifecycle.steps import StepFailed
 
 LOG_TAIL_LINES = 40
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for servers that cannot take port 0)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:

@@ -11,7 +11,6 @@ import io
 import json
 from pathlib import Path
 
-import boto3
 import pytest
 
 from local_lifecycle.lifecycle import LaunchParameters, Lifecycle, load_default_config, prepare_workdir
@@ -43,13 +42,7 @@ def run(tmp_path_factory: pytest.TempPathFactory):
 
 
 def client(lifecycle: Lifecycle, service: str):
-    return boto3.client(
-        service,
-        endpoint_url=lifecycle.moto.url,
-        region_name=lifecycle.config.region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return lifecycle.emulator.client(service)
 
 
 def test_every_step_reports_progress_and_the_summary_holds_the_key_facts(run) -> None:
@@ -91,11 +84,11 @@ def test_staging_and_production_stacks_are_deployed_with_the_approved_model_in_t
     model_data = lifecycle.state.build_summary["artifacts"]["model_data_url"]
     for stage, account in (("staging", "333333333333"), ("prod", "222222222222")):
         chain = variables[f"DEPLOY_ROLE_ARN_{stage.upper()}"]
-        assert lifecycle._client("sts", role_chain=chain).get_caller_identity()["Account"] == account
-        cloudformation = lifecycle._client("cloudformation", role_chain=chain)
+        assert lifecycle.emulator.client("sts", role_chain=chain).get_caller_identity()["Account"] == account
+        cloudformation = lifecycle.emulator.client("cloudformation", role_chain=chain)
         stacks = {s["StackName"]: s["StackStatus"] for s in cloudformation.describe_stacks()["Stacks"]}
         assert stacks == {f"sagemaker-abalone-p-local0demo01-deploy-{stage}": "CREATE_COMPLETE"}
-        sagemaker = lifecycle._client("sagemaker", role_chain=chain)
+        sagemaker = lifecycle.emulator.client("sagemaker", role_chain=chain)
         (model,) = sagemaker.list_models()["Models"]
         container = sagemaker.describe_model(ModelName=model["ModelName"])
         assert container["PrimaryContainer"]["ModelDataUrl"] == model_data

@@ -6,8 +6,7 @@ import sys
 
 import pytest
 
-from local_lifecycle.moto_server import free_port
-from local_lifecycle.processes import start_logged, stop, wait_until_answering
+from local_lifecycle.processes import free_port, start_logged, stop, wait_until_answering
 from local_lifecycle.steps import StepFailed
 
 

@@ -76,7 +76,12 @@ def test_artifacts_flow_between_jobs(ci):
     assert ci["test-staging"]["artifacts"]["when"] == "always"
     assert ci["deploy-prod"]["needs"] == ["build", "test-staging"]
     scripts = " ".join(" ".join(job["script"]) for job in (ci["deploy-staging"], ci["test-staging"], ci["deploy-prod"]))
-    assert "--stage staging" in scripts and "--stage prod" in scripts and "test/test.py" in scripts
+    assert (
+        "--stage staging" in scripts
+        and "--stage prod" in scripts
+        and "python -m pytest test " in scripts
+        and "--junitxml build/test-report.xml" in scripts
+    )
 
 
 def test_oidc_token_is_requested(ci):

@@ -1,17 +1,29 @@
-"""test/test.py against the real model server on a loopback port (S3 and SageMaker in moto)."""
+"""The deploy repo's staging tests (test/, pytest) against the real model server on a loopback port.
+
+The test-staging job runs `python -m pytest test ... --junitxml ...` in the seed repository; these
+tests run exactly that in a subprocess, with S3 and SageMaker in the in-process emulator and
+`AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME` pointing at the model server, and read the JUnit report.
+"""
 
 from __future__ import annotations
 
 import io
 import json
-import xml.etree.ElementTree as ET
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import numpy as np
 import pytest
+from botocore.stub import Stubber
 from xgboost_server.server_support import ServerProcess, make_model_dir, regression_rows
 
+from local_lifecycle.emulator import Emulator
+from local_lifecycle.staging_report import StagingReport, read_staging_report
 from xgboost_container.server_model import DeviceChoice, load
 
 from .conftest import BUCKET, EVALUATION_URI, EXECUTION_PREFIX, REGION, SEED
@@ -25,21 +37,22 @@ SETTINGS = {
     "LatencyProbes": 20,
     "P95LatencyMs": 2000,
 }
+CASES = ["test_endpoint_in_service", "test_response_shape", "test_mse_matches_registered", "test_p95_latency"]
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_model_dir(tmp_path_factory.mktemp("deploy-model"))
 
 
 @pytest.fixture(scope="module")
-def server(model_dir, tmp_path_factory):
+def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     with ServerProcess(model_dir, tmp_path_factory.mktemp("deploy-server") / "server.log", workers=1) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-def held_out(model_dir) -> tuple[np.ndarray, np.ndarray, float]:
+def held_out(model_dir: Path) -> tuple[np.ndarray, np.ndarray, float]:
     """Held-out rows (features, labels) and the MSE the model build would have registered for them."""
     features, labels = regression_rows(150, seed=11)
     model = load(model_dir, DeviceChoice("cpu", "test"))
@@ -47,18 +60,25 @@ def held_out(model_dir) -> tuple[np.ndarray, np.ndarray, float]:
     return features, labels, mse
 
 
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Emulator]:
+    with Emulator(region=REGION) as running:
+        yield running
+
+
 @pytest.fixture
-def staging(aws, clients, held_out):
-    """The artifact bucket (test split + evaluation.json) and an InService endpoint in moto."""
+def staging(emulator: Emulator, held_out: tuple[np.ndarray, np.ndarray, float]) -> Emulator:
+    """The artifact bucket (test split + evaluation.json) and an InService endpoint in the emulator."""
+    emulator._post("/moto-api/reset", {})
     features, labels, mse = held_out
-    s3 = clients.s3
+    s3 = emulator.client("s3")
     s3.create_bucket(Bucket=BUCKET)
     rows = "\n".join(
         ",".join(repr(float(v)) for v in (label, *row)) for label, row in zip(labels, features, strict=True)
     )
     s3.put_object(Bucket=BUCKET, Key=TEST_KEY, Body=rows.encode())
     write_evaluation(s3, mse)
-    sagemaker = clients.sagemaker
+    sagemaker = emulator.client("sagemaker")
     sagemaker.create_model(
         ModelName="m",
         ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
@@ -71,163 +91,150 @@ def staging(aws, clients, held_out):
         ],
     )
     sagemaker.create_endpoint(EndpointName="abalone-staging", EndpointConfigName="c")
-    return {"s3": s3, "sagemaker": sagemaker, "package": {"EvaluationUri": EVALUATION_URI}}
+    return emulator
 
 
-def write_evaluation(s3, mse: float) -> None:
+def write_evaluation(s3: Any, mse: float) -> None:
     report = {"regression_metrics": {"mse": {"value": mse, "standard_deviation": 1.0}}}
     s3.put_object(Bucket=BUCKET, Key=EVALUATION_URI.removeprefix(f"s3://{BUCKET}/"), Body=json.dumps(report).encode())
 
 
-def run(seed_test, staging, server, **settings):
-    runtime = boto3.client(
-        "sagemaker-runtime",
-        region_name=REGION,
-        endpoint_url=server.url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    return seed_test.run_checks(
-        sagemaker=staging["sagemaker"],
-        runtime=runtime,
-        s3=staging["s3"],
-        endpoint="abalone-staging",
-        package=staging["package"],
-        settings={**SETTINGS, **settings},
-        test_data_override=None,
-        poll_s=0,
-    )
+def run_staging_tests(emulator: Emulator, server: ServerProcess, tmp_path: Path, **settings: Any) -> StagingReport:
+    """What the test-staging job runs, in the seed repository; returns its JUnit report."""
+    build = tmp_path / "build"
+    build.mkdir(exist_ok=True)
+    (build / "model-package.json").write_text(json.dumps({"EvaluationUri": EVALUATION_URI}))
+    (build / "staging-outputs.json").write_text(json.dumps({"EndpointName": "abalone-staging"}))
+    config = tmp_path / "staging-config.json"
+    config.write_text(json.dumps({"Test": {**SETTINGS, **settings}}))
+    report = build / "test-report.xml"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+        **emulator.environment(),
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": server.url,
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    command = [sys.executable, "-m", "pytest", "test", "--build-dir", str(build), "--stage-config", str(config)]
+    command += ["--poll-seconds", "1", "--junitxml", str(report), "-q"]
+    subprocess.run(command, cwd=SEED, env=env, check=False, capture_output=True, text=True, timeout=120)
+    return read_staging_report(report)
 
 
-def outcome(report) -> dict[str, str]:
-    return {case.name: "failed" if case.failure else "skipped" if case.skipped else "passed" for case in report.cases}
-
-
-def test_every_check_passes_against_the_real_server(seed_test, staging, server, tmp_path):
-    report = run(seed_test, staging, server)
-    assert outcome(report) == dict.fromkeys(
-        ["endpoint_in_service", "response_shape", "mse_matches_registered", "p95_latency"], "passed"
-    )
-    report.write(tmp_path / "report.xml")
-    suite = ET.parse(tmp_path / "report.xml").getroot().find("testsuite")
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("4", "0", "0")
+def test_every_check_passes_against_the_real_server(staging: Emulator, server: ServerProcess, held_out, tmp_path):
+    report = run_staging_tests(staging, server, tmp_path)
+    assert report.outcomes == dict.fromkeys(CASES, "passed")
+    assert float(report.properties["test_mse_matches_registered"]["mse"]) == pytest.approx(held_out[2], rel=1e-3)
+    assert report.properties["test_response_shape"] == {"rows": "150", "requests": "4"}
+    assert float(report.properties["test_p95_latency"]["p95_ms"]) > 0
     assert server.log().count("Booting worker") == 1
 
 
-def test_mse_far_from_the_registered_one_fails(seed_test, staging, server, held_out, tmp_path):
-    write_evaluation(staging["s3"], held_out[2] * 2)
-    report = run(seed_test, staging, server)
-    failure = next(case.failure for case in report.cases if case.name == "mse_matches_registered")
+def test_mse_far_from_the_registered_one_fails(staging: Emulator, server: ServerProcess, held_out, tmp_path):
+    write_evaluation(staging.client("s3"), held_out[2] * 2)
+    report = run_staging_tests(staging, server, tmp_path)
+    assert report.outcomes["test_mse_matches_registered"] == "failed"
+    failure = report.failures["test_mse_matches_registered"]
     assert f"registered {held_out[2] * 2:.4f}" in failure and "150 held-out rows" in failure and "1.0%" in failure
-    report.write(tmp_path / "report.xml")
-    failed = (
-        ET.parse(tmp_path / "report.xml").getroot().find("testsuite/testcase[@name='mse_matches_registered']/failure")
-    )
-    assert failed is not None and "differs from the registered" in failed.get("message")
     assert not report.passed
 
 
-def test_slow_endpoint_fails_the_latency_bound(seed_test, staging, server):
-    report = run(seed_test, staging, server, P95LatencyMs=0.001)
-    assert outcome(report)["p95_latency"] == "failed"
-    assert "exceeds 0.001 ms" in report.cases[-1].failure
+def test_slow_endpoint_fails_the_latency_bound(staging: Emulator, server: ServerProcess, tmp_path):
+    report = run_staging_tests(staging, server, tmp_path, P95LatencyMs=0.001)
+    assert report.outcomes["test_p95_latency"] == "failed"
+    assert "exceeds 0.001 ms" in report.failures["test_p95_latency"]
 
 
-def test_rows_the_server_rejects_fail_the_shape_check_with_its_message(seed_test, staging, server):
-    staging["s3"].put_object(Bucket=BUCKET, Key=TEST_KEY, Body=b"10,1,2,3\n11,4,5,6\n")  # 3 features, model has 4
-    report = run(seed_test, staging, server)
-    assert outcome(report)["response_shape"] == "failed" and outcome(report)["mse_matches_registered"] == "skipped"
-    assert "each row must have 4 features" in report.cases[1].failure
+def test_rows_the_server_rejects_fail_the_shape_check_with_its_message(staging, server, tmp_path):
+    staging.client("s3").put_object(Bucket=BUCKET, Key=TEST_KEY, Body=b"10,1,2,3\n11,4,5,6\n")  # 3 features, not 4
+    report = run_staging_tests(staging, server, tmp_path)
+    assert report.outcomes["test_endpoint_in_service"] == "passed"
+    assert report.outcomes["test_response_shape"] == report.outcomes["test_mse_matches_registered"] == "error"
+    assert "each row must have 4 features" in report.failures["test_response_shape"]
 
 
-class FailedEndpoint:
-    def describe_endpoint(self, EndpointName):
-        return {
-            "EndpointStatus": "Failed",
-            "FailureReason": "The primary container did not pass the ping health check.",
+def test_a_missing_build_artifact_is_a_usage_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "test", "--build-dir", str(tmp_path), "-q"],
+        cwd=SEED,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert result.returncode != 0
+    assert "model-package.json" in result.stdout + result.stderr
+
+
+def stubbed_sagemaker(*statuses: dict[str, str]) -> Any:
+    client = boto3.client("sagemaker", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    stubber = Stubber(client)
+    for status in statuses:
+        response = {
+            "EndpointName": "e",
+            "EndpointArn": "arn:aws:sagemaker:us-east-1:1:endpoint/e",
+            "EndpointConfigName": "c",
+            "CreationTime": "2026-01-01T00:00:00Z",
+            "LastModifiedTime": "2026-01-01T00:00:00Z",
+            **status,
         }
+        stubber.add_response("describe_endpoint", response, {"EndpointName": "e"})
+    stubber.activate()
+    return client
 
 
-def test_failed_endpoint_fails_first_and_skips_the_rest(seed_test, staging, server):
-    report = run(seed_test, {**staging, "sagemaker": FailedEndpoint()}, server)
-    assert outcome(report) == {
-        "endpoint_in_service": "failed",
-        "response_shape": "skipped",
-        "mse_matches_registered": "skipped",
-        "p95_latency": "skipped",
-    }
-    assert "did not pass the ping health check" in report.cases[0].failure
+def test_a_failed_endpoint_fails_with_sagemakers_reason(seed_checks) -> None:
+    client = stubbed_sagemaker(
+        {"EndpointStatus": "Failed", "FailureReason": "The primary container did not pass the ping health check."}
+    )
+    with pytest.raises(seed_checks.CheckFailed, match="is Failed: The primary container did not pass the ping"):
+        seed_checks.wait_in_service(client, "e", timeout_s=60, poll_s=30)
 
 
-def test_endpoint_that_stays_creating_times_out(seed_test):
-    class Creating:
-        def describe_endpoint(self, EndpointName):
-            return {"EndpointStatus": "Creating"}
-
-    with pytest.raises(seed_test.CheckFailed, match="still Creating after 0 s"):
-        seed_test.wait_in_service(Creating(), "abalone-staging", 0, 0)
+def test_an_endpoint_that_stays_creating_times_out(seed_checks) -> None:
+    client = stubbed_sagemaker({"EndpointStatus": "Creating"}, {"EndpointStatus": "Creating"})
+    with pytest.raises(seed_checks.CheckFailed, match="still Creating after 2 s"):
+        seed_checks.wait_in_service(client, "e", timeout_s=2, poll_s=1)
 
 
-def test_main_end_to_end_through_the_runtime_endpoint_variable(seed_test, staging, server, tmp_path, monkeypatch):
-    """What the test-staging job runs, with AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME pointing at the local server."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", server.url)
-    monkeypatch.setenv("AWS_REGION", REGION)
-    build = tmp_path / "build"
-    build.mkdir()
-    (build / "model-package.json").write_text(json.dumps(staging["package"]))
-    (build / "staging-outputs.json").write_text(json.dumps({"EndpointName": "abalone-staging"}))
-    config = tmp_path / "staging-config.json"
-    config.write_text(json.dumps({"Test": {**SETTINGS, "LatencyProbes": 5}}))
-    report = build / "test-report.xml"
-    args = ["--build-dir", str(build), "--config", str(config), "--report", str(report), "--poll-seconds", "0"]
-    assert seed_test.main(args) == 0
-    assert ET.parse(report).getroot().find("testsuite").get("failures") == "0"
-
-
-def test_main_without_the_build_artifacts(seed_test, tmp_path, capsys):
-    assert seed_test.main(["--build-dir", str(tmp_path), "--config", str(SEED / "staging-config.json")]) == 1
-    assert "model-package.json" in capsys.readouterr().err
-
-
-def test_seed_test_settings_are_valid(seed_test):
-    settings = seed_test.load_test_settings(SEED / "staging-config.json")
-    assert set(settings) >= set(seed_test.TEST_SETTINGS)
+def test_seed_test_settings_are_valid(seed_checks) -> None:
+    settings = seed_checks.load_test_settings(SEED / "staging-config.json")
+    assert set(settings) >= set(seed_checks.TEST_SETTINGS)
 
 
 @pytest.mark.parametrize("bad", [{"BatchRows": 0}, {"P95LatencyMs": "fast"}, {"LatencyProbes": None}])
-def test_invalid_test_settings_are_named(seed_test, tmp_path, bad):
+def test_invalid_test_settings_are_named(seed_checks, tmp_path: Path, bad: dict[str, object]) -> None:
     config = tmp_path / "c.json"
     config.write_text(json.dumps({"Test": {**SETTINGS, **bad}}))
-    with pytest.raises(seed_test.CheckFailed, match=f"Test.{next(iter(bad))} must be a positive number"):
-        seed_test.load_test_settings(config)
+    with pytest.raises(seed_checks.CheckFailed, match=f"Test.{next(iter(bad))} must be a positive number"):
+        seed_checks.load_test_settings(config)
 
 
-def test_test_data_location(seed_test):
-    assert seed_test.test_data_uri(EVALUATION_URI, None) == f"{EXECUTION_PREFIX}/data/test/"
-    assert seed_test.test_data_uri(EVALUATION_URI, "s3://other/rows.csv") == "s3://other/rows.csv"
-    with pytest.raises(seed_test.CheckFailed, match="TEST_DATA_S3_URI"):
-        seed_test.test_data_uri("s3://b/metrics.json", None)
+def test_test_data_location(seed_checks) -> None:
+    assert seed_checks.held_out_uri(EVALUATION_URI, None) == f"{EXECUTION_PREFIX}/data/test/"
+    assert seed_checks.held_out_uri(EVALUATION_URI, "s3://other/rows.csv") == "s3://other/rows.csv"
+    with pytest.raises(seed_checks.CheckFailed, match="TEST_DATA_S3_URI"):
+        seed_checks.held_out_uri("s3://b/metrics.json", None)
 
 
-def test_test_split_in_several_files_and_bad_labels(seed_test, aws, clients):
+def test_test_split_in_several_files_and_bad_labels(seed_checks, aws, clients) -> None:
     s3 = clients.s3
     s3.create_bucket(Bucket="test-split")
     s3.put_object(Bucket="test-split", Key="p/data/test/part-1.csv", Body=b"1,0.5,0.5\n")
     s3.put_object(Bucket="test-split", Key="p/data/test/part-0.csv", Body=b"2,0.1,0.2\n\n")
     s3.put_object(Bucket="test-split", Key="p/data/test/_SUCCESS", Body=b"")
-    assert seed_test.read_test_rows(s3, "s3://test-split/p/data/test/") == ([2.0, 1.0], ["0.1,0.2", "0.5,0.5"])
+    assert seed_checks.read_test_rows(s3, "s3://test-split/p/data/test/") == ([2.0, 1.0], ["0.1,0.2", "0.5,0.5"])
     s3.put_object(Bucket="test-split", Key="p/bad.csv", Body=b"rings,length\n")
-    with pytest.raises(seed_test.CheckFailed, match="line 1: label 'rings' is not a number"):
-        seed_test.read_test_rows(s3, "s3://test-split/p/bad.csv")
-    with pytest.raises(seed_test.CheckFailed, match="no CSV files under s3://test-split/empty/"):
-        seed_test.read_test_rows(s3, "s3://test-split/empty/")
+    with pytest.raises(seed_checks.CheckFailed, match="line 1: label 'rings' is not a number"):
+        seed_checks.read_test_rows(s3, "s3://test-split/p/bad.csv")
+    with pytest.raises(seed_checks.CheckFailed, match="no CSV files under s3://test-split/empty/"):
+        seed_checks.read_test_rows(s3, "s3://test-split/empty/")
 
 
 class CannedRuntime:
     def __init__(self, body: bytes):
         self.body = body
 
-    def invoke_endpoint(self, **_):
+    def invoke_endpoint(self, **_: Any) -> dict[str, Any]:
         return {"Body": io.BytesIO(self.body)}
 
 
@@ -239,12 +246,12 @@ class CannedRuntime:
         (b"1.0\nabc\n", "'abc' is not a number"),
     ],
 )
-def test_response_shape_problems(seed_test, body, fragment):
-    with pytest.raises(seed_test.CheckFailed, match=fragment):
-        seed_test.invoke_csv(CannedRuntime(body), "e", ["1,2", "3,4"])
+def test_response_shape_problems(seed_checks, body: bytes, fragment: str) -> None:
+    with pytest.raises(seed_checks.CheckFailed, match=fragment):
+        seed_checks.invoke_csv(CannedRuntime(body), "e", ["1,2", "3,4"])
 
 
-def test_percentile_is_nearest_rank(seed_test):
-    values = list(range(1, 101))
-    assert seed_test.percentile(values, 0.95) == 95
-    assert seed_test.percentile([7.0], 0.95) == 7.0
+def test_percentile_is_nearest_rank(seed_checks) -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert seed_checks.percentile(values, 0.95) == 95
+    assert seed_checks.percentile([7.0], 0.95) == 7.0

@@ -1,0 +1,105 @@
+"""The AWS emulator of local runs: moto's server in this process, on a free loopback port.
+
+`ThreadedMotoServer` serves moto's backends from a thread, so there is no child process to start,
+poll or leave behind, and port 0 lets the kernel pick a free port (no race between choosing a port
+and binding it). Subprocesses (gitlab-ci-local jobs, model servers) reach it over HTTP like any
+AWS endpoint; code in this process gets clients through `client()`, which never touches
+`os.environ`, or runs inside `patched_environment()` when it builds its own clients.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+
+
+class Emulator:
+    """moto's server on 127.0.0.1; use as a context manager."""
+
+    def __init__(self, *, region: str = "eu-west-1", execute_state_machines: bool = False) -> None:
+        self.region = region
+        self._execute_state_machines = execute_state_machines
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.url = ""
+
+    def __enter__(self) -> Emulator:
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.url = f"http://{host}:{port}"
+        # A fresh emulator per run, even when an earlier one in this process left state behind.
+        self._post("/moto-api/reset", {})
+        if self._execute_state_machines:
+            self._post("/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.stop()
+
+    def _post(self, path: str, body: dict[str, Any]) -> None:
+        request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body).encode(), method="POST")
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+    def environment(self) -> dict[str, str]:
+        """Variables that point boto3 (and the AWS CLI) in a child process at this emulator."""
+        return {
+            **DUMMY_CREDENTIALS,
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+        }
+
+    def client_args(self) -> dict[str, str]:
+        """boto3 client arguments for the emulator, independent of the process environment."""
+        return {
+            "endpoint_url": self.url,
+            "region_name": self.region,
+            "aws_access_key_id": DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            "aws_session_token": DUMMY_CREDENTIALS["AWS_SESSION_TOKEN"],
+        }
+
+    def client(self, service: str, *, role_chain: str = "") -> Any:
+        """A client as the emulator's default account, or as the last role of a comma-separated chain.
+
+        Deploy jobs reach the staging and production accounts through such a chain
+        (`DEPLOY_ROLE_ARN_<STAGE>`); a local run follows it to look at what they deployed.
+        """
+        args = self.client_args()
+        for arn in filter(None, (part.strip() for part in role_chain.split(","))):
+            credentials = boto3.client("sts", **args).assume_role(RoleArn=arn, RoleSessionName="local-run")
+            args = {
+                **args,
+                "aws_access_key_id": credentials["Credentials"]["AccessKeyId"],
+                "aws_secret_access_key": credentials["Credentials"]["SecretAccessKey"],
+                "aws_session_token": credentials["Credentials"]["SessionToken"],
+            }
+        return boto3.client(service, **args)
+
+    @contextmanager
+    def patched_environment(self) -> Iterator[None]:
+        """The emulator's settings in `os.environ` for one call of code that makes its own clients.
+
+        Restored afterwards, so nothing else in the process (tests running beside a local run
+        included) stays pointed at the emulator.
+        """
+        overrides = self.environment()
+        saved = {key: os.environ.get(key) for key in overrides}
+        os.environ.update(overrides)
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value

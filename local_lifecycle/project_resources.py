@@ -1,0 +1,83 @@
+"""What launching the product creates on AWS, created in the emulator from the product template.
+
+Names are not hard-coded: they come from resolving the synthesized template's own expressions for
+the launch parameters, so a change to the product stack shows up in the local run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local_lifecycle.emulator import Emulator
+from local_lifecycle.product_template import ProductTemplate
+
+LOCAL_TOKEN = "local-demo-token-not-a-secret"
+_SAGEMAKER_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "sagemaker.amazonaws.com"}}
+        ],
+    }
+)
+
+
+@dataclass
+class ProjectResources:
+    """The launched project as the template's references see it."""
+
+    refs: dict[str, Any]
+    attributes: dict[tuple[str, str], Any] = field(default_factory=dict)
+    bucket: str = ""
+    group: str = ""
+    input_data_url: str = ""
+
+
+def pseudo_parameters(emulator: Emulator) -> dict[str, str]:
+    """AWS pseudo parameters as CloudFormation resolves them in the emulator's default account."""
+    account = emulator.client("sts").get_caller_identity()["Account"]
+    return {
+        "AWS::Region": emulator.region,
+        "AWS::AccountId": account,
+        "AWS::Partition": "aws",
+        "AWS::URLSuffix": "amazonaws.com",
+    }
+
+
+def create_project_resources(
+    emulator: Emulator, template: ProductTemplate, *, parameters: dict[str, str], image_repository: str, data: Path
+) -> ProjectResources:
+    """Bucket, model package group, token secret and roles of one launch; the input data uploaded."""
+    refs: dict[str, Any] = {**parameters, **pseudo_parameters(emulator)}
+    account, region = refs["AWS::AccountId"], refs["AWS::Region"]
+    image_uri = f"{account}.dkr.ecr.{region}.amazonaws.com/{image_repository}"
+    refs["XGBoostImageUri"], refs["XGBoostGpuImageUri"] = f"{image_uri}:cpu", f"{image_uri}:gpu"
+    project = ProjectResources(refs=refs)
+
+    bucket_id, bucket = next(
+        (k, v) for k, v in template.resources("AWS::S3::Bucket").items() if "BucketName" in v["Properties"]
+    )
+    project.bucket = template.resolve(bucket["Properties"]["BucketName"], refs)
+    group_id, group = template.single("AWS::SageMaker::ModelPackageGroup")
+    project.group = template.resolve(group["Properties"]["ModelPackageGroupName"], refs)
+    s3 = emulator.client("s3")
+    s3.create_bucket(Bucket=project.bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    emulator.client("sagemaker").create_model_package_group(
+        ModelPackageGroupName=project.group,
+        ModelPackageGroupDescription=template.resolve(group["Properties"]["ModelPackageGroupDescription"], refs),
+    )
+    emulator.client("secretsmanager").create_secret(
+        Name=refs["GitLabTokenSecretName"], SecretString=json.dumps({"token": LOCAL_TOKEN})
+    )
+    refs[bucket_id], refs[group_id] = project.bucket, project.group
+    iam = emulator.client("iam")
+    for role_id in template.resources("AWS::IAM::Role"):
+        arn = iam.create_role(RoleName=role_id[:64], AssumeRolePolicyDocument=_SAGEMAKER_TRUST)["Role"]["Arn"]
+        project.attributes[(role_id, "Arn")] = arn
+    data_key = f"input/{data.name}"
+    s3.upload_file(str(data), project.bucket, data_key)
+    project.input_data_url = f"s3://{project.bucket}/{data_key}"
+    return project
