@@ -20,8 +20,10 @@ account takes its model's role from `SAGEMAKER_EXECUTION_ROLE_ARN_STAGING` / `_P
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -42,15 +44,16 @@ REQUIRED_ENV = (
 )
 # Parameters build.py sets itself; a stage configuration may not set them.
 DERIVED_PARAMETERS = (
-    "SageMakerProjectName",
+    "ResourceName",
+    "DeploymentId",
     "StageName",
     "ModelPackageArn",
     "ModelImageUri",
     "ModelDataUrl",
-    "ExecutionRoleArn",
+    "ExecutionRoleName",
     "DataCaptureUploadPath",
 )
-# NVIDIA GPU instance families of SageMaker hosting: ml.g4dn, ml.g5, ml.g6, ml.g6e, ml.p3, ml.p4d, ml.p5, ...
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/(?P<name>[\w+=,.@/-]+)$")
 
 
 class BuildError(Exception):
@@ -176,23 +179,42 @@ def load_stage_config(path: Path, template: Path = TEMPLATE) -> dict[str, str]:
     return {name: str(value) for name, value in parameters.items()}
 
 
+def execution_role_name(variable: str, arn: str) -> str:
+    """The role part (path and name) of an IAM role ARN; the template builds the ARN in its own account."""
+    match = _ROLE_ARN.match(arn)
+    if not match:
+        raise BuildError(f"{variable} must be an IAM role ARN (arn:aws:iam::<account>:role/<name>), got {arn!r}")
+    return match["name"]
+
+
+def deployment_id(version: object, parameters: dict[str, str]) -> str:
+    """`v<model version>-<hash of the parameters>`: new names for the model and endpoint configuration
+    whenever anything about them changes, the same ID (no stack update) when nothing does."""
+    digest = hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()[:8]
+    # At most 14 characters (the template's limit): a version of 5+ digits keeps fewer hash digits.
+    return (f"v{version}-{digest}" if version else f"d-{digest}")[:14]
+
+
 def stage_export(
     stage: str, config: dict[str, str], summary: dict, env: dict[str, str], template: Path = TEMPLATE
 ) -> dict:
     """The template configuration (`Parameters` and stack `Tags`) of one stage."""
     if "EndpointInstanceType" not in config:
         raise BuildError(f"{stage}-config.json must set EndpointInstanceType")
+    role_variable = f"SAGEMAKER_EXECUTION_ROLE_ARN_{stage.upper()}"
+    if not env.get(role_variable):
+        role_variable = "SAGEMAKER_EXECUTION_ROLE_ARN"
     parameters = {
         **config,
-        "SageMakerProjectName": env["SAGEMAKER_PROJECT_NAME"],
+        "ResourceName": env["SAGEMAKER_PROJECT_NAME"],
         "StageName": stage,
         "ModelPackageArn": summary["ModelPackageArn"],
         "ModelImageUri": image_for_instance_type(config["EndpointInstanceType"], summary),
         "ModelDataUrl": summary["ModelDataUrl"],
-        "ExecutionRoleArn": env.get(f"SAGEMAKER_EXECUTION_ROLE_ARN_{stage.upper()}")
-        or env["SAGEMAKER_EXECUTION_ROLE_ARN"],
+        "ExecutionRoleName": execution_role_name(role_variable, env[role_variable]),
         "DataCaptureUploadPath": f"s3://{env['ARTIFACT_BUCKET']}/datacapture-{stage}",
     }
+    parameters["DeploymentId"] = deployment_id(summary.get("ModelPackageVersion"), parameters)
     missing = [
         name
         for name, has_default in template_parameters(template).items()

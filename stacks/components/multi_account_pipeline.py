@@ -25,30 +25,33 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.components import multi_account_deploy_script
 from stacks.components.gitlab_trigger import model_approved_pattern
+from stacks.components.multi_account_deploy import deploy
 
 STAGES = ("staging", "prod")
 DEPLOY_SCRIPT = "deploy.py"
+DEPLOY_SOURCE = Path(deploy.__file__).resolve().parent
+SEED_DEPLOY_REPOSITORY = Path(__file__).resolve().parents[2] / "seedcode" / "model-deploy"
 
 
 def deploy_source_directory() -> Path:
-    """Directory with the pipeline's deploy source: `deploy.py` and a README.
+    """Directory with the pipeline's deploy source: `deploy.py`, its README, the endpoint template and
+    the stage settings of the GitLab deploy repository (one template for both deployment paths).
 
-    Written at synth time from `multi_account_deploy_script.py`, into a directory named by its
-    content hash, so the S3 asset (and its key in the product template) changes only with the code.
+    Assembled at synth time into a directory named by its content hash, so the S3 asset (and its key
+    in the product template) changes only when one of the files does.
     """
-    script = Path(multi_account_deploy_script.__file__).read_text()
-    readme = (
-        "# Model deploy source of a Multi Account Deployment project\n\n"
-        "`deploy.py` runs in the pipeline's CodeBuild steps; see docs/multi-account.md of the platform.\n"
+    files = {name: (DEPLOY_SOURCE / name).read_bytes() for name in ("deploy.py", "README.md")}
+    files.update(
+        (name, (SEED_DEPLOY_REPOSITORY / name).read_bytes())
+        for name in (deploy.TEMPLATE_FILE, *deploy.STAGE_CONFIG_FILES.values())
     )
-    digest = hashlib.sha256((script + readme).encode()).hexdigest()[:16]
-    directory = Path(tempfile.gettempdir()) / f"mlops-multi-account-deploy-source-{digest}"
+    digest = hashlib.sha256(b"".join(name.encode() + content for name, content in sorted(files.items()))).hexdigest()
+    directory = Path(tempfile.gettempdir()) / f"mlops-multi-account-deploy-source-{digest[:16]}"
     if not (directory / DEPLOY_SCRIPT).is_file():
         staging = Path(tempfile.mkdtemp(prefix="mlops-deploy-source-"))
-        (staging / DEPLOY_SCRIPT).write_text(script)
-        (staging / "README.md").write_text(readme)
+        for name, content in files.items():
+            (staging / name).write_bytes(content)
         try:
             staging.rename(directory)
         except OSError:  # another synth wrote the same content first
@@ -114,9 +117,7 @@ class MultiAccountPipeline(Construct):
                 run_order=1,
                 stack_set_name=target.stack_set_name,
                 description=f"SageMaker endpoint deployed by pipeline {pipeline_name}",
-                template=actions.StackSetTemplate.from_artifact_path(
-                    build_output.at_path(multi_account_deploy_script.TEMPLATE_FILE)
-                ),
+                template=actions.StackSetTemplate.from_artifact_path(build_output.at_path(deploy.TEMPLATE_FILE)),
                 parameters=actions.StackSetParameters.from_artifact_path(build_output.at_path(target.parameters_file)),
                 deployment_model=actions.StackSetDeploymentModel.organizations(
                     auto_deployment=actions.StackSetOrganizationsAutoDeployment.ENABLED

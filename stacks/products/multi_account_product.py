@@ -23,7 +23,7 @@ from constructs import Construct
 
 from stacks.components.artifact_bucket import ArtifactBucket
 from stacks.components.model_registry import ModelRegistry
-from stacks.components.multi_account_deploy_script import STAGE_PARAMETER_FILES
+from stacks.components.multi_account_deploy.deploy import STAGE_PARAMETER_FILES
 from stacks.components.multi_account_pipeline import (
     DEPLOY_SCRIPT,
     MultiAccountPipeline,

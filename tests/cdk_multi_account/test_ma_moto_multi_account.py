@@ -17,11 +17,13 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from stacks.components import multi_account_deploy_script as deploy
+from stacks.components.multi_account_deploy import deploy
+from stacks.components.multi_account_pipeline import deploy_source_directory
 from tooling.account_policy_check import PolicyGrantError, check_grants_only, check_trusts_only, trusts
 
 pytestmark = pytest.mark.xdist_group("cdk")
 
+SEED = Path(__file__).resolve().parents[2] / "seedcode" / "model-deploy"
 REGION = "eu-west-1"
 OUTSIDER = "444444444444"
 
@@ -128,8 +130,8 @@ def test_pipeline_deploys_the_endpoint_stack_into_staging_and_prod(ma, landscape
         group_name=landscape["group"],
         resource_base=resource_base,
         execution_role_names={"staging": multi.execution_role_name, "prod": multi.execution_role_name},
-        instance_type="ml.m5.large",
         outdir=tmp_path,
+        source_dir=deploy_source_directory(),
     )
     template = written["template"].read_text()
     pipeline = admin(ma.config.account)  # stands for the CodeBuild step running as the pipeline role
@@ -138,9 +140,13 @@ def test_pipeline_deploys_the_endpoint_stack_into_staging_and_prod(ma, landscape
         session = assume_as(pipeline, landscape["pipeline_role_arn"], account, multi.target_role_name)
         assert session.client("sts").get_caller_identity()["Account"] == account
         parameters = json.loads(written[stage].read_text())
-        assert {p["ParameterKey"]: p["ParameterValue"] for p in parameters}[
-            "ResourceName"
-        ] == f"{resource_base}-{stage}"
+        values = {p["ParameterKey"]: p["ParameterValue"] for p in parameters}
+        assert (values["ResourceName"], values["StageName"]) == (resource_base, stage)
+        # The deploy repository's stage settings (auto scaling, alarms, size) apply to both paths.
+        assert (
+            values["EndpointInstanceType"]
+            == json.loads((SEED / f"{stage}-config.json").read_text())["Parameters"]["EndpointInstanceType"]
+        )
         cloudformation = session.client("cloudformation")
         stack_name = f"{resource_base}-{stage}"
         cloudformation.create_stack(StackName=stack_name, TemplateBody=template, Parameters=parameters)
@@ -225,7 +231,7 @@ def test_delegated_admin_stack_set_deployment_uses_call_as(aws, ma) -> None:
         "provide-client-params.cloudformation.*",
         lambda params, model, **_: calls.append((model.name, params.get("CallAs"))),
     )
-    template = json.dumps(deploy.endpoint_template())
+    template = (deploy_source_directory() / deploy.TEMPLATE_FILE).read_text()
     name = "sagemaker-iris-multi-01-p-abc123-deploy-staging"
     for _ in range(2):  # create, then update
         operations = deploy.deploy_stack_set(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from aws_cdk.assertions import Match
@@ -113,7 +114,7 @@ def test_native_stack_set_actions_target_the_ous(ma) -> None:
         }
         assert config["DeploymentTargets"] == {"Ref": ou_param}
         assert config["PermissionModel"] == "SERVICE_MANAGED"
-        assert config["TemplatePath"] == "BuildArtifact::template.json"
+        assert config["TemplatePath"] == "BuildArtifact::endpoint-config-template.yml"
         assert config["Parameters"] == f"BuildArtifact::{suffix}-params.json"
 
 
@@ -142,6 +143,10 @@ def test_source_is_the_deploy_script_in_the_product_asset_bucket(ma) -> None:
     assert source["S3ObjectKey"].endswith(".zip") and source["PollForSourceChanges"] is False
     asset_dir = ma.outdir / f"asset.{source['S3ObjectKey'].removesuffix('.zip')}"
     assert (asset_dir / "deploy.py").is_file()
+    # One endpoint template for both deployment paths: the deploy repository's, byte for byte.
+    seed = Path(__file__).resolve().parents[2] / "seedcode" / "model-deploy"
+    for name in ("endpoint-config-template.yml", "staging-config.json", "prod-config.json"):
+        assert (asset_dir / name).read_bytes() == (seed / name).read_bytes(), name
 
 
 def test_build_project_ensures_the_group_and_prepares_the_templates(ma) -> None:

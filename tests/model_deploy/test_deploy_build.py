@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from stacks.components.multi_account_deploy import deploy as multi_account_deploy
+
 from .conftest import BUCKET, CPU_IMAGE, EVALUATION_URI, GPU_IMAGE, GROUP, REGION, ROLE, SEED, Registry, read_json
 
 
@@ -94,16 +96,20 @@ class TestStageExports:
         }
         assert prod["Tags"]["sagemaker:deployment-stage"] == "prod"
         config = read_json(SEED / "staging-config.json")["Parameters"]
+        deployment_id = staging["Parameters"].pop("DeploymentId")
         assert staging["Parameters"] == {
             **config,
-            "SageMakerProjectName": "abalone",
+            "ResourceName": "abalone",
             "StageName": "staging",
             "ModelPackageArn": arn,
             "ModelImageUri": CPU_IMAGE,
             "ModelDataUrl": summary["ModelDataUrl"],
-            "ExecutionRoleArn": ROLE,
+            "ExecutionRoleName": ROLE.split(":role/")[1],
             "DataCaptureUploadPath": f"s3://{BUCKET}/datacapture-staging",
         }
+        # v<model version>-<hash of the parameters>: same inputs, same ID; new inputs, new names.
+        assert deployment_id.startswith(f"v{arn.rsplit('/', 1)[1]}-") and len(deployment_id) <= 14
+        assert prod["Parameters"]["DeploymentId"] != deployment_id
         assert (
             prod["Parameters"]["EndpointInstanceType"]
             == read_json(SEED / "prod-config.json")["Parameters"]["EndpointInstanceType"]
@@ -127,8 +133,27 @@ class TestStageExports:
         registry.register()
         prod_role = "arn:aws:iam::222222222222:role/sagemaker-prod"
         _, output = build_into(SAGEMAKER_EXECUTION_ROLE_ARN_PROD=prod_role)
-        assert read_json(output / "prod-config-export.json")["Parameters"]["ExecutionRoleArn"] == prod_role
-        assert read_json(output / "staging-config-export.json")["Parameters"]["ExecutionRoleArn"] == ROLE
+        assert read_json(output / "prod-config-export.json")["Parameters"]["ExecutionRoleName"] == "sagemaker-prod"
+        staging_role = read_json(output / "staging-config-export.json")["Parameters"]["ExecutionRoleName"]
+        assert staging_role == ROLE.split(":role/")[1]
+
+    def test_execution_role_that_is_not_a_role_arn_is_named(self, seed_build, registry, build_into):
+        registry.register()
+        message = error_message(seed_build, lambda: build_into(SAGEMAKER_EXECUTION_ROLE_ARN_PROD="sagemaker-prod"))
+        assert "SAGEMAKER_EXECUTION_ROLE_ARN_PROD must be an IAM role ARN" in message and "'sagemaker-prod'" in message
+
+    def test_deployment_id_is_stable_and_follows_every_parameter(self, seed_build):
+        parameters = {"EndpointInstanceType": "ml.m5.large", "ModelDataUrl": "s3://b/m.tar.gz"}
+        same = seed_build.deployment_id(3, dict(parameters))
+        assert same == seed_build.deployment_id(3, dict(parameters))
+        assert same != seed_build.deployment_id(3, {**parameters, "EndpointInstanceType": "ml.c5.xlarge"})
+        assert same != seed_build.deployment_id(4, parameters)
+
+    @pytest.mark.parametrize("version", [None, 1, 42, 123456])
+    def test_the_multi_account_copy_of_deployment_id_is_the_same_function(self, seed_build, version):
+        """The Multi Account Deployment's deploy.py must stand alone (stdlib + boto3): it keeps a copy."""
+        parameters = {"ResourceName": "sagemaker-x-p-1", "EndpointInstanceType": "ml.m5.large"}
+        assert multi_account_deploy.deployment_id(version, parameters) == seed_build.deployment_id(version, parameters)
 
     @pytest.mark.parametrize(
         ("change", "fragment"),

@@ -25,12 +25,13 @@ def _quiet_moto():
 def export(**changes: str) -> dict:
     """A stage template configuration as build.py writes it."""
     parameters = {
-        "SageMakerProjectName": "abalone",
+        "ResourceName": "abalone",
+        "DeploymentId": "v1-0123abcd",
         "StageName": "staging",
         "ModelPackageArn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/abalone-p-abc123/1",
         "ModelImageUri": CPU_IMAGE,
         "ModelDataUrl": "s3://bucket/exec-1/model/model.tar.gz",
-        "ExecutionRoleArn": ROLE,
+        "ExecutionRoleName": ROLE.split(":role/")[1],
         "DataCaptureUploadPath": f"s3://{BUCKET}/datacapture-staging",
         **read_json(SEED / "staging-config.json")["Parameters"],
     }

@@ -51,16 +51,28 @@ def test_cfn_lint_would_notice_a_mistake(tmp_path):
     )
 
 
-def test_endpoint_is_named_after_project_and_stage(template):
+def test_endpoint_is_named_after_resource_and_stage(template):
     endpoint = resources_of(template, "AWS::SageMaker::Endpoint")[0]
-    assert endpoint["EndpointName"] == {"Fn::Sub": "${SageMakerProjectName}-${StageName}"}
+    assert endpoint["EndpointName"] == {"Fn::Sub": "${ResourceName}-${StageName}"}
     assert template["Parameters"]["StageName"]["AllowedValues"] == ["staging", "prod"]
+
+
+def test_model_and_config_names_carry_the_deployment_id_within_sagemakers_63_characters(template):
+    versioned = {"Fn::Sub": "${ResourceName}-${StageName}-${DeploymentId}"}
+    assert resources_of(template, "AWS::SageMaker::Model")[0]["ModelName"] == versioned
+    assert resources_of(template, "AWS::SageMaker::EndpointConfig")[0]["EndpointConfigName"] == versioned
+    parameters = template["Parameters"]
+    longest_stage = max(len(stage) for stage in parameters["StageName"]["AllowedValues"])
+    assert parameters["ResourceName"]["MaxLength"] + longest_stage + parameters["DeploymentId"]["MaxLength"] + 2 <= 63
 
 
 def test_model_uses_the_chosen_image_and_the_package_model_data(template):
     model = resources_of(template, "AWS::SageMaker::Model")[0]
     assert model["PrimaryContainer"] == {"Image": {"Ref": "ModelImageUri"}, "ModelDataUrl": {"Ref": "ModelDataUrl"}}
-    assert model["ExecutionRoleArn"] == {"Ref": "ExecutionRoleArn"}
+    # A role of the stack's own account: SageMaker takes no other, and one stack set serves many accounts.
+    assert model["ExecutionRoleArn"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${ExecutionRoleName}"
+    }
 
 
 def test_endpoint_config_sizes_and_captures_data(template):
@@ -68,7 +80,11 @@ def test_endpoint_config_sizes_and_captures_data(template):
     variant = config["ProductionVariants"][0]
     assert variant["InstanceType"] == {"Ref": "EndpointInstanceType"}
     assert variant["InitialInstanceCount"] == {"Ref": "EndpointInstanceCount"}
-    capture = config["DataCaptureConfig"]
+    condition, capture, otherwise = config["DataCaptureConfig"]["Fn::If"]
+    assert condition == "CaptureData" and otherwise == {"Ref": "AWS::NoValue"}
+    assert template["Conditions"]["CaptureData"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "DataCaptureUploadPath"}, ""]}]
+    }
     assert capture["EnableCapture"] is True
     assert capture["InitialSamplingPercentage"] == {"Ref": "DataCaptureSamplingPercentage"}
     assert capture["DestinationS3Uri"] == {"Ref": "DataCaptureUploadPath"}

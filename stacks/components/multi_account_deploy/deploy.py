@@ -1,11 +1,13 @@
-"""Runtime of the "Multi Account Deployment" pipeline: shipped as `deploy.py` in its deploy source.
+"""Runtime of the "Multi Account Deployment" pipeline: `deploy.py` of its deploy source.
 
-This module is copied verbatim into the pipeline's S3 source (see `multi_account_pipeline.py`) and
-run by the pipeline's CodeBuild steps, so it depends on the standard library and boto3 only:
+This folder is the pipeline's S3 source (see `multi_account_pipeline.py`, which adds the deploy
+repository's endpoint template and stage settings to it); the pipeline's CodeBuild steps run this
+script, so it depends on the standard library and boto3 only:
 
 - `ensure-group`: create the model package group if it is missing (the Build step);
-- `prepare`: write the endpoint template and the staging/production parameter files for the latest
-  approved model version (the Build step);
+- `prepare`: copy the endpoint template (the deploy repository's `endpoint-config-template.yml`)
+  and write the staging/production parameter files for the latest approved model version, with the
+  deploy repository's stage settings (the Build step);
 - `deploy-stack-set`: create or update a service-managed stack set and its instances in an OU with
   `CallAs` (the DeployResources* steps when this account is a StackSets delegated administrator:
   CodePipeline's native StackSet action cannot pass `CallAs`);
@@ -16,7 +18,9 @@ run by the pipeline's CodeBuild steps, so it depends on the standard library and
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -24,82 +28,23 @@ from typing import Any
 
 import boto3
 
-TEMPLATE_FILE = "template.json"
+HERE = Path(__file__).resolve().parent
+# The deploy repository's endpoint template and stage settings, copied beside this script in the
+# pipeline's source: one template for both deployment paths.
+TEMPLATE_FILE = "endpoint-config-template.yml"
+STAGE_CONFIG_FILES = {"staging": "staging-config.json", "prod": "prod-config.json"}
 STAGE_PARAMETER_FILES = {"staging": "staging-params.json", "prod": "prod-params.json"}
+OPERATION_TIMEOUT_SECONDS = 3600.0
 _FINAL_OPERATION_STATES = {"SUCCEEDED", "FAILED", "STOPPED"}
-
-
-def endpoint_template() -> dict[str, Any]:
-    """CloudFormation template of one stage's endpoint, deployed into each target account.
-
-    The model reads its artifact from the data science account's bucket through the target
-    account's SageMaker execution role (`ExecutionRoleName`), whose ARN is built in the account the
-    stack runs in: one template serves every account of the OU.
-    """
-    name = {"Ref": "ResourceName"}
-    versioned = {"Fn::Sub": "${ResourceName}-${ModelVersion}"}
-    return {
-        "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": "SageMaker endpoint of one stage of a multi-account model deployment",
-        "Parameters": {
-            "ResourceName": {
-                "Type": "String",
-                "AllowedPattern": "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,50}$",
-                "Description": "Endpoint name; model and endpoint config add the model version",
-            },
-            "ModelVersion": {"Type": "String", "AllowedPattern": "^[0-9]+$"},
-            "ExecutionRoleName": {"Type": "String", "Description": "SageMaker execution role in this account"},
-            "ImageUri": {"Type": "String"},
-            "ModelDataUrl": {"Type": "String", "AllowedPattern": "^s3://.+"},
-            "InstanceType": {"Type": "String", "Default": "ml.m5.large"},
-            "InstanceCount": {"Type": "Number", "Default": 1, "MinValue": 1},
-        },
-        "Resources": {
-            "Model": {
-                "Type": "AWS::SageMaker::Model",
-                "Properties": {
-                    "ModelName": versioned,
-                    "ExecutionRoleArn": {
-                        "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${ExecutionRoleName}"
-                    },
-                    "PrimaryContainer": {"Image": {"Ref": "ImageUri"}, "ModelDataUrl": {"Ref": "ModelDataUrl"}},
-                },
-            },
-            "EndpointConfig": {
-                "Type": "AWS::SageMaker::EndpointConfig",
-                "Properties": {
-                    "EndpointConfigName": versioned,
-                    "ProductionVariants": [
-                        {
-                            "VariantName": "AllTraffic",
-                            "ModelName": {"Fn::GetAtt": ["Model", "ModelName"]},
-                            "InitialInstanceCount": {"Ref": "InstanceCount"},
-                            "InitialVariantWeight": 1,
-                            "InstanceType": {"Ref": "InstanceType"},
-                        }
-                    ],
-                },
-            },
-            "Endpoint": {
-                "Type": "AWS::SageMaker::Endpoint",
-                "Properties": {
-                    "EndpointName": name,
-                    "EndpointConfigName": {"Fn::GetAtt": ["EndpointConfig", "EndpointConfigName"]},
-                },
-            },
-        },
-        "Outputs": {"EndpointName": {"Value": {"Fn::GetAtt": ["Endpoint", "EndpointName"]}}},
-    }
 
 
 def ensure_model_package_group(sagemaker: Any, group_name: str, description: str = "") -> bool:
     """Create the model package group unless it exists; True when it was created."""
-    try:
-        sagemaker.describe_model_package_group(ModelPackageGroupName=group_name)
+    pages = sagemaker.get_paginator("list_model_package_groups").paginate(NameContains=group_name)
+    if any(
+        group["ModelPackageGroupName"] == group_name for page in pages for group in page["ModelPackageGroupSummaryList"]
+    ):
         return False
-    except sagemaker.exceptions.ClientError as error:
-        if "does not exist" not in str(error) and "ValidationException" not in str(error):
-            raise
     sagemaker.create_model_package_group(
         ModelPackageGroupName=group_name, ModelPackageGroupDescription=description or f"Models of {group_name}"
     )
@@ -121,19 +66,40 @@ def latest_approved_package(sagemaker: Any, group_name: str) -> dict[str, Any]:
     return sagemaker.describe_model_package(ModelPackageName=arn)
 
 
+def deployment_id(version: object, parameters: dict[str, str]) -> str:
+    """`v<model version>-<hash of the parameters>`, at most 14 characters.
+
+    The same function as the deploy repository's build.py (a test keeps the two equal): the model
+    and endpoint configuration get new names whenever anything about them changes.
+    """
+    digest = hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()[:8]
+    return (f"v{version}-{digest}" if version else f"d-{digest}")[:14]
+
+
+def stage_settings(stage: str, source_dir: Path = HERE) -> dict[str, str]:
+    """The `Parameters` of the deploy repository's `<stage>-config.json` (auto scaling, alarms, size)."""
+    document = json.loads((source_dir / STAGE_CONFIG_FILES[stage]).read_text())
+    return {name: str(value) for name, value in document["Parameters"].items()}
+
+
 def stage_parameters(
-    package: dict[str, Any], *, resource_name: str, execution_role_name: str, instance_type: str
+    package: dict[str, Any], *, stage: str, resource_base: str, execution_role_name: str, settings: dict[str, str]
 ) -> list[dict[str, str]]:
-    """Stack-set parameter list (the file format CodePipeline's StackSet action reads)."""
+    """Stack-set parameters of the endpoint template (the file format CodePipeline's StackSet action reads).
+
+    Data capture stays off: the endpoints run in other accounts than the project's bucket.
+    """
     container = package["InferenceSpecification"]["Containers"][0]
     values = {
-        "ResourceName": resource_name,
-        "ModelVersion": str(package.get("ModelPackageVersion") or package["ModelPackageArn"].rsplit("/", 1)[-1]),
-        "ExecutionRoleName": execution_role_name,
-        "ImageUri": container["Image"],
+        **settings,
+        "ResourceName": resource_base,
+        "StageName": stage,
+        "ModelPackageArn": package["ModelPackageArn"],
+        "ModelImageUri": container["Image"],
         "ModelDataUrl": container["ModelDataUrl"],
-        "InstanceType": instance_type,
+        "ExecutionRoleName": execution_role_name,
     }
+    values["DeploymentId"] = deployment_id(package.get("ModelPackageVersion"), values)
     return [{"ParameterKey": key, "ParameterValue": value} for key, value in values.items()]
 
 
@@ -143,20 +109,21 @@ def prepare(
     group_name: str,
     resource_base: str,
     execution_role_names: dict[str, str],
-    instance_type: str,
     outdir: Path,
+    source_dir: Path = HERE,
 ) -> dict[str, Path]:
-    """Write the endpoint template and one parameter file per stage; return the paths written."""
+    """Copy the endpoint template and write one parameter file per stage; return the paths written."""
     package = latest_approved_package(sagemaker, group_name)
     outdir.mkdir(parents=True, exist_ok=True)
     written = {"template": outdir / TEMPLATE_FILE}
-    written["template"].write_text(json.dumps(endpoint_template(), indent=2))
+    shutil.copyfile(source_dir / TEMPLATE_FILE, written["template"])
     for stage, file_name in STAGE_PARAMETER_FILES.items():
         parameters = stage_parameters(
             package,
-            resource_name=f"{resource_base}-{stage}",
+            stage=stage,
+            resource_base=resource_base,
             execution_role_name=execution_role_names[stage],
-            instance_type=instance_type,
+            settings=stage_settings(stage, source_dir),
         )
         written[stage] = outdir / file_name
         written[stage].write_text(json.dumps(parameters, indent=2))
@@ -164,16 +131,31 @@ def prepare(
 
 
 def _wait_for_operation(
-    cloudformation: Any, stack_set_name: str, operation_id: str, call_as: str, poll_seconds: float
+    cloudformation: Any,
+    stack_set_name: str,
+    operation_id: str,
+    call_as: str,
+    poll_seconds: float,
+    timeout_seconds: float = OPERATION_TIMEOUT_SECONDS,
 ) -> str:
+    """Poll a stack set operation until it ends (StackSets has no boto3 waiter); fail past the deadline."""
+    deadline = time.monotonic() + timeout_seconds
     while True:
         operation = cloudformation.describe_stack_set_operation(
             StackSetName=stack_set_name, OperationId=operation_id, CallAs=call_as
         )["StackSetOperation"]
         if operation["Status"] in _FINAL_OPERATION_STATES:
             if operation["Status"] != "SUCCEEDED":
-                raise RuntimeError(f"stack set {stack_set_name} operation {operation_id}: {operation['Status']}")
-            return operation["Status"]
+                reason = operation.get("StatusReason", "no reason given")
+                raise RuntimeError(
+                    f"stack set {stack_set_name} operation {operation_id}: {operation['Status']}: {reason}"
+                )
+            return str(operation["Status"])
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"stack set {stack_set_name} operation {operation_id} still {operation['Status']} "
+                f"after {timeout_seconds:.0f} s"
+            )
         time.sleep(poll_seconds)
 
 
@@ -263,7 +245,6 @@ def main(argv: list[str] | None = None) -> int:
     prep.add_argument("--resource-base", required=True)
     prep.add_argument("--staging-role-name", required=True)
     prep.add_argument("--prod-role-name", required=True)
-    prep.add_argument("--instance-type", default="ml.m5.large")
     prep.add_argument("--outdir", default=".")
     deploy = commands.add_parser("deploy-stack-set")
     deploy.add_argument("--name", required=True)
@@ -290,7 +271,6 @@ def main(argv: list[str] | None = None) -> int:
             group_name=args.group,
             resource_base=args.resource_base,
             execution_role_names={"staging": args.staging_role_name, "prod": args.prod_role_name},
-            instance_type=args.instance_type,
             outdir=Path(args.outdir),
         )
         print("wrote " + ", ".join(str(path) for path in written.values()))
