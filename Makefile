@@ -42,7 +42,7 @@ demo: setup ## The whole MLOps lifecycle locally: synth+lint, seed, build, appro
 	@$(PY) -m local_lifecycle --data $(DATA)
 
 local-build: setup ## Run the model build pipeline's steps locally on the Abalone data set
-	@scripts/local-build.sh $(DATA)
+	@$(PY) -m local_lifecycle.local_build $(DATA)
 
 bench: setup ## Serving benchmark: our model server vs MLServer vs in-process predict
 	@bench/serving/run.sh

@@ -1,10 +1,11 @@
-"""`scripts/local-build.sh` (make local-build): the model build steps end to end against a moto server."""
+"""`make local-build` (local_lifecycle.local_build): the model build steps end to end against the emulator."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,12 @@ def test_local_build_trains_registers_and_reports_the_test_mse(tmp_path):
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "XGBOOST_"))}
     env.update(LOCAL_BUILD_DIR=str(tmp_path / "build"), PYTHONDONTWRITEBYTECODE="1")
     result = subprocess.run(
-        [str(ROOT / "scripts" / "local-build.sh"), str(data)], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "local_lifecycle.local_build", str(data)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     last_line = result.stdout.strip().splitlines()[-1]
@@ -77,7 +83,8 @@ def test_local_build_trains_registers_and_reports_the_test_mse(tmp_path):
 
 def test_missing_data_file_is_reported(tmp_path):
     result = subprocess.run(
-        [str(ROOT / "scripts" / "local-build.sh"), str(tmp_path / "absent.csv")],
+        [sys.executable, "-m", "local_lifecycle.local_build", str(tmp_path / "absent.csv")],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=30,

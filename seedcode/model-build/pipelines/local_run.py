@@ -217,18 +217,14 @@ class LocalExecution:
         return passed
 
     def _register(self) -> str:
-        """Create the model package group if absent and register the model version in it."""
+        """Register the model version in the project's model package group (the project creates the group)."""
         sagemaker_client = self.boto_session.client("sagemaker")
         group = self.settings.model_package_group_name
-        try:
-            sagemaker_client.describe_model_package_group(ModelPackageGroupName=group)
-        except ClientError as error:
-            if "does not exist" not in str(error):
-                raise
-            self.echo(f"[{definition.STEP_REGISTER}] creating model package group {group}")
-            sagemaker_client.create_model_package_group(
-                ModelPackageGroupName=group,
-                ModelPackageGroupDescription=f"Models of the {self.settings.pipeline_name} model build pipeline",
+        pages = sagemaker_client.get_paginator("list_model_package_groups").paginate(NameContains=group)
+        if not any(g["ModelPackageGroupName"] == group for p in pages for g in p["ModelPackageGroupSummaryList"]):
+            raise LocalRunError(
+                f"model package group {group!r} does not exist: the SageMaker project creates it; "
+                "set MODEL_PACKAGE_GROUP_NAME to the project's group"
             )
         package = definition.register_model(
             Session(boto_session=self.boto_session, default_bucket=self.settings.bucket),

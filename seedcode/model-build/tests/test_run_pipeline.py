@@ -46,6 +46,8 @@ def project_env(monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)
     with moto.mock_aws():
         boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+        # The SageMaker project creates its model package group (the product template).
+        boto3.client("sagemaker", region_name=REGION).create_model_package_group(ModelPackageGroupName=GROUP)
         yield tmp_path
 
 
@@ -143,8 +145,15 @@ def test_local_execution_fails_above_the_threshold_without_registering(project_e
         "MseAboveThreshold",
         None,
     )
-    groups = boto3.client("sagemaker", region_name=REGION).list_model_package_groups()["ModelPackageGroupSummaryList"]
-    assert groups == []
+    packages = boto3.client("sagemaker", region_name=REGION).list_model_packages(ModelPackageGroupName=GROUP)
+    assert packages["ModelPackageSummaryList"] == []
+
+
+@needs_training_code
+def test_local_execution_names_a_missing_model_package_group(project_env, make_rows, monkeypatch, capsys):
+    monkeypatch.setenv("MODEL_PACKAGE_GROUP_NAME", f"{GROUP}-absent")
+    assert run_pipeline.main(["--local", "--input-data", upload_rows(make_rows(400))]) == 1
+    assert f"model package group '{GROUP}-absent' does not exist" in capsys.readouterr().err
 
 
 @needs_training_code
