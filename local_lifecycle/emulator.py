@@ -9,16 +9,21 @@ AWS endpoint; code in this process gets clients through `client()`, which never 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import boto3
 from moto.server import ThreadedMotoServer
 
+SEED_AWS_SESSION = Path(__file__).resolve().parents[1] / "seedcode" / "model-deploy" / "aws_session.py"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
 
 
@@ -72,18 +77,19 @@ class Emulator:
         """A client as the emulator's default account, or as the last role of a comma-separated chain.
 
         Deploy jobs reach the staging and production accounts through such a chain
-        (`DEPLOY_ROLE_ARN_<STAGE>`); a local run follows it to look at what they deployed.
+        (`DEPLOY_ROLE_ARN_<STAGE>`); a local run follows it with the deploy repository's own
+        `aws_session.session_for` to look at what they deployed.
         """
-        args = self.client_args()
-        for arn in filter(None, (part.strip() for part in role_chain.split(","))):
-            credentials = boto3.client("sts", **args).assume_role(RoleArn=arn, RoleSessionName="local-run")
-            args = {
-                **args,
-                "aws_access_key_id": credentials["Credentials"]["AccessKeyId"],
-                "aws_secret_access_key": credentials["Credentials"]["SecretAccessKey"],
-                "aws_session_token": credentials["Credentials"]["SessionToken"],
-            }
-        return boto3.client(service, **args)
+        base = boto3.session.Session(
+            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=DUMMY_CREDENTIALS["AWS_SESSION_TOKEN"],
+            region_name=self.region,
+        )
+        session = _deploy_aws_session().session_for(
+            role_chain, self.region, session_name="local-run", base=base, endpoint_url=self.url
+        )
+        return session.client(service, endpoint_url=self.url)
 
     @contextmanager
     def patched_environment(self) -> Iterator[None]:
@@ -103,3 +109,14 @@ class Emulator:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+
+
+@cache
+def _deploy_aws_session() -> ModuleType:
+    """The deploy repository's `aws_session` module (it must stand alone there, so it is loaded by path)."""
+    spec = importlib.util.spec_from_file_location("model_deploy_aws_session", SEED_AWS_SESSION)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {SEED_AWS_SESSION}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -24,12 +24,21 @@ def role_chain(role_arns: str | None) -> list[str]:
 
 
 def session_for(
-    role_arns: str | None, region: str | None, *, session_name: str = "gitlab-model-deploy"
+    role_arns: str | None,
+    region: str | None,
+    *,
+    session_name: str = "gitlab-model-deploy",
+    base: boto3.session.Session | None = None,
+    endpoint_url: str | None = None,
 ) -> boto3.session.Session:
-    """A session with this job's credentials, or with the last role of the chain assumed in order."""
-    session = boto3.session.Session(region_name=region)
+    """A session with this job's credentials (or `base`'s), or with the last role of the chain assumed in order.
+
+    `endpoint_url` sends the STS calls to another endpoint (the platform's local emulator uses it).
+    """
+    session = base or boto3.session.Session(region_name=region)
     for arn in role_chain(role_arns):
-        credentials = session.client("sts").assume_role(RoleArn=arn, RoleSessionName=session_name)["Credentials"]
+        sts = session.client("sts", endpoint_url=endpoint_url)
+        credentials = sts.assume_role(RoleArn=arn, RoleSessionName=session_name)["Credentials"]
         session = boto3.session.Session(
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],

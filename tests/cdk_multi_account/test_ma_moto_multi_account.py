@@ -30,14 +30,12 @@ OUTSIDER = "444444444444"
 
 def admin(account: str) -> boto3.Session:
     """Administrator session in an emulated account."""
-    creds = boto3.client("sts", region_name=REGION).assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="admin"
-    )["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=REGION,
+    return deploy.assume_target_role(
+        boto3.client("sts", region_name=REGION),
+        account=account,
+        role_name="OrganizationAccountAccessRole",
+        session_name="admin",
+        region=REGION,
     )
 
 
