@@ -195,12 +195,21 @@ def deployment_id(version: object, parameters: dict[str, str]) -> str:
     return (f"v{version}-{digest}" if version else f"d-{digest}")[:14]
 
 
+def endpoint_instance_type(stage: str, config: dict[str, str], env: dict[str, str]) -> str:
+    """`EndpointInstanceType` of `<stage>-config.json` when the repository sets one, else the platform's
+    (the `<STAGE>_INSTANCE_TYPE` CI/CD variable seeded from its configuration)."""
+    variable = f"{stage.upper()}_INSTANCE_TYPE"
+    chosen = config.get("EndpointInstanceType") or env.get(variable)
+    if not chosen:
+        raise BuildError(f"set EndpointInstanceType in {stage}-config.json or the CI/CD variable {variable}")
+    return chosen
+
+
 def stage_export(
     stage: str, config: dict[str, str], summary: dict, env: dict[str, str], template: Path = TEMPLATE
 ) -> dict:
     """The template configuration (`Parameters` and stack `Tags`) of one stage."""
-    if "EndpointInstanceType" not in config:
-        raise BuildError(f"{stage}-config.json must set EndpointInstanceType")
+    config = {"EndpointInstanceType": endpoint_instance_type(stage, config, env), **config}
     role_variable = f"SAGEMAKER_EXECUTION_ROLE_ARN_{stage.upper()}"
     if not env.get(role_variable):
         role_variable = "SAGEMAKER_EXECUTION_ROLE_ARN"

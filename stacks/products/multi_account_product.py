@@ -113,6 +113,8 @@ class MultiAccountProduct(servicecatalog.ProductStack):
                     "RESOURCE_BASE": resource_base,
                     "STAGING_ROLE_NAME": p["SageMakerExecutionRoleStagingName"].value_as_string,
                     "PROD_ROLE_NAME": p["SageMakerExecutionRoleProdName"].value_as_string,
+                    "STAGING_INSTANCE_TYPE": config.instance_types.staging_endpoint,
+                    "PROD_INSTANCE_TYPE": config.instance_types.prod_endpoint,
                 }.items()
             },
             build_spec=_buildspec(
@@ -120,7 +122,9 @@ class MultiAccountProduct(servicecatalog.ProductStack):
                     f'python3 {DEPLOY_SCRIPT} ensure-group --group "$MODEL_PACKAGE_GROUP_NAME"',
                     f'python3 {DEPLOY_SCRIPT} prepare --group "$MODEL_PACKAGE_GROUP_NAME"'
                     ' --resource-base "$RESOURCE_BASE"'
-                    ' --staging-role-name "$STAGING_ROLE_NAME" --prod-role-name "$PROD_ROLE_NAME" --outdir build',
+                    ' --staging-role-name "$STAGING_ROLE_NAME" --prod-role-name "$PROD_ROLE_NAME"'
+                    ' --staging-instance-type "$STAGING_INSTANCE_TYPE" --prod-instance-type "$PROD_INSTANCE_TYPE"'
+                    " --outdir build",
                     f"cp {DEPLOY_SCRIPT} build/",
                 ],
                 artifacts={"base-directory": "build", "files": ["**/*"]},

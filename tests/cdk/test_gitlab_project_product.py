@@ -113,13 +113,18 @@ def test_seed_code_custom_resource_properties(synthesized) -> None:
         "XGBOOST_IMAGE_URI",
         "XGBOOST_GPU_IMAGE_URI",
     }
-    assert set(build_vars) == common | {"SAGEMAKER_PIPELINE_ROLE_ARN"}
+    assert set(build_vars) == common | {
+        "SAGEMAKER_PIPELINE_ROLE_ARN",
+        "PROCESSING_INSTANCE_TYPE",
+        "TRAINING_INSTANCE_TYPE",
+    }
     cross_account = {
         f"{name}_{stage}"
         for name in ("DEPLOY_ROLE_ARN", "SAGEMAKER_EXECUTION_ROLE_ARN")
         for stage in ("STAGING", "PROD")
     }
-    assert set(deploy_vars) == common | {"SAGEMAKER_EXECUTION_ROLE_ARN"} | cross_account
+    instance_types = {"STAGING_INSTANCE_TYPE", "PROD_INSTANCE_TYPE"}
+    assert set(deploy_vars) == common | {"SAGEMAKER_EXECUTION_ROLE_ARN"} | cross_account | instance_types
     assert build_vars["MODEL_PACKAGE_GROUP_NAME"]["Value"] == PROJECT
     assert build_vars["AWS_ROLE_ARN"]["Masked"] == "true"
     assert build_vars["AWS_REGION"]["Masked"] == "false"

@@ -128,6 +128,7 @@ def test_pipeline_deploys_the_endpoint_stack_into_staging_and_prod(ma, landscape
         group_name=landscape["group"],
         resource_base=resource_base,
         execution_role_names={"staging": multi.execution_role_name, "prod": multi.execution_role_name},
+        instance_types={"staging": "ml.m5.large", "prod": "ml.c5.xlarge"},
         outdir=tmp_path,
         source_dir=deploy_source_directory(),
     )
@@ -140,11 +141,10 @@ def test_pipeline_deploys_the_endpoint_stack_into_staging_and_prod(ma, landscape
         parameters = json.loads(written[stage].read_text())
         values = {p["ParameterKey"]: p["ParameterValue"] for p in parameters}
         assert (values["ResourceName"], values["StageName"]) == (resource_base, stage)
-        # The deploy repository's stage settings (auto scaling, alarms, size) apply to both paths.
-        assert (
-            values["EndpointInstanceType"]
-            == json.loads((SEED / f"{stage}-config.json").read_text())["Parameters"]["EndpointInstanceType"]
-        )
+        # The deploy repository's stage settings (auto scaling, alarms) apply to both paths.
+        settings = json.loads((SEED / f"{stage}-config.json").read_text())["Parameters"]
+        assert values["AutoScalingMaxCapacity"] == settings["AutoScalingMaxCapacity"]
+        assert values["EndpointInstanceType"] == {"staging": "ml.m5.large", "prod": "ml.c5.xlarge"}[stage]
         cloudformation = session.client("cloudformation")
         stack_name = f"{resource_base}-{stage}"
         cloudformation.create_stack(StackName=stack_name, TemplateBody=template, Parameters=parameters)

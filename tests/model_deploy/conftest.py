@@ -142,6 +142,8 @@ def project_env() -> dict[str, str]:
         "SAGEMAKER_EXECUTION_ROLE_ARN": ROLE,
         "ARTIFACT_BUCKET": BUCKET,
         "AWS_REGION": REGION,
+        "STAGING_INSTANCE_TYPE": "ml.m5.large",
+        "PROD_INSTANCE_TYPE": "ml.c5.xlarge",
     }
 
 

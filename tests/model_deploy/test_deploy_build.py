@@ -99,6 +99,7 @@ class TestStageExports:
         deployment_id = staging["Parameters"].pop("DeploymentId")
         assert staging["Parameters"] == {
             **config,
+            "EndpointInstanceType": "ml.m5.large",  # the platform's, from the STAGING_INSTANCE_TYPE variable
             "ResourceName": "abalone",
             "StageName": "staging",
             "ModelPackageArn": arn,
@@ -110,11 +111,21 @@ class TestStageExports:
         # v<model version>-<hash of the parameters>: same inputs, same ID; new inputs, new names.
         assert deployment_id.startswith(f"v{arn.rsplit('/', 1)[1]}-") and len(deployment_id) <= 14
         assert prod["Parameters"]["DeploymentId"] != deployment_id
-        assert (
-            prod["Parameters"]["EndpointInstanceType"]
-            == read_json(SEED / "prod-config.json")["Parameters"]["EndpointInstanceType"]
-        )
+        assert prod["Parameters"]["EndpointInstanceType"] == "ml.c5.xlarge"
         assert summary["EvaluationUri"] == EVALUATION_URI
+
+    def test_the_platforms_instance_type_applies_unless_the_repository_sets_one(self, registry, build_into, tmp_path):
+        registry.register()
+        _, output = build_into(PROD_INSTANCE_TYPE="ml.g6e.xlarge")
+        assert read_json(output / "prod-config-export.json")["Parameters"]["EndpointInstanceType"] == "ml.g6e.xlarge"
+        assert read_json(output / "prod-config-export.json")["Parameters"]["ModelImageUri"] == GPU_IMAGE
+        _, output = build_into(stage_configs(tmp_path, prod={"EndpointInstanceType": "ml.m5.2xlarge"}))
+        assert read_json(output / "prod-config-export.json")["Parameters"]["EndpointInstanceType"] == "ml.m5.2xlarge"
+
+    def test_no_instance_type_anywhere_is_named(self, seed_build, registry, build_into):
+        registry.register()
+        message = error_message(seed_build, lambda: build_into(STAGING_INSTANCE_TYPE=""))
+        assert "set EndpointInstanceType in staging-config.json or the CI/CD variable STAGING_INSTANCE_TYPE" in message
 
     def test_gpu_instance_type_gets_the_gpu_image(self, registry, build_into, tmp_path):
         registry.register()

@@ -27,6 +27,7 @@ def export(**changes: str) -> dict:
     parameters = {
         "ResourceName": "abalone",
         "DeploymentId": "v1-0123abcd",
+        "EndpointInstanceType": "ml.m5.large",
         "StageName": "staging",
         "ModelPackageArn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/abalone-p-abc123/1",
         "ModelImageUri": CPU_IMAGE,

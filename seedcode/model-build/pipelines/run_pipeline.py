@@ -64,12 +64,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--input-data", default=os.environ.get("INPUT_DATA_URL"), help="InputDataUrl: s3:// URL (or, locally, a path)"
     )
+    # The platform seeds TRAINING_INSTANCE_TYPE / PROCESSING_INSTANCE_TYPE from its configuration.
     parser.add_argument(
         "--training-instance-type",
-        default=definition.DEFAULT_TRAINING_INSTANCE_TYPE,
-        help="TrainingInstanceType; a GPU type (ml.g*, ml.p*) trains with XGBOOST_GPU_IMAGE_URI",
+        default=os.environ.get("TRAINING_INSTANCE_TYPE") or definition.DEFAULT_TRAINING_INSTANCE_TYPE,
+        help="TrainingInstanceType (default: $TRAINING_INSTANCE_TYPE); a GPU type trains with XGBOOST_GPU_IMAGE_URI",
     )
-    parser.add_argument("--processing-instance-type", help="ProcessingInstanceType")
+    parser.add_argument(
+        "--processing-instance-type",
+        default=os.environ.get("PROCESSING_INSTANCE_TYPE") or definition.DEFAULT_PROCESSING_INSTANCE_TYPE,
+        help="ProcessingInstanceType (default: $PROCESSING_INSTANCE_TYPE)",
+    )
     parser.add_argument("--processing-instance-count", type=int, help="ProcessingInstanceCount")
     parser.add_argument("--approval-status", default=definition.DEFAULT_APPROVAL_STATUS, help="ModelApprovalStatus")
     parser.add_argument("--mse-threshold", type=float, default=definition.DEFAULT_MSE_THRESHOLD, help="MseThreshold")
@@ -145,6 +150,7 @@ def run_sagemaker(args: argparse.Namespace) -> tuple[int, dict]:
         sagemaker_session=PipelineSession(boto_session=boto_session, default_bucket=env["ARTIFACT_BUCKET"]),
         config_path=args.config,
         training_instance_type=args.training_instance_type,
+        processing_instance_type=args.processing_instance_type,
     )
     tags = [
         {"Key": f"sagemaker:{key}", "Value": os.environ[variable]}

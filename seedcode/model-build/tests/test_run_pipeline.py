@@ -42,7 +42,14 @@ def project_env(monkeypatch, tmp_path):
         "RUN_SUMMARY_PATH": str(tmp_path / "summary.json"),
     }.items():
         monkeypatch.setenv(name, value)
-    for name in ("PIPELINE_EXECUTION_MODE", "INPUT_DATA_URL", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+    for name in (
+        "PIPELINE_EXECUTION_MODE",
+        "INPUT_DATA_URL",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "TRAINING_INSTANCE_TYPE",
+        "PROCESSING_INSTANCE_TYPE",
+    ):
         monkeypatch.delenv(name, raising=False)
     with moto.mock_aws():
         boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
@@ -81,6 +88,24 @@ def test_sagemaker_mode_upserts_and_starts_the_pipeline(project_env, capsys):
         "execution_arn": execution_arn,
         "status": "Executing",
     }
+
+
+@pytest.mark.parametrize(
+    ("training", "processing", "training_image"),
+    [("ml.g5.2xlarge", "ml.c5.2xlarge", GPU_IMAGE), ("ml.m5.4xlarge", "ml.m5.large", CPU_IMAGE)],
+)
+def test_the_platforms_instance_types_become_the_pipelines_defaults(
+    project_env, monkeypatch, capsys, training, processing, training_image
+):
+    """The platform seeds TRAINING_INSTANCE_TYPE / PROCESSING_INSTANCE_TYPE from config/<env>.yaml."""
+    monkeypatch.setenv("TRAINING_INSTANCE_TYPE", training)
+    monkeypatch.setenv("PROCESSING_INSTANCE_TYPE", processing)
+    assert run_pipeline.main(["--input-data", f"s3://{BUCKET}/dataset/other.csv"]) == 0
+    described = boto3.client("sagemaker", region_name=REGION).describe_pipeline(PipelineName="abalone-p-test")
+    defaults = {p["Name"]: p.get("DefaultValue") for p in json.loads(described["PipelineDefinition"])["Parameters"]}
+    assert defaults["TrainingInstanceType"] == training
+    assert defaults["ProcessingInstanceType"] == processing
+    assert defaults["TrainingImageUri"] == training_image
 
 
 def test_missing_settings_are_named(project_env, monkeypatch, capsys):

@@ -76,10 +76,16 @@ def deployment_id(version: object, parameters: dict[str, str]) -> str:
     return (f"v{version}-{digest}" if version else f"d-{digest}")[:14]
 
 
-def stage_settings(stage: str, source_dir: Path = HERE) -> dict[str, str]:
-    """The `Parameters` of the deploy repository's `<stage>-config.json` (auto scaling, alarms, size)."""
+def stage_settings(stage: str, instance_type: str, source_dir: Path = HERE) -> dict[str, str]:
+    """The `Parameters` of the deploy repository's `<stage>-config.json` (auto scaling, alarms, size).
+
+    `instance_type` is the platform's (its configuration); the stage configuration may override it.
+    """
     document = json.loads((source_dir / STAGE_CONFIG_FILES[stage]).read_text())
-    return {name: str(value) for name, value in document["Parameters"].items()}
+    return {
+        "EndpointInstanceType": instance_type,
+        **{name: str(value) for name, value in document["Parameters"].items()},
+    }
 
 
 def stage_parameters(
@@ -109,6 +115,7 @@ def prepare(
     group_name: str,
     resource_base: str,
     execution_role_names: dict[str, str],
+    instance_types: dict[str, str],
     outdir: Path,
     source_dir: Path = HERE,
 ) -> dict[str, Path]:
@@ -123,7 +130,7 @@ def prepare(
             stage=stage,
             resource_base=resource_base,
             execution_role_name=execution_role_names[stage],
-            settings=stage_settings(stage, source_dir),
+            settings=stage_settings(stage, instance_types[stage], source_dir),
         )
         written[stage] = outdir / file_name
         written[stage].write_text(json.dumps(parameters, indent=2))
@@ -245,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     prep.add_argument("--resource-base", required=True)
     prep.add_argument("--staging-role-name", required=True)
     prep.add_argument("--prod-role-name", required=True)
+    prep.add_argument("--staging-instance-type", required=True)
+    prep.add_argument("--prod-instance-type", required=True)
     prep.add_argument("--outdir", default=".")
     deploy = commands.add_parser("deploy-stack-set")
     deploy.add_argument("--name", required=True)
@@ -271,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
             group_name=args.group,
             resource_base=args.resource_base,
             execution_role_names={"staging": args.staging_role_name, "prod": args.prod_role_name},
+            instance_types={"staging": args.staging_instance_type, "prod": args.prod_instance_type},
             outdir=Path(args.outdir),
         )
         print("wrote " + ", ".join(str(path) for path in written.values()))

@@ -203,6 +203,7 @@ def get_pipeline(
     config_path: str | Path = CONFIG_PATH,
     images: ImageUris | None = None,
     training_instance_type: str = DEFAULT_TRAINING_INSTANCE_TYPE,
+    processing_instance_type: str = DEFAULT_PROCESSING_INSTANCE_TYPE,
 ) -> Pipeline:
     """Build the pipeline definition.
 
@@ -216,7 +217,7 @@ def get_pipeline(
     training_image = images.for_training(training_instance_type)
     execution_id = ExecutionVariables.PIPELINE_EXECUTION_ID
 
-    processing_instance_type = ParameterString("ProcessingInstanceType", DEFAULT_PROCESSING_INSTANCE_TYPE)
+    processing_instance = ParameterString("ProcessingInstanceType", processing_instance_type)
     processing_instance_count = ParameterInteger("ProcessingInstanceCount", 1)
     training_instance = ParameterString("TrainingInstanceType", training_instance_type)
     training_image_uri = ParameterString("TrainingImageUri", training_image)
@@ -228,7 +229,7 @@ def get_pipeline(
         return ScriptProcessor(
             image_uri=images.cpu,
             command=["python3"],
-            instance_type=processing_instance_type,
+            instance_type=processing_instance,
             instance_count=processing_instance_count,
             base_job_name=f"{pipeline_name}-{step.lower()}",
             role=role,
@@ -327,7 +328,7 @@ def get_pipeline(
     return Pipeline(
         name=pipeline_name,
         parameters=[
-            processing_instance_type,
+            processing_instance,
             processing_instance_count,
             training_instance,
             training_image_uri,
