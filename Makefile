@@ -13,8 +13,10 @@ export SAGEMAKER_SUPPRESS_V2_WARNING := 1
 export PYTHONDONTWRITEBYTECODE := 1
 CDK_OUT ?= cdk.out
 DATA ?= ../shared/data/abalone-dataset.csv
+CONFIG ?= config/default.yaml
+PYTEST_ARGS ?=
 
-.PHONY: help setup check generate synth lint test demo local-build bench lock clean
+.PHONY: help setup check generate synth lint test diff deploy demo local-build bench lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -22,9 +24,12 @@ help: ## List the targets
 setup: ## Install the pinned venv, npm tools and Debian packages (idempotent)
 	@scripts/setup.sh
 
-check: setup ## Code gates: ruff (lint + format) and mypy (strict on the platform, the seeds' own settings)
-	@ruff format --check --quiet . && ruff check --quiet .
+check: setup ## Code gates: ruff (lint + format), mypy (strict on the platform, the seeds' own settings), generated files
+	@ruff format --check . && ruff check .
 	@mypy
+	@cd seedcode/model-build && mypy .
+	@cd seedcode/model-deploy && mypy .
+	@$(PY) -m tooling.generated --check
 
 generate: setup ## Rewrite the files generated from the platform's single sources (seed copies, diagram)
 	@$(PY) -m tooling.generated
@@ -35,8 +40,14 @@ synth: setup ## Synthesize every stack and product template into cdk.out/
 lint: synth ## cfn-lint every template in cdk.out/ (product templates too) and report cdk-nag findings
 	@$(PY) -m tooling.lint --outdir $(CDK_OUT)
 
-test: setup ## Run the whole test suite
-	@$(PY) -m pytest -n 2 --dist loadgroup
+test: setup ## Run the whole test suite (PYTEST_ARGS narrows it); JUnit report in build/test-report.xml
+	@$(PY) -m pytest -n 2 --dist loadgroup --junitxml=build/test-report.xml $(PYTEST_ARGS)
+
+diff: setup ## cdk diff of every stack against the AWS account (CONFIG=config/<env>.yaml, AWS credentials)
+	@npx cdk diff --all -c config=$(CONFIG)
+
+deploy: setup ## cdk deploy of every stack (CONFIG=config/<env>.yaml, AWS credentials)
+	@npx cdk deploy --all -c config=$(CONFIG) --require-approval never
 
 demo: setup ## The whole MLOps lifecycle locally: synth+lint, seed, build, approve, deploy, test, promote
 	@$(PY) -m local_lifecycle --data $(DATA)

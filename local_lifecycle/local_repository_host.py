@@ -12,6 +12,7 @@ import json
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -109,7 +110,7 @@ class LocalRepositoryHost:
         return PipelineRef(id=pipeline_id, web_url=f"{repo.as_uri()}#pipeline-{pipeline_id}")
 
     # -- lifecycle helpers ----------------------------------------------------------------
-    def pipelines(self) -> list[dict]:
+    def pipelines(self) -> list[dict[str, Any]]:
         """Every pipeline started so far, oldest first."""
         if not self._pipelines.is_file():
             return []

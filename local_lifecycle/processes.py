@@ -26,7 +26,7 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(path.read_text().splitlines()[-lines:]) if path.is_file() else ""
 
 
-def start_logged(command: list[str], *, env: dict[str, str], log_path: Path) -> subprocess.Popen:
+def start_logged(command: list[str], *, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     """Start `command` with stdout and stderr going to `log_path`."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:  # the child keeps its own descriptor
@@ -34,7 +34,7 @@ def start_logged(command: list[str], *, env: dict[str, str], log_path: Path) -> 
 
 
 def wait_until_answering(
-    process: subprocess.Popen, url: str, *, what: str, log_path: Path, timeout: float = 30.0
+    process: subprocess.Popen[bytes], url: str, *, what: str, log_path: Path, timeout: float = 30.0
 ) -> None:
     """Poll `url` until it answers; stop the process and fail with its log tail if it never does."""
     deadline = time.monotonic() + timeout
@@ -52,7 +52,7 @@ def wait_until_answering(
     )
 
 
-def stop(process: subprocess.Popen) -> None:
+def stop(process: subprocess.Popen[bytes]) -> None:
     """Terminate the process, killing it if it has not ended after 10 s."""
     if process.poll() is None:
         process.terminate()

@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TextIO
 
 
 class StepFailed(RuntimeError):
@@ -29,7 +30,7 @@ class StepResult:
 class StepRunner:
     """Runs numbered steps, printing `[n/N] title ...` and `ok (1.2s)` or the failure."""
 
-    def __init__(self, total: int, *, stream=sys.stdout) -> None:
+    def __init__(self, total: int, *, stream: TextIO = sys.stdout) -> None:
         self.total = total
         self.results: list[StepResult] = []
         self._stream = stream

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
@@ -43,7 +45,7 @@ def add_target_account_stacks(app: cdk.App, config: PlatformConfig) -> list[Targ
     ]
 
 
-def build_app(config: PlatformConfig, *, outdir: str | None = None, context: dict | None = None) -> cdk.App:
+def build_app(config: PlatformConfig, *, outdir: str | None = None, context: dict[str, Any] | None = None) -> cdk.App:
     """The app with every stack of the platform and the cdk-nag AwsSolutions checks attached."""
     app = cdk.App(outdir=outdir, context={**FEATURE_FLAGS, **(context or {})})
     env = cdk.Environment(account=config.account, region=config.region)
@@ -56,7 +58,7 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, context: dic
     )
     add_target_account_stacks(app, config)
     for construct in app.node.find_all():
-        if cdk.Stack.is_stack(construct):
+        if isinstance(construct, cdk.Stack):
             # W3005: CDK adds explicit DependsOn beside references as a pattern of its own.
             ignore_cfn_lint_checks(construct, "W3005")
     for key, value in config.tags.items():

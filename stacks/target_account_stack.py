@@ -28,9 +28,9 @@ class TargetAccountStack(cdk.Stack):
         multi_account: MultiAccountConfig,
         pipeline_role_arn: str,
         stage: str,
-        **kwargs: object,
+        env: cdk.Environment,
     ) -> None:
-        super().__init__(scope, construct_id, synthesizer=cdk.CliCredentialsStackSynthesizer(), **kwargs)
+        super().__init__(scope, construct_id, synthesizer=cdk.CliCredentialsStackSynthesizer(), env=env)
         suffix = cdk.CfnParameter(
             self,
             "SageMakerRoleSuffix",

@@ -79,7 +79,7 @@ def latest_event_id(cfn, name: str) -> str | None:
 
 def events_since(cfn, name: str, marker: str | None) -> list[dict]:
     """The stack's events newer than `marker`, newest first (all events when `marker` is None)."""
-    collected = []
+    collected: list[dict] = []
     for page in cfn.get_paginator("describe_stack_events").paginate(StackName=name):
         for event in page["StackEvents"]:
             if event["EventId"] == marker:
@@ -137,12 +137,14 @@ def deploy(
 ) -> dict[str, str]:
     """Create or update the stack and wait; return its outputs or raise DeployError with the reasons."""
     parameters, tags = to_cfn_parameters(export)
-    wait = dict(poll_seconds=poll_seconds, timeout_seconds=timeout_seconds, sleep=sleep)
-    status = wait_until_settled(cfn, name, **wait)
+    def wait(stack: str) -> str | None:
+        return wait_until_settled(cfn, stack, poll_seconds=poll_seconds, timeout_seconds=timeout_seconds, sleep=sleep)
+
+    status = wait(name)
     if status == "ROLLBACK_COMPLETE":
         log(f"stack {name} is ROLLBACK_COMPLETE (its creation failed) and cannot be updated: deleting it first")
         cfn.delete_stack(StackName=name)
-        status = wait_until_settled(cfn, name, **wait)
+        status = wait(name)
         if status not in (None, "DELETE_COMPLETE"):
             raise DeployError(f"stack {name} could not be deleted: {status}")
         status = None
@@ -161,7 +163,7 @@ def deploy(
             log(f"stack {name}: no updates are to be performed, the deployment is current")
             return stack_outputs(cfn, name)
         raise DeployError(f"{operation} of stack {name} refused: {message}") from None
-    final = wait_until_settled(cfn, stack_id, **wait)
+    final = wait(stack_id)
     if final in SUCCESS:
         log(f"stack {name}: {final}")
         return stack_outputs(cfn, stack_id)

@@ -35,4 +35,4 @@ _INSTANCE_TYPE = re.compile(r"^ml\.(?P<family>[a-z0-9-]+)\.(?P<size>[a-z0-9-]+)$
 def is_gpu_instance(instance_type: str) -> bool:
     """Whether `instance_type` (e.g. ml.g5.xlarge) belongs to a family with NVIDIA GPUs."""
     match = _INSTANCE_TYPE.match(instance_type)
-    return bool(match) and match["family"] in GPU_FAMILIES
+    return match is not None and match["family"] in GPU_FAMILIES

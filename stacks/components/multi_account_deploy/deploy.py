@@ -63,7 +63,8 @@ def latest_approved_package(sagemaker: Any, group_name: str) -> dict[str, Any]:
     if not listed["ModelPackageSummaryList"]:
         raise RuntimeError(f"no approved model version in model package group {group_name}")
     arn = listed["ModelPackageSummaryList"][0]["ModelPackageArn"]
-    return sagemaker.describe_model_package(ModelPackageName=arn)
+    package: dict[str, Any] = sagemaker.describe_model_package(ModelPackageName=arn)
+    return package
 
 
 def deployment_id(version: object, parameters: dict[str, str]) -> str:
@@ -238,7 +239,8 @@ def check_endpoint(session: boto3.Session, endpoint_name: str, payload: str) -> 
     response = session.client("sagemaker-runtime").invoke_endpoint(
         EndpointName=endpoint_name, ContentType="text/csv", Body=payload.encode()
     )
-    return response["Body"].read().decode()
+    answer: str = response["Body"].read().decode()
+    return answer
 
 
 def main(argv: list[str] | None = None) -> int:
