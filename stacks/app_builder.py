@@ -23,6 +23,9 @@ FEATURE_FLAGS = {
     "@aws-cdk/aws-s3:createDefaultLoggingPolicy": True,
     "@aws-cdk/core:enablePartitionLiterals": True,
     "@aws-cdk/aws-lambda:useCdkManagedLogGroup": True,
+    # What the CDK CLI sets by default: every resource records its construct path (the architecture
+    # diagram, tooling/architecture.py, groups resources by it).
+    "aws:cdk:enable-path-metadata": True,
 }
 
 

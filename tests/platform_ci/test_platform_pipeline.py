@@ -32,7 +32,12 @@ def ci() -> dict[str, Any]:
 
 def test_valid_against_gitlabs_schema() -> None:
     result = subprocess.run(
-        [str(Path(sys.executable).with_name("check-jsonschema")), "--builtin-schema", "vendor.gitlab-ci", str(PIPELINE)],
+        [
+            str(Path(sys.executable).with_name("check-jsonschema")),
+            "--builtin-schema",
+            "vendor.gitlab-ci",
+            str(PIPELINE),
+        ],
         capture_output=True,
         text=True,
         check=False,
