@@ -104,7 +104,7 @@ class PlatformStack(cdk.Stack):
         cdk.CfnOutput(self, "GitLabProjectProductId", value=self.gitlab_project_product.product_id)
 
     def _multi_account_product(self) -> None:
-        """The "Multi Account Deployment" product and the role the target accounts trust (SPEC section 4)."""
+        """The "Multi Account Deployment" product and the role the target accounts trust; see docs/multi-account.md."""
         multi = self.config.multi_account
         assert multi is not None
         pipeline_role = MultiAccountPipelineRole(

@@ -1,4 +1,4 @@
-"""Shared fixtures. The CDK app is synthesized once per test session (see tests/stacks/)."""
+"""Shared fixtures. The CDK app is synthesized once per test session (see tests/cdk/conftest.py)."""
 
 from __future__ import annotations
 

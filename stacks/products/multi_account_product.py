@@ -1,4 +1,4 @@
-"""The SageMaker project template "Multi Account Deployment" (seeds/02, SPEC section 4).
+"""The SageMaker project template "Multi Account Deployment" (docs/multi-account.md).
 
 Launched from SageMaker Studio in the data science account, it creates the project's artifact
 bucket (`MlOpsArtifactsBucket`, readable by the staging and production accounts only), its model

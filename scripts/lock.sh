@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `make lock`: re-resolve the pins of requirements.txt and requirements-dev.txt from their .in files
+# (needs the package index). Each is resolved in a scratch venv and frozen; requirements-dev.txt
+# keeps `-r requirements.txt` and lists only what the CDK app's pins do not.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3.11}
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+
+freeze() {  # freeze <venv> <requirements...>: the exact pins of a fresh install
+  "$PYTHON" -m venv "$1"
+  "$1/bin/python" -m pip install -q --disable-pip-version-check "${@:2}"
+  "$1/bin/python" -m pip freeze --exclude-editable | grep -v '^-e ' | sort -f
+}
+
+{
+  echo "# Pinned runtime dependencies of the CDK app (Python 3.11). Regenerate with \`make lock\`."
+  freeze "$scratch/app" -r requirements.in
+} > requirements.txt.new
+
+{
+  echo "# Pinned test, lint, local-run and ML-core dependencies. Regenerate with \`make lock\`."
+  echo "-r requirements.txt"
+  freeze "$scratch/dev" -r requirements.in -r requirements-dev.in \
+    | grep -v -i -F -x -f <(grep -v '^#' requirements.txt.new)
+} > requirements-dev.txt.new
+
+mv requirements.txt.new requirements.txt
+mv requirements-dev.txt.new requirements-dev.txt
+echo "lock: wrote requirements.txt and requirements-dev.txt; run \`make test\` before committing"
