@@ -106,14 +106,28 @@ def test_target_tracking_on_invocations_per_instance(template):
     assert tracking["TargetValue"] == {"Ref": "AutoScalingTargetInvocationsPerInstance"}
 
 
-def test_alarms_on_latency_and_5xx_errors(template):
-    alarms = {alarm["MetricName"]: alarm for alarm in resources_of(template, "AWS::CloudWatch::Alarm")}
-    assert set(alarms) == {"ModelLatency", "Invocation5XXErrors"}
+def test_alarms_on_latency_percentiles_and_5xx_errors(template):
+    alarms = {
+        alarm.get("ExtendedStatistic", alarm["MetricName"]): alarm
+        for alarm in resources_of(template, "AWS::CloudWatch::Alarm")
+    }
+    assert set(alarms) == {"p90", "p99", "Invocation5XXErrors"}
     for alarm in alarms.values():
         assert alarm["Namespace"] == "AWS/SageMaker"
         assert {"Name": "EndpointName", "Value": {"Fn::GetAtt": "Endpoint.EndpointName"}} in alarm["Dimensions"]
-    assert alarms["ModelLatency"]["Threshold"] == {"Ref": "ModelLatencyAlarmThresholdMicroseconds"}
+    for percentile in ("p90", "p99"):
+        # Percentiles, not the average: a slow tail the mean hides still fires the alarm.
+        assert alarms[percentile]["MetricName"] == "ModelLatency" and "Statistic" not in alarms[percentile]
+        threshold = f"ModelLatency{percentile.upper()}AlarmThresholdMicroseconds"
+        assert alarms[percentile]["Threshold"] == {"Ref": threshold}
     assert alarms["Invocation5XXErrors"]["Threshold"] == {"Ref": "Invocation5XXErrorsAlarmThreshold"}
+
+
+def test_each_stage_sets_its_own_latency_thresholds():
+    for stage in ("staging", "prod"):
+        parameters = read_json(SEED / f"{stage}-config.json")["Parameters"]
+        p90 = int(parameters["ModelLatencyP90AlarmThresholdMicroseconds"])
+        assert 0 < p90 <= int(parameters["ModelLatencyP99AlarmThresholdMicroseconds"]), stage
 
 
 def test_every_required_parameter_is_set_by_build_or_by_both_stage_configs(seed_build):
