@@ -14,6 +14,8 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from stacks.components.legacy_processing.definition import HISTORY_EVENT_LIMIT, PROCESSING_BOUNDS, max_history_events
+
 ACCOUNT_ID = Annotated[str, Field(pattern=r"^\d{12}$")]
 _INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 _GPU_FAMILIES = ("ml.g4dn.", "ml.g5.", "ml.g6.", "ml.p3.", "ml.p4d.", "ml.p5.")
@@ -136,6 +138,97 @@ class MultiAccountConfig(_Strict):
         return f"sagemaker-execution-role-{self.target_role_suffix}"
 
 
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_PROCESSING_MAX_RUNTIME = PROCESSING_BOUNDS["max_runtime"][1]
+
+
+class LegacyProcessingConfig(_Strict):
+    """Legacy ML code on SageMaker with Step Functions (README "Legacy ML code"; seed 04).
+
+    One shared workflow (Preprocessing -> Inference -> Postprocessing Processing jobs) and an ECR
+    repository for the custom inference images. Data and code live in `data_bucket_names`; the
+    workflow may pass only its own job role and `extra_execution_role_arns` to SageMaker.
+    """
+
+    job_name_prefix: str = Field(
+        "legacy",
+        pattern=r"^[a-z0-9](-?[a-z0-9]){0,14}$",
+        description="Processing job names are <prefix>-<stage>-<32 hex>; at most 15 characters so they fit in 63",
+    )
+    ecr_repository_name: str = Field(
+        "legacy-inference", pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$"
+    )
+    image_retention_count: int = Field(20, ge=1, le=1000, description="Tagged images kept in the repository")
+    data_bucket_names: list[str] = Field(
+        min_length=1, description="Buckets the jobs read code and input from and write output to"
+    )
+    extra_execution_role_arns: list[str] = Field(
+        default_factory=list, description="Other SageMaker execution roles an execution may name as `role`"
+    )
+    default_instance_type: str = "ml.m5.xlarge"
+    default_volume_size_gb: int = Field(30, ge=1, le=PROCESSING_BOUNDS["volume_size"][1])
+    default_max_runtime_seconds: int = Field(3600, ge=1)
+    max_runtime_limit_seconds: int = Field(21600, ge=1, le=_PROCESSING_MAX_RUNTIME)
+    poll_interval_seconds: int = Field(60, ge=1, le=3600, description="How often the workflow asks a job's status")
+    startup_allowance_seconds: int = Field(
+        900, ge=0, le=86400, description="Time a job may take to start on top of max_runtime before it is stopped"
+    )
+    notification_emails: list[str] = Field(default_factory=list, description="E-mail subscribers of failures")
+    log_retention_days: int = Field(365, ge=1)
+
+    @field_validator("default_instance_type")
+    @classmethod
+    def _instance_type(cls, value: str) -> str:
+        if not _INSTANCE_TYPE.match(value):
+            raise ValueError(f"must be a SageMaker instance type such as ml.m5.xlarge (got {value!r})")
+        return value
+
+    @field_validator("data_bucket_names")
+    @classmethod
+    def _buckets(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _BUCKET_NAME.match(name):
+                raise ValueError(f"must be S3 bucket names (got {name!r})")
+        return value
+
+    @field_validator("extra_execution_role_arns")
+    @classmethod
+    def _extra_roles(cls, value: list[str]) -> list[str]:
+        for arn in value:
+            if not _ROLE_ARN.match(arn):
+                raise ValueError(f"must be IAM role ARNs (got {arn!r})")
+        return value
+
+    @field_validator("notification_emails")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", address):
+                raise ValueError(f"must be e-mail addresses (got {address!r})")
+        return value
+
+    @model_validator(mode="after")
+    def _runtime_fits(self) -> LegacyProcessingConfig:
+        if self.default_max_runtime_seconds > self.max_runtime_limit_seconds:
+            raise ValueError(
+                f"default_max_runtime_seconds ({self.default_max_runtime_seconds}) exceeds "
+                f"max_runtime_limit_seconds ({self.max_runtime_limit_seconds})"
+            )
+        events = max_history_events(
+            max_runtime_limit_seconds=self.max_runtime_limit_seconds,
+            startup_allowance_seconds=self.startup_allowance_seconds,
+            poll_interval_seconds=self.poll_interval_seconds,
+        )
+        if events > HISTORY_EVENT_LIMIT:
+            raise ValueError(
+                f"poll_interval_seconds {self.poll_interval_seconds} is too short for jobs of up to "
+                f"{self.max_runtime_limit_seconds} s: the execution history could reach {events} events "
+                f"(limit {HISTORY_EVENT_LIMIT}); raise the interval or lower max_runtime_limit_seconds"
+            )
+        return self
+
+
 class PlatformConfig(_Strict):
     """The whole platform configuration (one deployment environment)."""
 
@@ -148,6 +241,7 @@ class PlatformConfig(_Strict):
     images: ImagesConfig = ImagesConfig()
     tags: dict[str, str] = Field(default_factory=dict)
     multi_account: MultiAccountConfig | None = None
+    legacy_processing: LegacyProcessingConfig | None = None
 
     @field_validator("studio_role_arns")
     @classmethod
@@ -162,6 +256,18 @@ class PlatformConfig(_Strict):
         foreign = [arn for arn in self.studio_role_arns if arn.split(":")[4] != self.account]
         if foreign:
             raise ValueError(f"studio_role_arns must belong to account {self.account} (got {foreign})")
+        return self
+
+    @model_validator(mode="after")
+    def _legacy_roles_in_account(self) -> PlatformConfig:
+        legacy = self.legacy_processing
+        foreign = [
+            arn for arn in (legacy.extra_execution_role_arns if legacy else []) if arn.split(":")[4] != self.account
+        ]
+        if foreign:
+            raise ValueError(
+                f"legacy_processing.extra_execution_role_arns must belong to account {self.account} (got {foreign})"
+            )
         return self
 
     @model_validator(mode="after")
