@@ -14,7 +14,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 CDK_OUT ?= cdk.out
 DATA ?= ../shared/data/abalone-dataset.csv
 
-.PHONY: help setup check synth lint test demo local-build bench lock clean
+.PHONY: help setup check synth lint test demo local-build legacy-demo bench lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ demo: setup ## The whole MLOps lifecycle locally: synth+lint, seed, build, appro
 
 local-build: setup ## Run the model build pipeline's steps locally on the Abalone data set
 	@scripts/local-build.sh $(DATA)
+
+legacy-demo: setup ## Legacy ML code on SageMaker: the Step Functions workflow on the emulator, jobs run locally
+	@$(PY) -m local_lifecycle.legacy_demo
 
 bench: setup ## Serving benchmark: our model server vs MLServer vs in-process predict
 	@bench/serving/run.sh

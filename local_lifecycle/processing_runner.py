@@ -64,6 +64,7 @@ def image_from_dockerfile(uri: str, dockerfile: Path, build_dir: Path, *, python
     same pins). Any other RUN fails loudly rather than building something else than the image.
     """
     context = dockerfile.parent
+    build_dir = build_dir.resolve()
     workdir = "/"
     paths: dict[str, Path] = {}
     entrypoint: tuple[str, ...] = ()
@@ -136,7 +137,7 @@ class LocalProcessingRunner:
             "s3", endpoint_url=endpoint_url, region_name=region, aws_access_key_id="ak", aws_secret_access_key="sk"
         )
         self._images = {image.uri: image for image in images}
-        self._workdir = workdir
+        self._workdir = workdir.resolve()
         self._python = python
         self._on_event = on_event
         self._threads: list[threading.Thread] = []

@@ -7,6 +7,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from stacks.components.cfn_lint_exceptions import ignore_cfn_lint_checks
 from stacks.config import PlatformConfig
+from stacks.legacy_processing_stack import LegacyProcessingStack
 from stacks.platform_stack import PlatformStack
 from stacks.target_account_stack import TargetAccountStack
 
@@ -55,6 +56,14 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, context: dic
         description="MLOps platform for SageMaker with GitLab: project templates and shared resources",
     )
     add_target_account_stacks(app, config)
+    if config.legacy_processing is not None:
+        LegacyProcessingStack(
+            app,
+            f"{config.name}-legacy-processing",
+            config=config.legacy_processing,
+            env=env,
+            description="Legacy ML code on SageMaker: Step Functions workflow of Processing jobs, image repository",
+        )
     for construct in app.node.find_all():
         if cdk.Stack.is_stack(construct):
             # W3005: CDK adds explicit DependsOn beside references as a pattern of its own.

@@ -141,6 +141,9 @@ class MultiAccountConfig(_Strict):
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _PROCESSING_MAX_RUNTIME = PROCESSING_BOUNDS["max_runtime"][1]
+# The retention periods CloudWatch Logs accepts (AWS::Logs::LogGroup RetentionInDays).
+_LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                       3288, 3653)  # fmt: skip
 
 
 class LegacyProcessingConfig(_Strict):
@@ -175,13 +178,20 @@ class LegacyProcessingConfig(_Strict):
         900, ge=0, le=86400, description="Time a job may take to start on top of max_runtime before it is stopped"
     )
     notification_emails: list[str] = Field(default_factory=list, description="E-mail subscribers of failures")
-    log_retention_days: int = Field(365, ge=1)
+    log_retention_days: int = Field(365, description="Retention of the workflow's logs, a CloudWatch Logs value")
 
     @field_validator("default_instance_type")
     @classmethod
     def _instance_type(cls, value: str) -> str:
         if not _INSTANCE_TYPE.match(value):
             raise ValueError(f"must be a SageMaker instance type such as ml.m5.xlarge (got {value!r})")
+        return value
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in _LOG_RETENTION_DAYS:
+            raise ValueError(f"must be one of {', '.join(map(str, _LOG_RETENTION_DAYS))} (got {value})")
         return value
 
     @field_validator("data_bucket_names")
