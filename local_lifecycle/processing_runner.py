@@ -23,10 +23,12 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import boto3
 from dockerfile_parse import DockerfileParser
@@ -144,6 +146,7 @@ class LocalProcessingRunner:
         self.runs: dict[str, JobRun] = {}
         self._original_create = SageMakerModelBackend.create_processing_job
         self._original_stop = SageMakerModelBackend.stop_processing_job
+        self._patches = ExitStack()
 
     def __enter__(self) -> LocalProcessingRunner:
         runner = self
@@ -154,7 +157,7 @@ class LocalProcessingRunner:
                 raise ResourceInUseException(f"Processing job {name} already exists")
             job = runner._original_create(backend, **request)
             job.processing_job_status = "InProgress"
-            job.processing_end_time = None
+            setattr(job, "processing_end_time", None)  # noqa: B010 (moto types it as always set)
             runner._start(job, request)
             return job
 
@@ -167,8 +170,8 @@ class LocalProcessingRunner:
                     run.process.kill()
                 backend.processing_jobs[processing_job_name].processing_job_status = "Stopping"
 
-        SageMakerModelBackend.create_processing_job = create  # type: ignore[method-assign]
-        SageMakerModelBackend.stop_processing_job = stop  # type: ignore[method-assign]
+        self._patches.enter_context(mock.patch.object(SageMakerModelBackend, "create_processing_job", create))
+        self._patches.enter_context(mock.patch.object(SageMakerModelBackend, "stop_processing_job", stop))
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -178,8 +181,7 @@ class LocalProcessingRunner:
                 run.process.kill()
         for thread in self._threads:
             thread.join(timeout=30)
-        SageMakerModelBackend.create_processing_job = self._original_create  # type: ignore[method-assign]
-        SageMakerModelBackend.stop_processing_job = self._original_stop  # type: ignore[method-assign]
+        self._patches.close()
 
     def _start(self, job: FakeProcessingJob, request: dict[str, Any]) -> None:
         run = JobRun(name=job.processing_job_name, request=request)
@@ -198,8 +200,8 @@ class LocalProcessingRunner:
         job.processing_job_status = status
         job.processing_end_time = datetime.now(UTC)
         job.last_modified_time = job.processing_end_time
-        if reason:
-            job.failure_reason = reason[:FAILURE_REASON_LIMIT]
+        if reason:  # moto returns whatever attributes the job has; SageMaker's FailureReason is at most 1 KB
+            setattr(job, "failure_reason", reason[:FAILURE_REASON_LIMIT])  # noqa: B010
         run.status = status
         self._on_event(f"job {run.name}: {status}" + (f" ({reason})" if reason else ""))
 

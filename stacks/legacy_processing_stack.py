@@ -7,6 +7,8 @@ executions. See README "Legacy ML code on SageMaker".
 
 from __future__ import annotations
 
+from typing import Any
+
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -21,9 +23,7 @@ from stacks.config import LegacyProcessingConfig
 class LegacyProcessingStack(cdk.Stack):
     """State machine, ECR repository for the inference image, job role, failure topic and logs."""
 
-    def __init__(
-        self, scope: Construct, construct_id: str, *, config: LegacyProcessingConfig, **kwargs: object
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: LegacyProcessingConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         key = kms.Key(
             self,

@@ -19,7 +19,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 
-def snake(name):
+def snake(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name.strip().lower()).strip("_").replace("__", "_")
 
 
@@ -47,8 +47,8 @@ out = Path(sys.argv[2])
 out.mkdir(parents=True, exist_ok=True)
 scored.to_csv(out / "decisions.csv", index=False)
 referred = scored["decision"] == "refer"
-summary = {"patients": len(scored), "referred": int(referred.sum()), "routine": int((~referred).sum()),
-           "referral_threshold": 0.5}  # fmt: skip
+summary: dict[str, object] = {"patients": len(scored), "referred": int(referred.sum())}
+summary.update(routine=int((~referred).sum()), referral_threshold=0.5)
 if "diagnosis" in scored:
     malignant = scored["diagnosis"] == "malignant"
     summary["accuracy"] = round(float((referred == malignant).mean()), 4)

@@ -18,6 +18,7 @@ from moto.sagemaker.models import SageMakerModelBackend
 
 from local_lifecycle.legacy_emulator import ACCOUNT, REGION, SCIKIT_IMAGE_URI, entered_states, task_requests
 from local_lifecycle.processing_runner import LocalProcessingRunner
+from stacks.components.legacy_processing.definition import EVENTS_PER_POLL
 
 pytestmark = [pytest.mark.xdist_group("legacy"), pytest.mark.e2e]
 
@@ -303,6 +304,11 @@ def test_a_job_that_never_ends_is_stopped_at_its_timeout(emulator, example, monk
         f"preprocessing job {name} did not end within 2 s (max_runtime + 0 s to start); stopped it"
     )
     assert scheduled(history, "stopProcessingJob") == [("StopPreprocessing", {"ProcessingJobName": name})]
+    # One poll adds EVENTS_PER_POLL events: the configuration's history bound counts on it.
+    waits = [
+        i for i, e in enumerate(history) if e.get("stateEnteredEventDetails", {}).get("name") == "WaitPreprocessing"
+    ]
+    assert len(waits) >= 2 and {b - a for a, b in zip(waits, waits[1:], strict=False)} == {EVENTS_PER_POLL}
     assert emulator.client("sagemaker").describe_processing_job(ProcessingJobName=name)["ProcessingJobStatus"] in (
         "Stopping",
         "Stopped",
