@@ -230,7 +230,9 @@ class LocalProcessingRunner:
         if not command:
             return "Failed", "ClientError: no ContainerEntrypoint and the image has no ENTRYPOINT"
         run.command = [self._python if part == "python3" else self._local_path(root, image, part) for part in command]
-        environment = {**os.environ, **(request.get("environment") or {}), "PROCESSING_ROOT": str(root)}
+        # Like a container, the job sees only its own environment (no credentials or settings of this process).
+        environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **(request.get("environment") or {})}
+        environment["PROCESSING_ROOT"] = str(root)
         run.log = job_dir / "output.log"
         self._on_event(f"job {run.name}: running {' '.join(command)}")
         timeout = (request.get("stopping_condition") or {}).get("MaxRuntimeInSeconds")

@@ -1,7 +1,8 @@
 """Two corrections that make moto 5.2's Step Functions behave as AWS does for our definitions.
 
-Each patch is scoped to a `with aws_fidelity():` block, and tests/legacy_processing checks the
-behaviour it restores (so an upgraded moto that fixes or changes either is noticed):
+Each patch is scoped to a `with aws_fidelity():` block; tests/legacy_processing asserts the corrected
+behaviour (error names in the history, RoleArn in the requests), so a moto upgrade that changes
+either shows up there:
 
 - Error names of `aws-sdk:sagemaker:*` tasks. Step Functions reports modeled errors as
   `SageMaker.<Name>Exception` (`SageMaker.ResourceInUseException`) and errors SageMaker does not

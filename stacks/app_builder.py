@@ -44,6 +44,19 @@ def add_target_account_stacks(app: cdk.App, config: PlatformConfig) -> list[Targ
     ]
 
 
+def add_legacy_processing_stack(app: cdk.App, config: PlatformConfig) -> LegacyProcessingStack | None:
+    """The legacy ML code workflow's stack (none without `legacy_processing`)."""
+    if config.legacy_processing is None:
+        return None
+    return LegacyProcessingStack(
+        app,
+        f"{config.name}-legacy-processing",
+        config=config.legacy_processing,
+        env=cdk.Environment(account=config.account, region=config.region),
+        description="Legacy ML code on SageMaker: Step Functions workflow of Processing jobs, image repository",
+    )
+
+
 def build_app(config: PlatformConfig, *, outdir: str | None = None, context: dict | None = None) -> cdk.App:
     """The app with every stack of the platform and the cdk-nag AwsSolutions checks attached."""
     app = cdk.App(outdir=outdir, context={**FEATURE_FLAGS, **(context or {})})
@@ -56,14 +69,7 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, context: dic
         description="MLOps platform for SageMaker with GitLab: project templates and shared resources",
     )
     add_target_account_stacks(app, config)
-    if config.legacy_processing is not None:
-        LegacyProcessingStack(
-            app,
-            f"{config.name}-legacy-processing",
-            config=config.legacy_processing,
-            env=env,
-            description="Legacy ML code on SageMaker: Step Functions workflow of Processing jobs, image repository",
-        )
+    add_legacy_processing_stack(app, config)
     for construct in app.node.find_all():
         if cdk.Stack.is_stack(construct):
             # W3005: CDK adds explicit DependsOn beside references as a pattern of its own.

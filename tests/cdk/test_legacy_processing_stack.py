@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from stacks.app_builder import add_legacy_processing_stack
 from stacks.components.legacy_processing.definition import build_definition, workflow_settings
 from stacks.config import load_config
 from tooling.checkov import failed_checks
@@ -39,7 +41,9 @@ def only(template_json: dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]
 def test_app_adds_the_stack_only_with_a_legacy_processing_section(synthesized, repo_root):
     assert (synthesized.outdir / f"{STACK}.template.json").is_file()
     config = load_config(repo_root / "config" / "default.yaml")
-    assert config.model_copy(update={"legacy_processing": None}).legacy_processing is None
+    app = cdk.App()
+    assert add_legacy_processing_stack(app, config.model_copy(update={"legacy_processing": None})) is None
+    assert app.node.children == []
 
 
 def test_repository_scans_on_push_keeps_tags_immutable_and_expires_images(template):

@@ -27,8 +27,12 @@ CODE = f"s3://{BUCKET}/%s/code"
 INPUT_FIELDS = ("input_uri", "output_uri", "code_uri", "custom_image_uri", "scikit_image_uri", "role")
 
 
+def arn_hash(execution_arn: str) -> str:
+    return hashlib.md5(execution_arn.encode()).hexdigest()
+
+
 def job_name(stage: str, execution_arn: str) -> str:
-    return f"legacy-{stage}-{hashlib.md5(execution_arn.encode()).hexdigest()}"
+    return f"legacy-{stage}-{arn_hash(execution_arn)}"
 
 
 def execute(emulator, execution_input: Any, name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -334,21 +338,19 @@ def execution_arn(emulator, name: str) -> str:
 
 
 def test_a_job_this_execution_already_started_is_adopted_not_started_twice(emulator, example):
+    """At-least-once: a start that reached SageMaker before (then failed or was retried) runs the job once."""
     arn = execution_arn(emulator, "retried-start")
-    _create_job_before_the_execution(emulator, job_name("preprocessing", arn), owner=arn)
     execution_input = emulator.upload_example(example.patients_csv, prefix="retried")
-    assert emulator.runner is not None
-    before = len(emulator.runner.runs)
+    first_attempt = expected_requests(emulator, "retried", arn)["StartPreprocessing"]
+    emulator.client("sagemaker").create_processing_job(**first_attempt)
     described, history = execute(emulator, execution_input, "retried-start")
-    # The pre-existing job printed and completed; inference then finds no features: the point here
-    # is that preprocessing was adopted (no second run), not what the stand-in job produced.
-    states = entered_states(history)
-    assert "AdoptPreprocessing" in states and "PreprocessingNameTaken" not in states
-    assert sum(name == job_name("preprocessing", arn) for name in list(emulator.runner.runs)[before:]) == 0
-    assert [f["error"] for f in (e.get("taskFailedEventDetails") for e in history) if f][0] == (
-        "SageMaker.ResourceInUseException"
-    )
-    assert described["executionArn"] == arn
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    assert "AdoptPreprocessing" in entered_states(history)
+    failed = [e["taskFailedEventDetails"]["error"] for e in history if "taskFailedEventDetails" in e]
+    assert failed == ["SageMaker.ResourceInUseException"]
+    assert emulator.runner is not None
+    runs = [run.name for run in emulator.runner.runs.values() if run.name.endswith(arn_hash(arn))]
+    assert runs == [job_name(stage, arn) for stage in ("preprocessing", "inference", "postprocessing")]
 
 
 def test_a_job_name_held_by_someone_else_fails_the_execution(emulator, example):
