@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
@@ -57,7 +59,7 @@ def add_legacy_processing_stack(app: cdk.App, config: PlatformConfig) -> LegacyP
     )
 
 
-def build_app(config: PlatformConfig, *, outdir: str | None = None, context: dict | None = None) -> cdk.App:
+def build_app(config: PlatformConfig, *, outdir: str | None = None, context: dict[str, Any] | None = None) -> cdk.App:
     """The app with every stack of the platform and the cdk-nag AwsSolutions checks attached."""
     app = cdk.App(outdir=outdir, context={**FEATURE_FLAGS, **(context or {})})
     env = cdk.Environment(account=config.account, region=config.region)
@@ -73,7 +75,7 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, context: dic
     for construct in app.node.find_all():
         if cdk.Stack.is_stack(construct):
             # W3005: CDK adds explicit DependsOn beside references as a pattern of its own.
-            ignore_cfn_lint_checks(construct, "W3005")
+            ignore_cfn_lint_checks(cast(cdk.Stack, construct), "W3005")
     for key, value in config.tags.items():
         cdk.Tags.of(app).add(key, value)
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
