@@ -166,6 +166,9 @@ class LegacyProcessingConfig(_Strict):
     data_bucket_names: list[str] = Field(
         min_length=1, description="Buckets the jobs read code and input from and write output to"
     )
+    data_kms_key_arns: list[str] = Field(
+        default_factory=list, description="KMS keys of the data buckets (SSE-KMS); the job role may use them"
+    )
     extra_execution_role_arns: list[str] = Field(
         default_factory=list, description="Other SageMaker execution roles an execution may name as `role`"
     )
@@ -200,6 +203,14 @@ class LegacyProcessingConfig(_Strict):
         for name in value:
             if not _BUCKET_NAME.match(name):
                 raise ValueError(f"must be S3 bucket names (got {name!r})")
+        return value
+
+    @field_validator("data_kms_key_arns")
+    @classmethod
+    def _keys(cls, value: list[str]) -> list[str]:
+        for arn in value:
+            if not re.match(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$", arn):
+                raise ValueError(f"must be KMS key ARNs (got {arn!r})")
         return value
 
     @field_validator("extra_execution_role_arns")

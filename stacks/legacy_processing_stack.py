@@ -50,7 +50,11 @@ class LegacyProcessingStack(cdk.Stack):
             key=key,
         )
         self.job_role = ProcessingJobRole(
-            self, "JobRole", data_bucket_names=config.data_bucket_names, repository=self.repository.repository
+            self,
+            "JobRole",
+            data_bucket_names=config.data_bucket_names,
+            data_kms_key_arns=config.data_kms_key_arns,
+            repository=self.repository.repository,
         )
         self.workflow = LegacyProcessingWorkflow(
             self,

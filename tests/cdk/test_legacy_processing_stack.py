@@ -15,6 +15,7 @@ from aws_cdk.assertions import Match, Template
 from stacks.app_builder import add_legacy_processing_stack
 from stacks.components.legacy_processing.definition import build_definition, workflow_settings
 from stacks.config import load_config
+from stacks.legacy_processing_stack import LegacyProcessingStack
 from tooling.checkov import failed_checks
 
 pytestmark = pytest.mark.xdist_group("cdk")
@@ -195,3 +196,30 @@ def test_job_role_reads_and_writes_only_the_configured_buckets(template_json):
 
 def test_template_is_checkov_clean(synthesized):
     assert failed_checks([synthesized.outdir / f"{STACK}.template.json"]) == []
+
+
+def test_job_role_may_use_the_data_buckets_kms_keys_through_s3_only(repo_root):
+    config = load_config(repo_root / "config" / "default.yaml")
+    assert config.legacy_processing is not None
+    key = "arn:aws:kms:eu-west-1:111111111111:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    legacy = config.legacy_processing.model_copy(update={"data_kms_key_arns": [key]})
+    stack = LegacyProcessingStack(
+        cdk.App(), "KeyedData", config=legacy, env=cdk.Environment(account=config.account, region=config.region)
+    )
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                            "Condition": {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}},
+                            "Effect": "Allow",
+                            "Resource": key,
+                        }
+                    ]
+                )
+            }
+        },
+    )

@@ -91,6 +91,7 @@ def test_default_config_has_the_section_and_it_is_bounded_by_the_history_limit(l
         ({"extra_execution_role_arns": ["arn:aws:iam::222222222222:role/x"]}, "must belong to account 111111111111"),
         ({"extra_execution_role_arns": ["role/x"]}, "must be IAM role ARNs (got 'role/x')"),
         ({"default_instance_type": "m5.large"}, "must be a SageMaker instance type"),
+        ({"data_kms_key_arns": ["alias/aws/s3"]}, "must be KMS key ARNs (got 'alias/aws/s3')"),
     ],
 )
 def test_bad_configuration_is_refused_naming_the_key(raw_config, changes, message):

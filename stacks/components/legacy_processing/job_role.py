@@ -19,7 +19,13 @@ class ProcessingJobRole(Construct):
     """What the three jobs need: read code and input, write output, pull the two images, write logs."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, data_bucket_names: Sequence[str], repository: ecr.IRepository
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        data_bucket_names: Sequence[str],
+        data_kms_key_arns: Sequence[str],
+        repository: ecr.IRepository,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -35,6 +41,14 @@ class ProcessingJobRole(Construct):
         log_streams = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:{PROCESSING_LOG_GROUP}:*"
         self.role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=buckets))
         self.role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"], resources=objects))
+        if data_kms_key_arns:  # buckets encrypted with SSE-KMS: read and write their objects
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=list(data_kms_key_arns),
+                    conditions={"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}},
+                )
+            )
         repository.grant_pull(self.role)
         self.role.add_to_policy(
             iam.PolicyStatement(
