@@ -16,7 +16,7 @@ DATA ?= ../shared/data/abalone-dataset.csv
 CONFIG ?= config/default.yaml
 PYTEST_ARGS ?=
 
-.PHONY: help setup check generate synth lint test diff deploy demo local-build bench lock clean
+.PHONY: help setup check generate synth lint test diff deploy demo local-build legacy-demo bench lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ demo: setup ## The whole MLOps lifecycle locally: synth+lint, seed, build, appro
 
 local-build: setup ## Run the model build pipeline's steps locally on the Abalone data set
 	@$(PY) -m local_lifecycle.local_build $(DATA)
+
+legacy-demo: setup ## Legacy ML code on SageMaker: the Step Functions workflow on the emulator, jobs run locally
+	@$(PY) -m local_lifecycle.legacy_demo
 
 bench: setup ## Serving benchmark: our model server vs MLServer vs in-process predict
 	@bench/serving/run.sh

@@ -34,6 +34,7 @@ class Emulator:
         self.region = region
         self._execute_state_machines = execute_state_machines
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._previous_moto_port: str | None = None
         self.url = ""
 
     def __enter__(self) -> Emulator:
@@ -44,10 +45,18 @@ class Emulator:
         self._post("/moto-api/reset", {})
         if self._execute_state_machines:
             self._post("/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
+            # Step Functions in moto calls the services its tasks integrate with on localhost:$MOTO_PORT.
+            self._previous_moto_port = os.environ.get("MOTO_PORT")
+            os.environ["MOTO_PORT"] = str(port)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._server.stop()
+        if self._execute_state_machines:
+            if self._previous_moto_port is None:
+                os.environ.pop("MOTO_PORT", None)
+            else:
+                os.environ["MOTO_PORT"] = self._previous_moto_port
 
     def _post(self, path: str, body: dict[str, Any]) -> None:
         request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body).encode(), method="POST")

@@ -9,6 +9,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from stacks.components.cfn_lint_exceptions import ignore_cfn_lint_checks
 from stacks.config import PlatformConfig
+from stacks.legacy_processing_stack import LegacyProcessingStack
 from stacks.platform_stack import PlatformStack
 from stacks.target_account_stack import TargetAccountStack
 
@@ -48,6 +49,19 @@ def add_target_account_stacks(app: cdk.App, config: PlatformConfig) -> list[Targ
     ]
 
 
+def add_legacy_processing_stack(app: cdk.App, config: PlatformConfig) -> LegacyProcessingStack | None:
+    """The legacy ML code workflow's stack (none without `legacy_processing`)."""
+    if config.legacy_processing is None:
+        return None
+    return LegacyProcessingStack(
+        app,
+        f"{config.name}-legacy-processing",
+        config=config.legacy_processing,
+        env=cdk.Environment(account=config.account, region=config.region),
+        description="Legacy ML code on SageMaker: Step Functions workflow of Processing jobs, image repository",
+    )
+
+
 def build_app(config: PlatformConfig, *, outdir: str | None = None, context: dict[str, Any] | None = None) -> cdk.App:
     """The app with every stack of the platform and the cdk-nag AwsSolutions checks attached."""
     app = cdk.App(outdir=outdir, context={**FEATURE_FLAGS, **(context or {})})
@@ -60,6 +74,7 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, context: dic
         description="MLOps platform for SageMaker with GitLab: project templates and shared resources",
     )
     add_target_account_stacks(app, config)
+    add_legacy_processing_stack(app, config)
     for construct in app.node.find_all():
         if isinstance(construct, cdk.Stack):
             # W3005: CDK adds explicit DependsOn beside references as a pattern of its own.

@@ -12,11 +12,24 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from stacks.components.legacy_processing.definition import HISTORY_EVENT_LIMIT, PROCESSING_BOUNDS, max_history_events
 from stacks.instance_families import UnknownInstanceType, family_of
 
 ACCOUNT_ID = Annotated[str, Field(pattern=r"^\d{12}$")]
+
+
+def _known_instance_type(value: str) -> str:
+    try:
+        family_of(value)
+    except UnknownInstanceType as error:
+        raise ValueError(str(error)) from None
+    return value
+
+
+# A SageMaker instance type of a family the one table (stacks/instance_families.py) knows.
+INSTANCE_TYPE = Annotated[str, AfterValidator(_known_instance_type)]
 
 
 class ConfigError(ValueError):
@@ -63,19 +76,10 @@ class GitLabConfig(_Strict):
 class InstanceTypes(_Strict):
     """Default SageMaker instance types; each stage can run on CPU or GPU types."""
 
-    processing: str = "ml.m5.xlarge"
-    training: str = "ml.m5.xlarge"
-    staging_endpoint: str = "ml.m5.large"
-    prod_endpoint: str = "ml.m5.large"
-
-    @field_validator("*")
-    @classmethod
-    def _instance_type(cls, value: str) -> str:
-        try:
-            family_of(value)
-        except UnknownInstanceType as error:
-            raise ValueError(str(error)) from None
-        return value
+    processing: INSTANCE_TYPE = "ml.m5.xlarge"
+    training: INSTANCE_TYPE = "ml.m5.xlarge"
+    staging_endpoint: INSTANCE_TYPE = "ml.m5.large"
+    prod_endpoint: INSTANCE_TYPE = "ml.m5.large"
 
 
 class ImagesConfig(_Strict):
@@ -138,6 +142,111 @@ class MultiAccountConfig(_Strict):
         return f"sagemaker-execution-role-{self.target_role_suffix}"
 
 
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_PROCESSING_MAX_RUNTIME = PROCESSING_BOUNDS["max_runtime"][1]
+# The retention periods CloudWatch Logs accepts (AWS::Logs::LogGroup RetentionInDays).
+_LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                       3288, 3653)  # fmt: skip
+
+
+class LegacyProcessingConfig(_Strict):
+    """Legacy ML code on SageMaker with Step Functions (README "Legacy ML code"; seed 04).
+
+    One shared workflow (Preprocessing -> Inference -> Postprocessing Processing jobs) and an ECR
+    repository for the custom inference images. Data and code live in `data_bucket_names`; the
+    workflow may pass only its own job role and `extra_execution_role_arns` to SageMaker.
+    """
+
+    job_name_prefix: str = Field(
+        "legacy",
+        pattern=r"^[a-z0-9](-?[a-z0-9]){0,14}$",
+        description="Processing job names are <prefix>-<stage>-<32 hex>; at most 15 characters so they fit in 63",
+    )
+    ecr_repository_name: str = Field(
+        "legacy-inference", pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$"
+    )
+    image_retention_count: int = Field(20, ge=1, le=1000, description="Tagged images kept in the repository")
+    data_bucket_names: list[str] = Field(
+        min_length=1, description="Buckets the jobs read code and input from and write output to"
+    )
+    data_kms_key_arns: list[str] = Field(
+        default_factory=list, description="KMS keys of the data buckets (SSE-KMS); the job role may use them"
+    )
+    extra_execution_role_arns: list[str] = Field(
+        default_factory=list, description="Other SageMaker execution roles an execution may name as `role`"
+    )
+    default_instance_type: INSTANCE_TYPE = "ml.m5.xlarge"
+    default_volume_size_gb: int = Field(30, ge=1, le=PROCESSING_BOUNDS["volume_size"][1])
+    default_max_runtime_seconds: int = Field(3600, ge=1)
+    max_runtime_limit_seconds: int = Field(21600, ge=1, le=_PROCESSING_MAX_RUNTIME)
+    poll_interval_seconds: int = Field(60, ge=1, le=3600, description="How often the workflow asks a job's status")
+    startup_allowance_seconds: int = Field(
+        900, ge=0, le=86400, description="Time a job may take to start on top of max_runtime before it is stopped"
+    )
+    notification_emails: list[str] = Field(default_factory=list, description="E-mail subscribers of failures")
+    log_retention_days: int = Field(365, description="Retention of the workflow's logs, a CloudWatch Logs value")
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in _LOG_RETENTION_DAYS:
+            raise ValueError(f"must be one of {', '.join(map(str, _LOG_RETENTION_DAYS))} (got {value})")
+        return value
+
+    @field_validator("data_bucket_names")
+    @classmethod
+    def _buckets(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _BUCKET_NAME.match(name):
+                raise ValueError(f"must be S3 bucket names (got {name!r})")
+        return value
+
+    @field_validator("data_kms_key_arns")
+    @classmethod
+    def _keys(cls, value: list[str]) -> list[str]:
+        for arn in value:
+            if not re.match(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$", arn):
+                raise ValueError(f"must be KMS key ARNs (got {arn!r})")
+        return value
+
+    @field_validator("extra_execution_role_arns")
+    @classmethod
+    def _extra_roles(cls, value: list[str]) -> list[str]:
+        for arn in value:
+            if not _ROLE_ARN.match(arn):
+                raise ValueError(f"must be IAM role ARNs (got {arn!r})")
+        return value
+
+    @field_validator("notification_emails")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", address):
+                raise ValueError(f"must be e-mail addresses (got {address!r})")
+        return value
+
+    @model_validator(mode="after")
+    def _runtime_fits(self) -> LegacyProcessingConfig:
+        if self.default_max_runtime_seconds > self.max_runtime_limit_seconds:
+            raise ValueError(
+                f"default_max_runtime_seconds ({self.default_max_runtime_seconds}) exceeds "
+                f"max_runtime_limit_seconds ({self.max_runtime_limit_seconds})"
+            )
+        events = max_history_events(
+            max_runtime_limit_seconds=self.max_runtime_limit_seconds,
+            startup_allowance_seconds=self.startup_allowance_seconds,
+            poll_interval_seconds=self.poll_interval_seconds,
+        )
+        if events > HISTORY_EVENT_LIMIT:
+            raise ValueError(
+                f"poll_interval_seconds {self.poll_interval_seconds} is too short for jobs of up to "
+                f"{self.max_runtime_limit_seconds} s: the execution history could reach {events} events "
+                f"(limit {HISTORY_EVENT_LIMIT}); raise the interval or lower max_runtime_limit_seconds"
+            )
+        return self
+
+
 class PlatformConfig(_Strict):
     """The whole platform configuration (one deployment environment)."""
 
@@ -150,6 +259,7 @@ class PlatformConfig(_Strict):
     images: ImagesConfig = ImagesConfig()
     tags: dict[str, str] = Field(default_factory=dict)
     multi_account: MultiAccountConfig | None = None
+    legacy_processing: LegacyProcessingConfig | None = None
 
     @field_validator("studio_role_arns")
     @classmethod
@@ -164,6 +274,18 @@ class PlatformConfig(_Strict):
         foreign = [arn for arn in self.studio_role_arns if arn.split(":")[4] != self.account]
         if foreign:
             raise ValueError(f"studio_role_arns must belong to account {self.account} (got {foreign})")
+        return self
+
+    @model_validator(mode="after")
+    def _legacy_roles_in_account(self) -> PlatformConfig:
+        legacy = self.legacy_processing
+        foreign = [
+            arn for arn in (legacy.extra_execution_role_arns if legacy else []) if arn.split(":")[4] != self.account
+        ]
+        if foreign:
+            raise ValueError(
+                f"legacy_processing.extra_execution_role_arns must belong to account {self.account} (got {foreign})"
+            )
         return self
 
     @model_validator(mode="after")
