@@ -40,7 +40,6 @@ from tooling.synth import synth
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GITLAB_CI_LOCAL = REPO_ROOT / "node_modules" / ".bin" / "gitlab-ci-local"
-LOCAL_TOKEN = "local-demo-token-not-a-secret"
 
 
 @dataclass
@@ -177,11 +176,20 @@ class Lifecycle:
             ModelPackageGroupName=group_name,
             ModelPackageGroupDescription=template.resolve(group["Properties"]["ModelPackageGroupDescription"], refs),
         )
-        boto3.client("secretsmanager", **self._client_args()).create_secret(
-            Name=refs["GitLabTokenSecretName"], SecretString=json.dumps({"token": LOCAL_TOKEN})
-        )
         refs[bucket_id] = bucket_name
         refs[group_id] = group_name
+        # The trigger's approval records and dead letters, as the template defines them.
+        (table_id, _), (queue_id, _) = template.single("AWS::DynamoDB::Table"), template.single("AWS::SQS::Queue")
+        refs[table_id] = f"{group_name}-approvals"
+        boto3.client("dynamodb", **self._client_args()).create_table(
+            TableName=refs[table_id],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        refs[queue_id] = boto3.client("sqs", **self._client_args()).create_queue(QueueName=f"{group_name}-dlq")[
+            "QueueUrl"
+        ]
         iam = boto3.client("iam", **self._client_args())
         trust = json.dumps(
             {
@@ -191,8 +199,10 @@ class Lifecycle:
                 ],
             }
         )
-        for role_id in template.resources("AWS::IAM::Role"):
-            arn = iam.create_role(RoleName=role_id[:64], AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+        for role_id, role in template.resources("AWS::IAM::Role").items():
+            arn = iam.create_role(
+                RoleName=role_id[:64], Path=role["Properties"].get("Path", "/"), AssumeRolePolicyDocument=trust
+            )["Role"]["Arn"]
             self.state.attributes[(role_id, "Arn")] = arn
         self.state.refs = refs
         data_key = f"input/{self.data.name}"
@@ -209,7 +219,8 @@ class Lifecycle:
 
     # ---------------------------------------------------------------- 3
     def launch_project(self) -> dict[str, str]:
-        from seed_code_checkin.checkin import handle_event  # Lambda code: lambdas/ is on sys.path
+        from gitlab_host.connections import connections_from_env  # Lambda code: lambdas/ is on sys.path
+        from seed_code_checkin.checkin import handle_event
 
         template = self.state.template
         assert template is not None
@@ -232,7 +243,19 @@ class Lifecycle:
                     Bucket=location["Bucket"], CreateBucketConfiguration={"LocationConstraint": self.config.region}
                 )
             s3.put_object(Bucket=location["Bucket"], Key=location["Key"], Body=_zip_directory(staged))
-        self.state.host = host = LocalRepositoryHost(self.state.workdir / "gitlab")
+        # The local host has the connection's group (or personal namespace) at the configured path.
+        namespace, group_id = properties["GitLabRepositoryNamespace"], properties["GitLabGroupId"]
+        self.state.host = host = (
+            LocalRepositoryHost(self.state.workdir / "gitlab", groups={int(group_id): namespace})
+            if group_id
+            else LocalRepositoryHost(self.state.workdir / "gitlab", personal_namespace=namespace)
+        )
+        functions = template.resources("AWS::Lambda::Function")
+        checkin = next(f for f in functions.values() if f["Properties"]["Handler"].startswith("seed_code_checkin"))
+        # The allowed connections as the template gives them to the function (see gitlab_host.connections).
+        connections = connections_from_env(
+            template.resolve(checkin["Properties"]["Environment"]["Variables"], self.state.refs, self.state.attributes)
+        )
         event = {
             "RequestType": "Create",
             "ResourceType": "Custom::GitLabSeedCode",
@@ -242,7 +265,7 @@ class Lifecycle:
             "ResourceProperties": properties,
         }
         with self._lambda_environment():
-            response = handle_event(event, host_factory=lambda _props: host)
+            response = handle_event(event, host_factory=lambda _connection: host, connections=connections)
         data = response["Data"]
         for name, value in data.items():
             self.state.attributes[(custom_id, name)] = value
@@ -294,7 +317,7 @@ class Lifecycle:
 
     # ---------------------------------------------------------------- 5
     def approve_and_trigger(self) -> dict[str, str]:
-        from gitlab_trigger.trigger import TriggerConfig, process_event
+        from gitlab_trigger.trigger import TriggerConfig, persistence_for, process_event
 
         template = self.state.template
         host = self.state.host
@@ -318,17 +341,23 @@ class Lifecycle:
         environment = template.resolve(
             trigger["Properties"]["Environment"]["Variables"], self.state.refs, self.state.attributes
         )
+        config = TriggerConfig.from_env(environment)
+        delivered = json.loads(json.dumps(event, default=str))
         with self._lambda_environment():
-            result = process_event(
-                json.loads(json.dumps(event, default=str)), config=TriggerConfig.from_env(environment), host=host
-            )
+            persistence = persistence_for(config)
+            result = process_event(delivered, config=config, host=host, persistence=persistence)
+            # EventBridge delivers at least once: the same event again must not start a second pipeline.
+            again = process_event(delivered, config=config, host=host, persistence=persistence)
         if result["status"] != "started":
             raise StepFailed(f"the GitLab trigger did not start the deploy pipeline: {result}")
+        if again != result or len(host.pipelines()) != 1:
+            raise StepFailed(f"a duplicate approval event started another pipeline: {host.pipelines()}")
         self.state.facts["deploy pipeline"] = result["pipeline_url"]
         return {
             "approved": f"version {package['ModelPackageVersion']}",
             "rule": "matched",
             "pipeline": str(result["pipeline_id"]),
+            "duplicate event": "no second pipeline",
         }
 
     # ---------------------------------------------------------------- 6
