@@ -42,6 +42,7 @@ PROJECT_SERVICES = [
     "kms:Encrypt",
     "kms:GenerateDataKey*",
     "kms:ReEncrypt*",
+    "lambda:GetFunction",
     "lambda:InvokeFunction",
     "logs:*",
     "s3:*",

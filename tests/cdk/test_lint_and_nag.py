@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tooling.lint import cfn_lint
+from tooling.lint import cfn_lint, checkov
 
 pytestmark = pytest.mark.xdist_group("cdk")
 
@@ -33,3 +33,25 @@ def test_every_suppression_has_a_reason(synthesized) -> None:
         for logical_id, resource in json.loads(template.read_text()).get("Resources", {}).items():
             for rule in resource.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", []):
                 assert len(rule.get("reason", "")) >= 10, f"{template.name} {logical_id} {rule}"
+
+
+def test_checkov_fails_nothing_on_every_template_and_every_skip_has_a_reason(synthesized) -> None:
+    templates = sorted(synthesized.outdir.glob("*.template.json"))
+    assert sum(t.name.endswith(".product.template.json") for t in templates) == 2
+
+    scan = checkov(templates)
+
+    assert scan.failures == [], "\n".join(f"{f['check']} {f['template']} {f['resource']}" for f in scan.failures)
+    assert scan.passed > 300
+    for skip in scan.skips:
+        assert len(skip["reason"]) >= 20, skip
+
+
+def test_checkov_reports_a_finding_that_is_not_skipped(synthesized, tmp_path) -> None:
+    """The scan is real: an unencrypted queue without a skip fails."""
+    template = tmp_path / "bad.template.json"
+    template.write_text(json.dumps({"Resources": {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {}}}}))
+
+    scan = checkov([template])
+
+    assert {failure["check"] for failure in scan.failures} >= {"CKV_AWS_27"}
