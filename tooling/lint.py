@@ -14,6 +14,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tooling.synth import NAG_FINDINGS_FILE
 
@@ -63,7 +64,7 @@ def checkov(templates: list[Path], *, executable: Path = CHECKOV) -> CheckovResu
     return result
 
 
-def _reason(check: dict) -> str:
+def _reason(check: dict[str, Any]) -> str:
     return str((check.get("check_result") or {}).get("suppress_comment", ""))
 
 

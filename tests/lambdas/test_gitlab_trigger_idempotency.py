@@ -23,6 +23,8 @@ from gitlab_trigger.handler import lambda_handler
 from gitlab_trigger.trigger import TriggerConfig, process_event
 
 GROUP = "proj-p-123"
+# In-progress records expire with the invocation (Lambda's remaining time).
+CONTEXT = FakeLambdaContext()
 PIPELINES = f"{GITLAB_URL}/api/v4/projects/1234/pipeline"
 
 
@@ -98,7 +100,9 @@ def _started_versions(api: GitLabApi) -> list[str]:
 def test_the_same_event_three_times_starts_one_pipeline(config, persistence, gitlab_api: GitLabApi) -> None:
     _pipelines(gitlab_api)
 
-    results = [process_event(_event(), config=config, persistence=persistence) for _ in range(3)]
+    results = [
+        process_event(_event(), config=config, persistence=persistence, lambda_context=CONTEXT) for _ in range(3)
+    ]
 
     assert _started_versions(gitlab_api) == ["3"]
     assert results[0]["status"] == "started" and results[1] == results[0] == results[2]
@@ -107,10 +111,10 @@ def test_the_same_event_three_times_starts_one_pipeline(config, persistence, git
 def test_a_lifecycle_stage_change_of_a_deployed_version_starts_nothing(config, persistence, gitlab_api) -> None:
     """SageMaker sends the same state-change event again when the version's lifecycle stage changes."""
     _pipelines(gitlab_api)
-    process_event(_event(), config=config, persistence=persistence)
+    process_event(_event(), config=config, persistence=persistence, lambda_context=CONTEXT)
 
     staged = _event(ModelLifeCycle={"Stage": "Production", "StageStatus": "Approved"}, LastModifiedTime=1714600000)
-    process_event(staged, config=config, persistence=persistence)
+    process_event(staged, config=config, persistence=persistence, lambda_context=CONTEXT)
 
     assert _started_versions(gitlab_api) == ["3"]
 
@@ -118,8 +122,8 @@ def test_a_lifecycle_stage_change_of_a_deployed_version_starts_nothing(config, p
 def test_another_version_starts_a_second_pipeline(config, persistence, gitlab_api: GitLabApi) -> None:
     _pipelines(gitlab_api)
 
-    process_event(_event(3), config=config, persistence=persistence)
-    process_event(_event(4), config=config, persistence=persistence)
+    process_event(_event(3), config=config, persistence=persistence, lambda_context=CONTEXT)
+    process_event(_event(4), config=config, persistence=persistence, lambda_context=CONTEXT)
 
     assert _started_versions(gitlab_api) == ["3", "4"]
 
@@ -140,7 +144,10 @@ def test_two_concurrent_duplicates_start_one_pipeline(config, persistence, gitla
     def deliver(name: str) -> None:
         try:
             outcomes[name] = process_event(
-                _event(), config=config, persistence=DynamoDBPersistenceLayer(table_name=config.idempotency_table)
+                _event(),
+                config=config,
+                persistence=DynamoDBPersistenceLayer(table_name=config.idempotency_table),
+                lambda_context=CONTEXT,
             )
         except Exception as error:  # noqa: BLE001 - the outcome is what the test checks
             outcomes[name] = error
@@ -159,27 +166,34 @@ def test_two_concurrent_duplicates_start_one_pipeline(config, persistence, gitla
     assert isinstance(outcomes["second"], IdempotencyAlreadyInProgressError)
     assert len([c for c in gitlab_api.mock.calls if c.request.url == PIPELINES]) == 1
     # Lambda's retry of the duplicate, once the first is recorded, returns the recorded result.
-    assert process_event(_event(), config=config, persistence=persistence) == outcomes["first"]
+    assert process_event(_event(), config=config, persistence=persistence, lambda_context=CONTEXT) == outcomes["first"]
 
 
 def test_a_gitlab_failure_does_not_block_the_retry(config, persistence, gitlab_api: GitLabApi) -> None:
     failing = _pipelines(gitlab_api, status=500)
     with pytest.raises(RepositoryHostError, match="HTTP 500"):
-        process_event(_event(), config=config, persistence=persistence)
+        process_event(_event(), config=config, persistence=persistence, lambda_context=CONTEXT)
     gitlab_api.mock.remove(failing)
     _pipelines(gitlab_api)
 
-    assert process_event(_event(), config=config, persistence=persistence)["status"] == "started"
+    assert (
+        process_event(_event(), config=config, persistence=persistence, lambda_context=CONTEXT)["status"] == "started"
+    )
     assert _started_versions(gitlab_api) == ["3"]
 
 
 def test_approving_again_after_a_rejection_deploys_again(config, persistence, gitlab_api: GitLabApi) -> None:
     _pipelines(gitlab_api)
-    process_event(_event(), config=config, persistence=persistence)
+    process_event(_event(), config=config, persistence=persistence, lambda_context=CONTEXT)
 
-    assert process_event(_event(status="Rejected"), config=config, persistence=persistence)["status"] == "ignored"
-    process_event(_event(), config=config, persistence=persistence)
-    process_event(_event(), config=config, persistence=persistence)
+    assert (
+        process_event(_event(status="Rejected"), config=config, persistence=persistence, lambda_context=CONTEXT)[
+            "status"
+        ]
+        == "ignored"
+    )
+    process_event(_event(), config=config, persistence=persistence, lambda_context=CONTEXT)
+    process_event(_event(), config=config, persistence=persistence, lambda_context=CONTEXT)
 
     assert _started_versions(gitlab_api) == ["3", "3"]
 
