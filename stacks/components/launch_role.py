@@ -19,8 +19,6 @@ from aws_cdk import aws_iam as iam
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
-from stacks.components.checkov import skip_checks
-
 # Tag every product template puts on its resources; KMS actions require it.
 PLATFORM_TAG = "mlops-platform"
 # Services the templates pass roles to (Lambda functions, CodePipeline, CodeBuild, EventBridge targets).
@@ -254,22 +252,6 @@ class ProductLaunchRole(Construct):
         ]
         for statement in statements:
             self.role.add_to_policy(statement)
-        policy = self.role.node.find_child("DefaultPolicy")
-        skip_checks(
-            policy,
-            {
-                "CKV_AWS_111": (
-                    "Every write is limited to SC-* stacks and the resources CloudFormation names after them, the "
-                    "projects' buckets and rules, or keys tagged with this platform; kms:CreateKey takes no "
-                    "resource and is limited by its request tag."
-                ),
-                "CKV_AWS_109": (
-                    "Role management is limited to SC-* roles created with the platform's permissions boundary "
-                    "(iam:PermissionsBoundary condition), two AWS-managed Lambda policies, and key policies of "
-                    "keys tagged with this platform."
-                ),
-            },
-        )
         NagSuppressions.add_resource_suppressions(
             self,
             [

@@ -84,10 +84,7 @@ class ProjectPermissionsBoundary(Construct):
         self.policy_arn = f"arn:{stack.partition}:iam::{stack.account}:policy/{policy_name}"
         skip_checks(
             self.policy,
-            {
-                check: SKIP_REASON
-                for check in ("CKV_AWS_107", "CKV_AWS_108", "CKV_AWS_109", "CKV_AWS_110", "CKV_AWS_111")
-            },
+            {check: SKIP_REASON for check in ("CKV_AWS_107", "CKV_AWS_108", "CKV_AWS_109", "CKV_AWS_111")},
         )
         NagSuppressions.add_resource_suppressions(
             self.policy,
