@@ -60,6 +60,9 @@ DEFAULT_DEPLOY_BRANCH = "main"
 APPROVAL_RECORD_DAYS = 90
 # Seconds kept back from the Lambda's remaining time for recording the result.
 TIME_MARGIN_S = 5.0
+# A hung GitLab costs at most (1 + retries) x timeout = 30 s, well inside the function's 60 s.
+GITLAB_TIMEOUT_S = 10.0
+GITLAB_MAX_RETRIES = 2
 _KEY_PREFIX = "deploy-approval"
 
 
@@ -204,7 +207,9 @@ def _gitlab_host(config: TriggerConfig, *, time_left_s: Callable[[], float] | No
     connection = resolve_connection(
         config.connections, server_url=config.gitlab_server_url, token_secret_arn=config.token_secret_arn
     )
-    return GitLabHost.from_connection(connection, time_left_s=time_left_s)
+    return GitLabHost.from_connection(
+        connection, time_left_s=time_left_s, timeout_s=GITLAB_TIMEOUT_S, max_retries=GITLAB_MAX_RETRIES
+    )
 
 
 def persistence_for(config: TriggerConfig) -> BasePersistenceLayer | None:

@@ -204,6 +204,7 @@ class ProductLaunchRole(Construct):
                     "events:DescribeRule",
                     "events:PutTargets",
                     "events:RemoveTargets",
+                    "events:TagResource",
                 ],
                 # `<project>-<id>-approved` (GitLab template) and generated `SC-*` names (multi-account).
                 resources=[arn("events", "rule", "*-approved"), arn("events", "rule", "SC-*")],
