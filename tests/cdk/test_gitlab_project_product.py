@@ -41,7 +41,7 @@ def only(template_json: dict, resource_type: str) -> dict:
 
 def test_parameters_and_defaults(synthesized) -> None:
     params = synthesized.product_json["Parameters"]
-    assert set(params) == PARAMETERS | {"BootstrapVersion"} or set(params) == PARAMETERS
+    assert set(params) == PARAMETERS
     assert params["SageMakerProjectName"]["MaxLength"] == 32
     # The launcher picks a configured connection by name; no URL, namespace or secret is a parameter.
     assert params["GitLabConnection"]["AllowedValues"] == ["ml-team"]
