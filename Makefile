@@ -37,7 +37,7 @@ generate: setup ## Rewrite the files generated from the platform's single source
 synth: setup ## Synthesize every stack and product template into cdk.out/
 	@$(PY) -m tooling.synth --outdir $(CDK_OUT)
 
-lint: synth ## cfn-lint every template in cdk.out/ (product templates too) and report cdk-nag findings
+lint: synth ## cfn-lint and checkov on every template in cdk.out/ (product templates too), and cdk-nag findings
 	@$(PY) -m tooling.lint --outdir $(CDK_OUT)
 
 test: setup ## Run the whole test suite (PYTEST_ARGS narrows it); JUnit report in build/test-report.xml

@@ -164,7 +164,8 @@ class Lifecycle:
 
     def launch_project(self) -> dict[str, str]:
         """Step 3: the seed-code check-in's own code creates and seeds both repositories."""
-        from seed_code_checkin.checkin import handle_event  # Lambda code: lambdas/ is on sys.path
+        from gitlab_host.connections import connections_from_env  # Lambda code: lambdas/ is on sys.path
+        from seed_code_checkin.checkin import handle_event
 
         template, project = self._template(), self._project()
         custom_id, custom = template.single("Custom::GitLabSeedCode")
@@ -174,7 +175,16 @@ class Lifecycle:
         upload_seed_assets(
             self.emulator.client("s3"), cdk_out=self.cdk_out, properties=properties, region=self.config.region
         )
-        self.state.host = host = LocalRepositoryHost(self.state.workdir / "gitlab")
+        # The local host has the connection's group (or personal namespace) at the configured path.
+        namespace, group_id = properties["GitLabRepositoryNamespace"], properties["GitLabGroupId"]
+        root = self.state.workdir / "gitlab"
+        self.state.host = host = (
+            LocalRepositoryHost(root, groups={int(group_id): namespace})
+            if group_id
+            else LocalRepositoryHost(root, personal_namespace=namespace)
+        )
+        # The allowed connections as the template gives them to the function (see gitlab_host.connections).
+        connections = connections_from_env(self._function_environment("seed_code_checkin"))
         event = {
             "RequestType": "Create",
             "ResourceType": "Custom::GitLabSeedCode",
@@ -184,7 +194,7 @@ class Lifecycle:
             "ResourceProperties": properties,
         }
         with self.emulator.patched_environment():
-            response = handle_event(event, host_factory=lambda _props: host)
+            response = handle_event(event, host_factory=lambda _connection: host, connections=connections)
         data = response["Data"]
         for name, value in data.items():
             project.attributes[(custom_id, name)] = value
@@ -233,7 +243,7 @@ class Lifecycle:
 
     def approve_and_trigger(self) -> dict[str, str]:
         """Step 5: approval, the event checked against the rule's pattern, the trigger's own code."""
-        from gitlab_trigger.trigger import TriggerConfig, process_event
+        from gitlab_trigger.trigger import TriggerConfig, persistence_for, process_event
 
         template, project, host = self._template(), self._project(), self._host()
         arn = self.state.build_summary["model_package_arn"]
@@ -252,20 +262,23 @@ class Lifecycle:
         pattern = template.resolve(rule["Properties"]["EventPattern"], project.refs)
         if not EventPattern.load(json.dumps(pattern)).matches_event(event):
             raise StepFailed(f"the approval event {event_path} does not match the rule pattern {pattern}")
-        functions = template.resources("AWS::Lambda::Function")
-        trigger = next(f for f in functions.values() if f["Properties"]["Handler"].startswith("gitlab_trigger"))
-        environment = template.resolve(
-            trigger["Properties"]["Environment"]["Variables"], project.refs, project.attributes
-        )
+        config = TriggerConfig.from_env(self._function_environment("gitlab_trigger"))
         with self.emulator.patched_environment():
-            result = process_event(event, config=TriggerConfig.from_env(environment), host=host)
+            persistence = persistence_for(config)
+            invocation = _Invocation()
+            result = process_event(event, config=config, host=host, persistence=persistence, lambda_context=invocation)
+            # EventBridge delivers at least once: the same event again must not start a second pipeline.
+            again = process_event(event, config=config, host=host, persistence=persistence, lambda_context=invocation)
         if result["status"] != "started":
             raise StepFailed(f"the GitLab trigger did not start the deploy pipeline: {result}")
+        if again != result or len(host.pipelines()) != 1:
+            raise StepFailed(f"a duplicate approval event started another pipeline: {host.pipelines()}")
         self.state.facts["deploy pipeline"] = result["pipeline_url"]
         return {
             "approved": f"version {package['ModelPackageVersion']}",
             "rule": "matched",
             "pipeline": str(result["pipeline_id"]),
+            "duplicate event": "no second pipeline",
         }
 
     def run_model_deploy(self) -> dict[str, str]:
@@ -354,6 +367,16 @@ class Lifecycle:
             "single-row requests",
         }
 
+    def _function_environment(self, package: str) -> dict[str, Any]:
+        """The environment the product template gives the Lambda whose handler is in `package`."""
+        template, project = self._template(), self._project()
+        functions = template.resources("AWS::Lambda::Function")
+        function = next(f for f in functions.values() if f["Properties"]["Handler"].startswith(f"{package}."))
+        environment: dict[str, Any] = template.resolve(
+            function["Properties"]["Environment"]["Variables"], project.refs, project.attributes
+        )
+        return environment
+
     def _template(self) -> ProductTemplate:
         if self.state.template is None:
             raise StepFailed("no product template: step 1 did not run")
@@ -368,6 +391,14 @@ class Lifecycle:
         if self.state.host is None:
             raise StepFailed("no repository host: step 3 did not run")
         return self.state.host
+
+
+@dataclass(frozen=True)
+class _Invocation:
+    """What the trigger reads of a Lambda context: the time left (its timeout, 60 s)."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
 
 
 def prepare_workdir(base: Path, *, keep: int = 3) -> Path:

@@ -23,10 +23,18 @@ _PERSONAL_NAMESPACE = "local-user"
 
 
 class LocalRepositoryHost:
-    """Projects under `root/<namespace>/<name>`, numbered in `root/projects.json`."""
+    """Projects under `root/<namespace path>/<name>`, numbered in `root/projects.json`.
 
-    def __init__(self, root: Path) -> None:
+    `groups` maps group IDs to their full paths, as on GitLab; `personal_namespace` is the token
+    owner's namespace (projects created without a group). An unknown group is a 404, as on GitLab.
+    """
+
+    def __init__(
+        self, root: Path, *, groups: Mapping[int, str] | None = None, personal_namespace: str = _PERSONAL_NAMESPACE
+    ) -> None:
         self.root = Path(root)
+        self._groups = dict(groups or {})
+        self._personal_namespace = personal_namespace
         self.root.mkdir(parents=True, exist_ok=True)
         self._registry = self.root / "projects.json"
         self._pipelines = self.root / "pipelines.jsonl"
@@ -34,7 +42,13 @@ class LocalRepositoryHost:
     # -- RepositoryHost -------------------------------------------------------------------
     def ensure_project(self, name: str, *, namespace_id: int | None = None, description: str = "") -> ProjectRef:
         """Create (git init) the project, or return the existing one with `created=False`."""
-        namespace = _PERSONAL_NAMESPACE if namespace_id is None else f"group-{namespace_id}"
+        if namespace_id is not None and namespace_id not in self._groups:
+            raise RepositoryHostError(
+                f"group {namespace_id} does not exist on the local host (404)",
+                operation="create project",
+                status_code=404,
+            )
+        namespace = self._personal_namespace if namespace_id is None else self._groups[namespace_id]
         path = f"{namespace}/{name}"
         projects = self._projects()
         existing = next((int(pid) for pid, p in projects.items() if p == path), None)
@@ -87,6 +101,16 @@ class LocalRepositoryHost:
             message,
         )
         return self._git(repo, "rev-parse", "HEAD").strip()
+
+    def differing_files(self, project_id: ProjectId, *, branch: str, files: Mapping[str, bytes]) -> list[str]:
+        """Paths of `files` that exist on `branch` with other content."""
+        repo = self.repo_path(project_id)
+        differing = []
+        for relative, content in files.items():
+            shown = subprocess.run(["git", "show", f"{branch}:{relative}"], cwd=repo, capture_output=True, check=False)
+            if shown.returncode == 0 and shown.stdout != content:
+                differing.append(relative)
+        return sorted(differing)
 
     def set_variables(self, project_id: ProjectId, variables: Sequence[CiVariable]) -> None:
         """Upsert project variables into the file gitlab-ci-local reads."""

@@ -14,7 +14,6 @@ from typing import Any
 from local_lifecycle.emulator import Emulator
 from local_lifecycle.product_template import ProductTemplate
 
-LOCAL_TOKEN = "local-demo-token-not-a-secret"
 _SAGEMAKER_TRUST = json.dumps(
     {
         "Version": "2012-10-17",
@@ -69,13 +68,22 @@ def create_project_resources(
         ModelPackageGroupName=project.group,
         ModelPackageGroupDescription=template.resolve(group["Properties"]["ModelPackageGroupDescription"], refs),
     )
-    emulator.client("secretsmanager").create_secret(
-        Name=refs["GitLabTokenSecretName"], SecretString=json.dumps({"token": LOCAL_TOKEN})
-    )
     refs[bucket_id], refs[group_id] = project.bucket, project.group
+    # The trigger's approval records and dead letters, as the template defines them.
+    (table_id, _), (queue_id, _) = template.single("AWS::DynamoDB::Table"), template.single("AWS::SQS::Queue")
+    refs[table_id] = f"{project.group}-approvals"
+    emulator.client("dynamodb").create_table(
+        TableName=refs[table_id],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    refs[queue_id] = emulator.client("sqs").create_queue(QueueName=f"{project.group}-dlq")["QueueUrl"]
     iam = emulator.client("iam")
-    for role_id in template.resources("AWS::IAM::Role"):
-        arn = iam.create_role(RoleName=role_id[:64], AssumeRolePolicyDocument=_SAGEMAKER_TRUST)["Role"]["Arn"]
+    for role_id, role in template.resources("AWS::IAM::Role").items():
+        arn = iam.create_role(
+            RoleName=role_id[:64], Path=role["Properties"].get("Path", "/"), AssumeRolePolicyDocument=_SAGEMAKER_TRUST
+        )["Role"]["Arn"]
         project.attributes[(role_id, "Arn")] = arn
     data_key = f"input/{data.name}"
     s3.upload_file(str(data), project.bucket, data_key)

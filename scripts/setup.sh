@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the platform needs on a fresh Debian machine with Python 3.11 and Node 20:
-# the pinned Python venv (.venv), the pinned npm tools (node_modules) and Debian's rsync (gitlab-ci-local).
+# the pinned Python venv (.venv), checkov in its own pinned venv (.venv-checkov: its pins clash with
+# the project's), the pinned npm tools (node_modules) and Debian's rsync (gitlab-ci-local).
 # Idempotent: a stamp holding the hash of every pin file makes a second run take well under a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,10 +34,19 @@ if [ "$(cat .venv/.setup-stamp 2>/dev/null)" != "$py_stamp" ]; then
   echo "$py_stamp" > .venv/.setup-stamp
 fi
 
+checkov_stamp=$(stamp_of requirements-checkov.txt)
+if [ "$(cat .venv-checkov/.setup-stamp 2>/dev/null)" != "$checkov_stamp" ]; then
+  echo "setup: installing pinned checkov into .venv-checkov"
+  [ -x .venv-checkov/bin/python ] || "$PYTHON" -m venv .venv-checkov
+  .venv-checkov/bin/python -m pip install -q --disable-pip-version-check --upgrade pip==25.3
+  .venv-checkov/bin/python -m pip install -q --disable-pip-version-check -r requirements-checkov.txt
+  echo "$checkov_stamp" > .venv-checkov/.setup-stamp
+fi
+
 node_stamp=$(stamp_of package.json package-lock.json)
 if [ "$(cat node_modules/.setup-stamp 2>/dev/null)" != "$node_stamp" ]; then
   echo "setup: installing pinned npm packages (aws-cdk@2, gitlab-ci-local)"
   npm ci --no-audit --no-fund --loglevel=error
   echo "$node_stamp" > node_modules/.setup-stamp
 fi
-echo "setup: ready (.venv, node_modules)"
+echo "setup: ready (.venv, .venv-checkov, node_modules)"

@@ -2,17 +2,27 @@
 
 The file is chosen by the CDK context key `config` (default `config/default.yaml`):
 `npx cdk deploy -c config=config/prod.yaml`. Every error names the offending key, for example
-`config/prod.yaml: gitlab.server_url: must be an https:// URL (got 'gitlab.local')`.
+`config/prod.yaml: gitlab.connections.0.server_url: must be an https:// URL (got 'gitlab.local')`.
 """
 
 from __future__ import annotations
 
 import re
+import ssl
 from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from stacks.components.legacy_processing.definition import HISTORY_EVENT_LIMIT, PROCESSING_BOUNDS, max_history_events
 from stacks.instance_families import UnknownInstanceType, family_of
@@ -40,17 +50,32 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class GitLabConfig(_Strict):
-    """Where the seeded repositories live and how the platform authenticates to GitLab."""
+_SECRET_ARN = re.compile(
+    r"^arn:(?P<partition>aws[a-z-]*):secretsmanager:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+    r"secret:(?P<name>[\w/+=.@-]+)-[A-Za-z0-9]{6}$"
+)
+# GitLab group paths: segments of letters, digits, '_', '-', '.', separated by '/'.
+_NAMESPACE = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$"
 
-    server_url: str = Field(description="GitLab base URL, e.g. https://gitlab.com")
-    namespace: str = Field(description="Group path the repositories are created in, e.g. my-group/ml")
-    group_id: str = Field("", description="Numeric group ID; empty means the token owner's namespace")
-    token_secret_name: str = Field(description="Secrets Manager secret holding the GitLab API token")
-    default_branch: str = "main"
-    oidc_audience: str = "sts.amazonaws.com"
-    create_oidc_provider: bool = Field(
-        True, description="False when the account already has an IAM OIDC provider for this GitLab host"
+
+class GitLabConnection(_Strict):
+    """One GitLab server, namespace and token a project may use; the launcher picks one by name.
+
+    The launcher never types a URL or a secret: the product offers the configured names only,
+    the Lambdas may read only the configured secrets and send each token only to its server.
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}$", description="What the launcher picks in Studio")
+    server_url: str = Field(description="GitLab base URL, e.g. https://gitlab.com (also the OIDC issuer)")
+    token_secret_arn: str = Field(description="Full ARN of the Secrets Manager secret holding the API token")
+    namespace: str = Field(
+        pattern=_NAMESPACE, description="Full path of the group (or user) the repositories are created in"
+    )
+    group_id: str = Field("", description="Numeric ID of that group; empty means the token owner's namespace")
+    ca_bundle: str = Field(
+        "",
+        description="PEM file (relative to the configuration file) of the CA(s) that sign the server's "
+        "certificate; empty: the public CAs",
     )
 
     @field_validator("server_url")
@@ -60,6 +85,16 @@ class GitLabConfig(_Strict):
             raise ValueError(f"must be an https:// URL (got {value!r})")
         return value.rstrip("/")
 
+    @field_validator("token_secret_arn")
+    @classmethod
+    def _secret_arn(cls, value: str) -> str:
+        if not _SECRET_ARN.match(value):
+            raise ValueError(
+                "must be the full ARN of a Secrets Manager secret, with the six characters Secrets Manager "
+                f"appends (arn:aws:secretsmanager:<region>:<account>:secret:<name>-AbCdEf; got {value!r})"
+            )
+        return value
+
     @field_validator("group_id")
     @classmethod
     def _numeric_group(cls, value: str) -> str:
@@ -67,10 +102,89 @@ class GitLabConfig(_Strict):
             raise ValueError(f"must be a numeric GitLab group ID or empty (got {value!r})")
         return value
 
+    @field_validator("ca_bundle")
+    @classmethod
+    def _ca_bundle(cls, value: str, info: ValidationInfo) -> str:
+        if not value:
+            return value
+        base = Path((info.context or {}).get("base_dir", "."))
+        path = (base / value).resolve()
+        if not path.is_file():
+            raise ValueError(f"CA bundle file not found: {path}")
+        try:
+            ssl.create_default_context(cafile=str(path))
+        except ssl.SSLError as error:
+            raise ValueError(f"{path} holds no PEM certificate that TLS can use ({error.reason})") from None
+        return str(path)
+
     @property
     def host(self) -> str:
         """Host (and path) of the server as it appears in OIDC token claims, without scheme."""
         return self.server_url.removeprefix("https://")
+
+    @property
+    def secret_account_and_region(self) -> tuple[str, str]:
+        """Account and region of the token secret."""
+        match = _SECRET_ARN.match(self.token_secret_arn)
+        assert match is not None  # validated above
+        return match["account"], match["region"]
+
+    @property
+    def secret_name(self) -> str:
+        """Name of the token secret (its ARN without the random suffix)."""
+        match = _SECRET_ARN.match(self.token_secret_arn)
+        assert match is not None
+        return match["name"]
+
+
+class GitLabConfig(_Strict):
+    """Where the seeded repositories may live and how the platform authenticates to GitLab."""
+
+    connections: list[GitLabConnection] = Field(min_length=1)
+    default_branch: str = "main"
+    oidc_audience: str = "sts.amazonaws.com"
+    create_oidc_provider: bool = Field(
+        True, description="False when the account already has an IAM OIDC provider for this GitLab host"
+    )
+
+    @field_validator("connections")
+    @classmethod
+    def _consistent(cls, value: list[GitLabConnection]) -> list[GitLabConnection]:
+        names = [connection.name for connection in value]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"connection names must be unique (repeated: {', '.join(duplicates)})")
+        secrets = [connection.token_secret_arn for connection in value]
+        shared = sorted({arn for arn in secrets if secrets.count(arn) > 1})
+        if shared:
+            # Each secret is bound to one server: the Lambdas refuse to send it anywhere else.
+            raise ValueError(f"each token secret belongs to one connection (shared: {', '.join(shared)})")
+        hosts = sorted({connection.host for connection in value})
+        if len(hosts) > 1:
+            # IAM condition keys name the OIDC issuer (`<host>:sub`) and cannot come from a launch
+            # parameter, so one platform trusts one GitLab server.
+            raise ValueError(
+                f"all connections must use one GitLab server (got {', '.join(hosts)}): the CI roles trust "
+                "one OIDC issuer; deploy another platform (another `name`) for another server"
+            )
+        return value
+
+    @property
+    def host(self) -> str:
+        """Host (and path) of the GitLab server as it appears in OIDC token claims."""
+        return self.connections[0].host
+
+    @property
+    def server_url(self) -> str:
+        """The GitLab server's URL (the OIDC issuer)."""
+        return self.connections[0].server_url
+
+    def connection(self, name: str) -> GitLabConnection:
+        """The connection called `name`."""
+        for connection in self.connections:
+            if connection.name == name:
+                return connection
+        raise KeyError(f"no GitLab connection named {name!r}")
 
 
 class InstanceTypes(_Strict):
@@ -289,6 +403,16 @@ class PlatformConfig(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _secrets_in_platform_account(self) -> PlatformConfig:
+        for index, connection in enumerate(self.gitlab.connections):
+            if connection.secret_account_and_region != (self.account, self.region):
+                raise ValueError(
+                    f"gitlab.connections.{index}.token_secret_arn must be a secret of account {self.account} in "
+                    f"{self.region}, where the Lambdas read it (got {connection.token_secret_arn})"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _targets_are_other_accounts(self) -> PlatformConfig:
         if self.multi_account and self.account in self.multi_account.target_accounts:
             raise ValueError(f"multi_account: staging_account and prod_account must differ from account {self.account}")
@@ -298,6 +422,16 @@ class PlatformConfig(_Strict):
     def multi_account_pipeline_role_name(self) -> str:
         """Literal name of the data science account role that target-account roles trust."""
         return f"{self.name}-multi-account-pipeline"
+
+    @property
+    def deploy_ci_role_path(self) -> str:
+        """IAM path of every project's deploy CI role: the multi-account pipeline role trusts this path."""
+        return f"/{self.name}/deploy-ci/"
+
+    @property
+    def permissions_boundary_name(self) -> str:
+        """Managed policy every role a product template creates must carry as its permissions boundary."""
+        return f"{self.name}-project-permissions-boundary"
 
     @property
     def product_asset_bucket_name(self) -> str:
@@ -316,12 +450,16 @@ def _format_errors(source: str, error: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def parse_config(data: Any, *, source: str = "<config>") -> PlatformConfig:
-    """Validate a mapping as a `PlatformConfig`, raising `ConfigError` that names each bad key."""
+def parse_config(data: Any, *, source: str = "<config>", base_dir: str | Path = ".") -> PlatformConfig:
+    """Validate a mapping as a `PlatformConfig`, raising `ConfigError` that names each bad key.
+
+    Relative file paths in it (a connection's `ca_bundle`) are relative to `base_dir`, which
+    `load_config` sets to the configuration file's directory.
+    """
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
     try:
-        return PlatformConfig.model_validate(data)
+        return PlatformConfig.model_validate(data, context={"base_dir": str(base_dir)})
     except ValidationError as error:
         raise ConfigError(_format_errors(source, error)) from None
 
@@ -335,4 +473,4 @@ def load_config(path: str | Path) -> PlatformConfig:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
-    return parse_config(data, source=str(path))
+    return parse_config(data, source=str(path), base_dir=path.resolve().parent)

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_servicecatalog as servicecatalog
 from aws_cdk import aws_ssm as ssm
 from cdk_nag import NagSuppressions
-from constructs import Construct
+from constructs import Construct, IConstruct
 
-from stacks.components.launch_role import ProductLaunchRole
+from stacks.components.artifact_bucket import ACCESS_LOG_BUCKET_REASON
+from stacks.components.checkov import skip_checks
+from stacks.components.launch_role import PLATFORM_TAG, ProductLaunchRole
 from stacks.components.multi_account_launch_permissions import MultiAccountLaunchPermissions
 from stacks.components.multi_account_pipeline_role import MultiAccountPipelineRole
-from stacks.components.project_roles import DEPLOY_CI_PRINCIPAL_TAG
+from stacks.components.permissions_boundary import ProjectPermissionsBoundary
 from stacks.config import PlatformConfig
 from stacks.products.gitlab_project_product import GitLabProjectProduct
 from stacks.products.multi_account_product import PRODUCT_NAME as MULTI_ACCOUNT_PRODUCT_NAME
@@ -29,7 +34,7 @@ STUDIO_VISIBILITY_TAG = "sagemaker:studio-visibility"
 class PlatformStack(cdk.Stack):
     """Service Catalog portfolio with the GitLab project template, the OIDC provider and images."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, **kwargs: object) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
 
@@ -40,17 +45,14 @@ class PlatformStack(cdk.Stack):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            versioned=True,
+            lifecycle_rules=[s3.LifecycleRule(noncurrent_version_expiration=cdk.Duration.days(30))],
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         NagSuppressions.add_resource_suppressions(
-            asset_logs,
-            [
-                {
-                    "id": "AwsSolutions-S1",
-                    "reason": "This is the access-log bucket itself; logging it to itself would loop.",
-                }
-            ],
+            asset_logs, [{"id": "AwsSolutions-S1", "reason": ACCESS_LOG_BUCKET_REASON}]
         )
+        skip_checks(asset_logs, {"CKV_AWS_18": ACCESS_LOG_BUCKET_REASON})
         # ProductStack assets must live in a bucket with a literal name (the product template refers to it).
         self.product_assets = s3.Bucket(
             self,
@@ -67,9 +69,22 @@ class PlatformStack(cdk.Stack):
         self.oidc_provider_arn = self._oidc_provider()
         self._image_parameters()
 
+        self.permissions_boundary = ProjectPermissionsBoundary(
+            self,
+            "ProjectPermissionsBoundary",
+            policy_name=config.permissions_boundary_name,
+            token_secret_arns=[connection.token_secret_arn for connection in config.gitlab.connections],
+        )
         self.launch_role = ProductLaunchRole(
-            self, "LaunchRole", asset_bucket_name=config.product_asset_bucket_name
+            self,
+            "LaunchRole",
+            asset_bucket_name=config.product_asset_bucket_name,
+            platform_name=config.name,
+            permissions_boundary_arn=self.permissions_boundary.policy_arn,
+            role_paths=["/", config.deploy_ci_role_path],
         ).role
+        # The launch role names the boundary by ARN: it must exist before any product is launched.
+        self.launch_role.node.add_dependency(self.permissions_boundary)
         self.portfolio = servicecatalog.Portfolio(
             self,
             "Portfolio",
@@ -83,6 +98,7 @@ class PlatformStack(cdk.Stack):
             config=config,
             asset_bucket=self.product_assets,
             oidc_provider_arn=self.oidc_provider_arn,
+            permissions_boundary_arn=self.permissions_boundary.policy_arn,
         )
         self.gitlab_project_product = self._publish(
             "GitLabProjectProduct",
@@ -114,14 +130,11 @@ class PlatformStack(cdk.Stack):
             target_accounts=list(multi.target_accounts),
             target_role_name=multi.target_role_name,
         )
-        # GitLab deploy jobs chain through this role into the target accounts (see ProjectRoles).
-        pipeline_role.role.assume_role_policy.add_statements(
-            iam.PolicyStatement(
-                actions=["sts:AssumeRole"],
-                principals=[iam.AccountPrincipal(self.account)],
-                conditions={"StringEquals": {f"aws:PrincipalTag/{DEPLOY_CI_PRINCIPAL_TAG}": "true"}},
-            )
-        )
+        # GitLab deploy jobs chain through this role into the target accounts (see ProjectRoles). The
+        # deploy CI roles are created per project, after this role, so the trust cannot list their
+        # ARNs: it names their IAM path, which only the launch role may create roles in, and only
+        # with the permissions boundary (a principal tag would be settable by anyone with TagRole).
+        pipeline_role.trust_roles_under_path(self.config.deploy_ci_role_path)
         MultiAccountLaunchPermissions(
             self,
             "MultiAccountLaunchPermissions",
@@ -134,6 +147,11 @@ class PlatformStack(cdk.Stack):
             config=self.config,
             asset_bucket=self.product_assets,
             pipeline_role_arn=pipeline_role.role_arn,
+        )
+        iam.PermissionsBoundary.of(self.multi_account_template).apply(
+            iam.ManagedPolicy.from_managed_policy_arn(
+                self.multi_account_template, "PermissionsBoundary", self.permissions_boundary.policy_arn
+            )
         )
         self.multi_account_product = self._publish(
             "MultiAccountProduct",
@@ -163,6 +181,8 @@ class PlatformStack(cdk.Stack):
             ],
         )
         cdk.Tags.of(product).add(STUDIO_VISIBILITY_TAG, "true")
+        # The launch role may use only KMS keys carrying this tag.
+        cdk.Tags.of(template).add(PLATFORM_TAG, self.config.name)
         self.portfolio.add_product(product)
         self.portfolio.set_launch_role(product, self.launch_role)
         return product
@@ -194,6 +214,33 @@ class PlatformStack(cdk.Stack):
                         },
                     ],
                     apply_to_children=True,
+                )
+                self._skip_asset_deployment_checks(child)
+
+    @staticmethod
+    def _skip_asset_deployment_checks(deployment: IConstruct) -> None:
+        """checkov findings on CDK's BucketDeployment function, which runs only during `cdk deploy`."""
+        why = "CDK's BucketDeployment function (copies the product templates' assets, only during cdk deploy)"
+        for construct in deployment.node.find_all():
+            if isinstance(construct, lambda_.CfnFunction):
+                skip_checks(
+                    construct,
+                    {
+                        "CKV_AWS_115": f"{why} runs once per deployment; reserved concurrency would only take "
+                        "capacity from the account.",
+                        "CKV_AWS_116": f"{why} is called by CloudFormation, which reports its failure on the "
+                        "deployment; there is nothing to replay later.",
+                        "CKV_AWS_117": f"{why} copies between two S3 buckets; CDK exposes no VPC setting for it.",
+                        "CKV_AWS_173": f"{why} holds no secret in its environment; CDK exposes no key setting for it.",
+                    },
+                )
+            elif isinstance(construct, logs.CfnLogGroup):
+                skip_checks(
+                    construct,
+                    {
+                        "CKV_AWS_158": f"Log group of {why}: it records which asset files were copied, no "
+                        "secret; CDK exposes no key setting for it."
+                    },
                 )
 
     def _oidc_provider(self) -> str:

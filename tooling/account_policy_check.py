@@ -3,7 +3,8 @@
 Used by the multi-account tests on the synthesized templates and on the roles deployed into the
 emulated accounts, and usable on any policy fetched from AWS (`get-bucket-policy`,
 `get-key-policy`, `get-role`): every `Allow` statement's AWS principals must belong to the allowed
-accounts, and an outsider is named in the error.
+accounts, and an outsider is named in the error. These checks read who a policy names; whether a
+request is allowed (conditions included) is decided by `tooling.iam_simulator`.
 """
 
 from __future__ import annotations
@@ -80,16 +81,3 @@ def check_trusts_only(
             f"{what} trusts {', '.join(outsiders)} (account(s) {', '.join(accounts)}) "
             f"beyond {', '.join(sorted(allowed))}"
         )
-
-
-def trusts(trust_policy: dict[str, Any] | str, caller_arn: str) -> bool:
-    """True when an Allow `sts:AssumeRole` statement names `caller_arn` (or its account root)."""
-    account = principal_account(caller_arn)
-    for statement in _statements(trust_policy):
-        if statement.get("Effect") != "Allow" or "sts:AssumeRole" not in _as_list(statement.get("Action", [])):
-            continue
-        principal = statement.get("Principal", {})
-        candidates = _as_list(principal.get("AWS", [])) if isinstance(principal, dict) else []
-        if caller_arn in candidates or account in candidates or f"arn:aws:iam::{account}:root" in candidates:
-            return True
-    return False

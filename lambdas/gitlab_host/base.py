@@ -88,6 +88,11 @@ class RepositoryHost(Protocol):
         Files absent from ``files`` are never deleted."""
         ...
 
+    def differing_files(self, project_id: ProjectId, *, branch: str, files: Mapping[str, bytes]) -> list[str]:
+        """Paths of ``files`` that exist on ``branch`` with other content (sorted); paths absent
+        there, and a missing branch or empty repository, do not count."""
+        ...
+
     def set_variables(self, project_id: ProjectId, variables: Sequence[CiVariable]) -> None:
         """Create or update each variable (by key); never duplicates one."""
         ...

@@ -2,7 +2,10 @@
 
 Every request has a timeout and retries transient failures (HTTP 5xx/52x, connection errors,
 timeouts, 429 honouring ``Retry-After``) at most ``max_retries`` times, so a hung or failing
-GitLab turns into a ``RepositoryHostError`` well within a Lambda's time limit. Errors are
+GitLab turns into a ``RepositoryHostError`` well within a Lambda's time limit. A ``Retry-After``
+longer than the time the invocation has left is not slept through: the call fails at once, so
+the event is retried later instead of the Lambda timing out asleep. Every request verifies the
+server's certificate with the connection's CA bundle when one is configured. Errors are
 translated into messages that say which operation on which project failed and what to check.
 """
 
@@ -11,15 +14,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import gitlab
 import requests
 from gitlab.exceptions import GitlabCreateError, GitlabError, GitlabGetError
 
 from .base import CiVariable, PipelineRef, ProjectId, ProjectRef, RepositoryHostError
+from .connections import GitLabConnection
 from .credentials import load_token
 
 logger = logging.getLogger(__name__)
@@ -45,6 +50,43 @@ _BAD_REQUEST_HINTS = {
     ),
     "has already been taken": "Another project or variable already uses this name.",
 }
+
+
+class _RetryAfterTooLong(Exception):
+    """GitLab asked to wait longer (429 ``Retry-After``) than the invocation has left."""
+
+    def __init__(self, wait_s: float, left_s: float) -> None:
+        super().__init__(f"Retry-After {wait_s:g} s, {left_s:.0f} s left")
+        self.wait_s = wait_s
+        self.left_s = left_s
+
+
+def _rate_limit_wait(response: requests.Response) -> float | None:
+    """Seconds GitLab asks a 429 to wait (``Retry-After`` or ``RateLimit-Reset``), as python-gitlab reads them."""
+    if response.status_code != 429:
+        return None
+    try:
+        if "Retry-After" in response.headers:
+            return float(response.headers["Retry-After"])
+        if "RateLimit-Reset" in response.headers:
+            return max(0.0, float(response.headers["RateLimit-Reset"]) - time.time())
+    except ValueError:
+        return None
+    return None
+
+
+def _session_within(time_left_s: Callable[[], float] | None) -> requests.Session:
+    """A session that refuses, before python-gitlab sleeps, a 429 wait longer than the time left."""
+    session = requests.Session()
+    if time_left_s is not None:
+
+        def check_wait(response: requests.Response, *_: Any, **__: Any) -> None:
+            wait = _rate_limit_wait(response)
+            if wait is not None and wait >= (left := time_left_s()):
+                raise _RetryAfterTooLong(wait, left)
+
+        session.hooks["response"].append(check_wait)
+    return session
 
 
 class _BoundedRetryGitlab(gitlab.Gitlab):
@@ -74,11 +116,16 @@ class GitLabHost:
         token_source: str = "the configured GitLab token",
         timeout_s: float = DEFAULT_TIMEOUT_S,
         max_retries: int = DEFAULT_MAX_RETRIES,
+        ssl_verify: str | bool = True,
+        time_left_s: Callable[[], float] | None = None,
     ) -> None:
         """Create a client for ``url`` (``https://gitlab.example.com``).
 
         ``token_source`` says where the token came from (e.g. "Secrets Manager secret 'x'") so
         that authentication errors point at what to fix without showing the token.
+        ``ssl_verify`` is the path of a CA bundle (PEM) or True for the public CAs.
+        ``time_left_s`` returns the seconds the caller may still spend (e.g. the Lambda's
+        remaining time less a margin); a rate-limit wait longer than that fails at once.
         """
         self.url = url.rstrip("/")
         self._token_source = token_source
@@ -90,14 +137,27 @@ class GitLabHost:
             timeout=timeout_s,
             retry_transient_errors=True,
             max_retries=max_retries,
+            ssl_verify=ssl_verify,
+            session=_session_within(time_left_s),
         )
 
     @classmethod
-    def from_secret(cls, url: str, secret_name: str, *, secrets_client: Any | None = None, **kwargs: Any) -> GitLabHost:
-        """Create a client whose token is read from the Secrets Manager secret ``secret_name``
-        (see ``load_token``); ``kwargs`` go to the constructor."""
-        token = load_token(secret_name, client=secrets_client)
-        return cls(url, token, token_source=f"Secrets Manager secret '{secret_name}'", **kwargs)
+    def from_connection(
+        cls, connection: GitLabConnection, *, secrets_client: Any | None = None, **kwargs: Any
+    ) -> GitLabHost:
+        """A client of the connection's server (with its CA bundle) whose token is read from the
+        connection's secret (see ``load_token``); ``kwargs`` go to the constructor.
+
+        ``connection`` must come from ``connections.resolve_connection``: that is what binds the
+        secret to its server."""
+        token = load_token(connection.token_secret_arn, client=secrets_client)
+        return cls(
+            connection.server_url,
+            token,
+            token_source=f"Secrets Manager secret '{connection.token_secret_arn}'",
+            ssl_verify=connection.ssl_verify,
+            **kwargs,
+        )
 
     def ensure_project(self, name: str, *, namespace_id: int | None = None, description: str = "") -> ProjectRef:
         """Create the private project ``name`` (path = name) in ``namespace_id`` (None: the
@@ -125,7 +185,7 @@ class GitLabHost:
 
         with self._call(f"look up the existing project '{name}'", scope=scope):
             if namespace_id is None:
-                namespace_path = self._gl.http_get("/user")["username"]
+                namespace_path = cast(dict[str, Any], self._gl.http_get("/user"))["username"]
             else:
                 namespace_path = self._gl.namespaces.get(namespace_id).full_path
             project = self._gl.projects.get(f"{namespace_path}/{name}")
@@ -171,6 +231,18 @@ class GitLabHost:
             commit = project.commits.create(payload)
         logger.info("Committed %d files to %s@%s: %s", len(actions), project_id, branch, commit.id)
         return str(commit.id)
+
+    def differing_files(self, project_id: ProjectId, *, branch: str, files: Mapping[str, bytes]) -> list[str]:
+        """Paths of ``files`` on ``branch`` whose content differs (compared by git blob SHA-1,
+        the whole tree listed page by page, nothing downloaded)."""
+        with self._call(f"list the files on branch '{branch}'", scope=f"project {project_id}"):
+            project = self._gl.projects.get(project_id)
+            existing, start_branch = self._existing_blobs(project, branch)
+        if start_branch is not None:  # the branch does not exist yet: nothing on it to overwrite
+            return []
+        return sorted(
+            path for path, content in files.items() if path in existing and existing[path] != git_blob_sha(content)
+        )
 
     def set_variables(self, project_id: ProjectId, variables: Sequence[CiVariable]) -> None:
         """Create missing variables and update those whose value or flags differ (environment
@@ -241,6 +313,14 @@ class GitLabHost:
             yield
         except GitlabError as exc:
             raise self._http_error(operation, scope, exc) from exc
+        except _RetryAfterTooLong as exc:
+            raise RepositoryHostError(
+                f"GitLab: could not {operation} in {scope}: HTTP 429, GitLab asked to retry after "
+                f"{exc.wait_s:g} s, longer than the {exc.left_s:.0f} s this invocation has left; "
+                "failing now so that the request is retried later.",
+                operation=operation,
+                status_code=429,
+            ) from exc
         except requests.Timeout as exc:
             raise RepositoryHostError(
                 f"GitLab: could not {operation} in {scope}: no answer from {self.url} within "

@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.parser import BaseModel, Field
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
 APPROVED = "Approved"
+REJECTED = "Rejected"
 
 
 class ModelPackageStateChangeDetail(BaseModel):

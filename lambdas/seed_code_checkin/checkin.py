@@ -4,15 +4,25 @@ It runs behind the CDK ``custom_resources.Provider`` framework: returning
 ``{"PhysicalResourceId", "Data"}`` reports SUCCESS, raising reports FAILED with the exception's
 message as the reason, so every failure raises with a message that says what to fix.
 
+Before anything else
+    The server URL and token secret must be those of one configured GitLab connection
+    (``GITLAB_CONNECTIONS``, see ``gitlab_host.connections``); otherwise the request fails
+    before the secret is read, naming the refused value.
+
 Create
     For the model build and the model deploy repository: create the private GitLab project
-    (or reuse the one already at that path), set its CI/CD variables, and push the whole seed
-    repository in one commit on ``DefaultBranch``. Variables are set before the commit because
-    the commit starts the repository's first pipeline, which needs them. The deploy project also
-    lets Maintainers pass pipeline variables, which the GitLab trigger uses. Both seed zips are
-    read before GitLab is touched, so a bad seed location fails without half-created projects.
-    Re-running is safe: projects are reused, identical files skipped, changed ones become
-    update actions, variables are upserted.
+    (or reuse the one already at that path), check that it sits at
+    ``<GitLabRepositoryNamespace>/<name>`` (the path the CI roles' OIDC trust names), set its
+    CI/CD variables, and push the whole seed repository in one commit on ``DefaultBranch``.
+    Variables are set before the commit because the commit starts the repository's first
+    pipeline, which needs them. The deploy project also lets Maintainers pass pipeline
+    variables, which the GitLab trigger uses. Both seed zips are read before GitLab is touched,
+    so a bad seed location fails without half-created projects.
+    An existing project is never overwritten: if a file of the seed exists there with other
+    content, Create fails naming the project and the files, before its variables or code are
+    touched (choose other repository names, or move that project away). A project that holds
+    the seed already, or part of it (a re-run after a failure), is completed: identical files
+    are skipped, missing ones created, variables upserted.
 
 Update
     Ensures both projects and re-applies the CI/CD variables and the pipeline-variable
@@ -32,28 +42,48 @@ Delete
     history, which must outlive the SageMaker project (delete them in GitLab when no longer
     needed), and a stack deletion must never be blocked by GitLab being unreachable.
 
+The same function serves ``Custom::ProjectNames`` (see ``names``), which needs no GitLab.
+
 The PhysicalResourceId is ``<server URL>|<build project path>|<deploy project path>``.
-ResourceProperties are never logged: variables can hold credentials.
+ResourceProperties carry no secret (see ``properties``) and are not logged here either.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from gitlab_host import CiVariable, GitLabHost, ProjectRef, RepositoryHost
+from gitlab_host import (
+    CiVariable,
+    GitLabConnection,
+    GitLabHost,
+    ProjectRef,
+    RepositoryHost,
+    connections_from_env,
+    resolve_connection,
+)
 
+from .names import RESOURCE_TYPE as PROJECT_NAMES_RESOURCE_TYPE
+from .names import handle_project_names
 from .properties import CheckinProperties, SeedCodeLocation, parse_properties
 from .seed import load_seed_from_s3
 
 SERVICE = "seed-code-checkin"
 logger = Logger(service=SERVICE)
 
-HostFactory = Callable[[CheckinProperties], RepositoryHost]
+HostFactory = Callable[[GitLabConnection], RepositoryHost]
 SeedLoader = Callable[[SeedCodeLocation], Mapping[str, bytes]]
+
+
+class SeedConflictError(Exception):
+    """An existing GitLab project holds files that differ from the seed; nothing was overwritten."""
+
+
+class NamespaceMismatchError(Exception):
+    """The project is not where the CI roles' OIDC trust expects it."""
 
 
 @dataclass(frozen=True)
@@ -66,9 +96,9 @@ class _Repository:
     takes_pipeline_variables: bool
 
 
-def gitlab_host_for(props: CheckinProperties) -> RepositoryHost:
-    """The GitLab server named in the properties, with the token from their secret."""
-    return GitLabHost.from_secret(props.gitlab_server_url, props.token_secret_name)
+def gitlab_host_for(connection: GitLabConnection) -> RepositoryHost:
+    """The connection's GitLab server, with the token from the connection's secret."""
+    return GitLabHost.from_connection(connection)
 
 
 def handle_event(
@@ -76,20 +106,35 @@ def handle_event(
     *,
     host_factory: HostFactory = gitlab_host_for,
     load_seed: SeedLoader = load_seed_from_s3,
+    connections: Sequence[GitLabConnection] | None = None,
 ) -> dict[str, Any]:
-    """Handle one Provider-framework ``onEvent`` request (Create, Update or Delete)."""
+    """Handle one Provider-framework ``onEvent`` request (Create, Update or Delete).
+
+    ``connections`` are the allowed GitLab connections (default: ``GITLAB_CONNECTIONS``).
+    """
     request_type = event.get("RequestType")
     logger.info(
         "Seed-code check-in request",
-        extra={"request_type": request_type, "physical_resource_id": event.get("PhysicalResourceId")},
+        extra={
+            "request_type": request_type,
+            "resource_type": event.get("ResourceType"),
+            "physical_resource_id": event.get("PhysicalResourceId"),
+        },
     )
+    if event.get("ResourceType") == PROJECT_NAMES_RESOURCE_TYPE:
+        return handle_project_names(event)
     if request_type == "Delete":
         return delete(event)
     try:
         if request_type not in ("Create", "Update"):
             raise ValueError(f"Unsupported RequestType {request_type!r}: expected Create, Update or Delete.")
         props = parse_properties(event.get("ResourceProperties"))
-        host = host_factory(props)
+        connection = resolve_connection(
+            connections_from_env() if connections is None else connections,
+            server_url=props.gitlab_server_url,
+            token_secret_arn=props.token_secret_arn,
+        )
+        host = host_factory(connection)
         if request_type == "Create":
             return create(props, host=host, load_seed=load_seed)
         return update(props, host=host, load_seed=load_seed)
@@ -173,6 +218,9 @@ def _provision(
         namespace_id=props.group_id,
         description=f"{repository.label.capitalize()} repository of {project_label}",
     )
+    _check_namespace(props, repository, project)
+    if seed_existing and not project.created:
+        _check_no_conflict(props, repository, project, host=host, files=seed_files(repository))
     host.set_variables(project.id, repository.variables)
     if repository.takes_pipeline_variables:
         host.allow_pipeline_variables(project.id)
@@ -189,6 +237,39 @@ def _provision(
             extra={"project": project.path_with_namespace, "commit": commit},
         )
     return project
+
+
+def _check_namespace(props: CheckinProperties, repository: _Repository, project: ProjectRef) -> None:
+    """The CI roles trust ``<namespace>/<name>`` only: a project elsewhere could never assume them."""
+    expected = f"{props.namespace}/{repository.name}"
+    if project.path_with_namespace != expected:
+        where = f"group {props.group_id}" if props.group_id is not None else "the token owner's namespace"
+        raise NamespaceMismatchError(
+            f"The {repository.label} project is at '{project.path_with_namespace}' in GitLab, but the project's CI "
+            f"roles trust only '{expected}' (the connection's namespace '{props.namespace}'). Set the connection's "
+            f"namespace to the full path of {where}, or its group_id to the group whose path is "
+            f"'{props.namespace}', in the platform configuration. Nothing was written to the project."
+        )
+
+
+def _check_no_conflict(
+    props: CheckinProperties,
+    repository: _Repository,
+    project: ProjectRef,
+    *,
+    host: RepositoryHost,
+    files: Mapping[str, bytes],
+) -> None:
+    """Refuse to adopt an existing project whose files differ from the seed."""
+    differing = host.differing_files(project.id, branch=props.default_branch, files=files)
+    if differing:
+        shown = ", ".join(differing[:5]) + (f" and {len(differing) - 5} more" if len(differing) > 5 else "")
+        raise SeedConflictError(
+            f"GitLab project '{project.path_with_namespace}' already exists and {len(differing)} file(s) on its "
+            f"branch '{props.default_branch}' differ from the {repository.label} seed code ({shown}). The "
+            "check-in never overwrites existing work: choose other repository names, or rename or move that "
+            "project in GitLab. Its code and CI/CD variables were not changed."
+        )
 
 
 def _response(props: CheckinProperties, build: ProjectRef, deploy: ProjectRef) -> dict[str, Any]:

@@ -2,7 +2,12 @@
 
 CloudFormation passes every scalar as a string (``"true"``, ``"42"``); the models coerce them.
 Nested values (seed-code locations, variable lists) may arrive as objects or as JSON strings.
-Validation errors name the property and never echo its value (variables can hold credentials).
+Validation errors name the property and never echo a variable's value.
+
+ResourceProperties are logged by the CDK Provider framework and readable by anyone who can
+describe the stack, so they must never carry a secret: the token travels as the ARN of its
+secret, and variables whose names say they hold credentials are refused (set such variables in
+GitLab, masked and protected, not through the template).
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ _REPO_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$")
 _RESERVED_SUFFIXES = (".git", ".atom", ".")
 # Git refuses spaces and ~^:?*[\ in branch names.
 _BRANCH_PATTERN = r"^[^\s~^:?*\[\\]+$"
+_NAMESPACE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$"
+# Variable names that say they hold a credential; those never pass through ResourceProperties.
+_CREDENTIAL_NAME = re.compile(r"SECRET|PASSWORD|PRIVATE|TOKEN|ACCESS_KEY|CREDENTIAL", re.IGNORECASE)
 
 
 class InvalidPropertiesError(ValueError):
@@ -59,6 +67,16 @@ class VariableProperty(_Model):
     masked: bool = Field(False, alias="Masked")
     protected: bool = Field(False, alias="Protected")
 
+    @field_validator("key")
+    @classmethod
+    def _no_credentials(cls, value: str) -> str:
+        if _CREDENTIAL_NAME.search(value):
+            raise ValueError(
+                f"variable {value} looks like a credential; credentials never travel through the template "
+                "(CloudFormation logs and shows ResourceProperties): set it in GitLab, masked and protected"
+            )
+        return value
+
     def to_ci_variable(self) -> CiVariable:
         """The host-level variable."""
         return CiVariable(key=self.key, value=self.value, masked=self.masked, protected=self.protected)
@@ -72,7 +90,8 @@ class CheckinProperties(_Model):
     """Everything the check-in needs; unknown properties (e.g. ``ServiceToken``) are ignored."""
 
     gitlab_server_url: str = Field(alias="GitLabServerUrl")
-    token_secret_name: str = Field(alias="GitLabTokenSecretName", min_length=1)
+    token_secret_arn: str = Field(alias="GitLabTokenSecretArn", pattern=r"^arn:aws[a-z-]*:secretsmanager:")
+    namespace: str = Field(alias="GitLabRepositoryNamespace", pattern=_NAMESPACE_PATTERN)
     group_id: int | None = Field(alias="GitLabGroupId")
     model_build_repo_name: str = Field(alias="ModelBuildRepoName")
     model_deploy_repo_name: str = Field(alias="ModelDeployRepoName")

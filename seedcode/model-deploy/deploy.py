@@ -137,6 +137,7 @@ def deploy(
 ) -> dict[str, str]:
     """Create or update the stack and wait; return its outputs or raise DeployError with the reasons."""
     parameters, tags = to_cfn_parameters(export)
+
     def wait(stack: str) -> str | None:
         return wait_until_settled(cfn, stack, poll_seconds=poll_seconds, timeout_seconds=timeout_seconds, sleep=sleep)
 

@@ -11,6 +11,10 @@ from aws_cdk import aws_s3 as s3
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
+from stacks.components.checkov import skip_checks
+
+ACCESS_LOG_BUCKET_REASON = "This is the access-log bucket itself; logging its own accesses into itself would loop."
+
 
 class ArtifactBucket(Construct):
     """Bucket for pipeline inputs, model artifacts, evaluation reports and endpoint data capture.
@@ -36,18 +40,16 @@ class ArtifactBucket(Construct):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(365))],
+            versioned=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(expiration=cdk.Duration.days(365), noncurrent_version_expiration=cdk.Duration.days(30))
+            ],
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         NagSuppressions.add_resource_suppressions(
-            self.access_logs,
-            [
-                {
-                    "id": "AwsSolutions-S1",
-                    "reason": "This is the access-log bucket itself; logging it to itself would loop.",
-                }
-            ],
+            self.access_logs, [{"id": "AwsSolutions-S1", "reason": ACCESS_LOG_BUCKET_REASON}]
         )
+        skip_checks(self.access_logs, {"CKV_AWS_18": ACCESS_LOG_BUCKET_REASON})
         self.bucket = s3.Bucket(
             self,
             "Bucket",

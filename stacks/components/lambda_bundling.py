@@ -3,8 +3,8 @@
 `pip install --platform manylinux2014_x86_64 --python-version 3.12 --only-binary=:all:` installs
 the pinned dependencies for the Lambda runtime on any build machine, so `cdk synth` works where
 Docker does not. Bundles are cached under `.build/lambda-bundles/<hash>`: the hash covers the
-requirements file and every packaged source file, so a change to either re-bundles and nothing
-else does.
+requirements file, every packaged source file and the extra files from configuration (CA
+bundles), so a change to any of them re-bundles and nothing else does.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
 
 import aws_cdk as cdk
 import jsii
@@ -36,21 +37,38 @@ def _source_files(package_dirs: list[Path]) -> list[Path]:
     )
 
 
-def bundle_hash(*, package_dirs: list[Path], requirements: Path) -> str:
-    """Content hash of a bundle: requirements plus every source file, by relative path."""
+def bundle_hash(*, package_dirs: list[Path], requirements: Path, extra_files: Mapping[str, bytes] | None = None) -> str:
+    """Content hash of a bundle: requirements, every source file by relative path, and the extra files."""
     digest = hashlib.sha256(requirements.read_bytes())
     for path in _source_files(package_dirs):
         digest.update(str(path.relative_to(REPO_ROOT)).encode())
         digest.update(path.read_bytes())
+    for name, content in sorted((extra_files or {}).items()):
+        digest.update(f"extra:{name}:{len(content)}".encode())
+        digest.update(content)
     return digest.hexdigest()
 
 
+def _check_extra_names(extra_files: Mapping[str, bytes]) -> None:
+    for name in extra_files:
+        path = PurePosixPath(name)
+        if path.is_absolute() or ".." in path.parts or not path.parts:
+            raise ValueError(f"extra Lambda file {name!r} must be a relative path inside the bundle")
+
+
 def build_bundle(
-    *, package_dirs: list[Path], requirements: Path, output_dir: Path, cache_dir: Path | None = None
+    *,
+    package_dirs: list[Path],
+    requirements: Path,
+    output_dir: Path,
+    cache_dir: Path | None = None,
+    extra_files: Mapping[str, bytes] | None = None,
 ) -> None:
-    """Install the pinned requirements for the Lambda platform and copy the packages in."""
+    """Install the pinned requirements for the Lambda platform and copy the packages and extra files in."""
+    extra_files = extra_files or {}
+    _check_extra_names(extra_files)
     cache_dir = cache_dir or BUNDLE_CACHE
-    cached = cache_dir / bundle_hash(package_dirs=package_dirs, requirements=requirements)
+    cached = cache_dir / bundle_hash(package_dirs=package_dirs, requirements=requirements, extra_files=extra_files)
     if not cached.is_dir():
         # Several processes (parallel test workers, a demo beside the tests) may bundle at once:
         # each builds in its own directory, and the first complete bundle to be renamed in wins.
@@ -84,6 +102,9 @@ def build_bundle(
             )
         for package in package_dirs:
             shutil.copytree(package, staging / package.name, ignore=_IGNORED)
+        for name, content in extra_files.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            (staging / name).write_bytes(content)
         try:
             staging.rename(cached)
         except OSError:
@@ -95,26 +116,37 @@ def build_bundle(
 
 @jsii.implements(cdk.ILocalBundling)
 class _LocalPipBundling:
-    def __init__(self, *, package_dirs: list[Path], requirements: Path) -> None:
+    def __init__(self, *, package_dirs: list[Path], requirements: Path, extra_files: Mapping[str, bytes]) -> None:
         self._package_dirs = package_dirs
         self._requirements = requirements
+        self._extra_files = extra_files
 
     def try_bundle(self, output_dir: str, *, image: cdk.DockerImage, **_: object) -> bool:
-        build_bundle(package_dirs=self._package_dirs, requirements=self._requirements, output_dir=Path(output_dir))
+        build_bundle(
+            package_dirs=self._package_dirs,
+            requirements=self._requirements,
+            output_dir=Path(output_dir),
+            extra_files=self._extra_files,
+        )
         return True
 
 
-def python_lambda_code(*, packages: list[str], requirements: Path | None = None) -> lambda_.Code:
-    """Code asset holding the named packages under `lambdas/` plus their pinned dependencies."""
+def python_lambda_code(
+    *, packages: list[str], requirements: Path | None = None, extra_files: Mapping[str, bytes] | None = None
+) -> lambda_.Code:
+    """Code asset holding the named packages under `lambdas/`, their pinned dependencies and
+    `extra_files` ({relative path: content}, e.g. CA bundles from the configuration)."""
     package_dirs = [LAMBDAS_DIR / name for name in packages]
     missing = [str(path) for path in package_dirs if not (path / "__init__.py").is_file()]
     if missing:
         raise FileNotFoundError(f"Lambda packages not found (expected __init__.py in each): {missing}")
     requirements = requirements or LAMBDAS_DIR / "requirements.txt"
+    extra_files = dict(extra_files or {})
+    _check_extra_names(extra_files)
     return lambda_.Code.from_asset(
         str(LAMBDAS_DIR),
         asset_hash_type=cdk.AssetHashType.CUSTOM,
-        asset_hash=bundle_hash(package_dirs=package_dirs, requirements=requirements),
+        asset_hash=bundle_hash(package_dirs=package_dirs, requirements=requirements, extra_files=extra_files),
         bundling=cdk.BundlingOptions(
             # Used only where local bundling is impossible; the same pip command in the SAM image.
             image=LAMBDA_RUNTIME.bundling_image,
@@ -123,6 +155,6 @@ def python_lambda_code(*, packages: list[str], requirements: Path | None = None)
                 "-c",
                 "pip install -r requirements.txt -t /asset-output && cp -r " + " ".join(packages) + " /asset-output/",
             ],
-            local=_LocalPipBundling(package_dirs=package_dirs, requirements=requirements),
+            local=_LocalPipBundling(package_dirs=package_dirs, requirements=requirements, extra_files=extra_files),
         ),
     )

@@ -13,9 +13,13 @@ from constructs import Construct
 class ModelRegistry(Construct):
     """Model package group `<project-name>-<project-id>` that the build registers versions in."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, group_name: str, description: str) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, group_name: str, description: str, arn_name: str | None = None
+    ) -> None:
+        """`arn_name` is the group name as SageMaker writes it in ARNs, lower-cased (default: `group_name`)."""
         super().__init__(scope, construct_id)
         self.group_name = group_name
+        arn_name = arn_name or group_name
         self.group = sagemaker.CfnModelPackageGroup(
             self,
             "Group",
@@ -23,10 +27,10 @@ class ModelRegistry(Construct):
             model_package_group_description=description,
         )
         stack = cdk.Stack.of(self)
-        self.group_arn = stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=group_name)
+        self.group_arn = stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=arn_name)
         # Versions are `model-package/<group>/<n>`; the ARN lower-cases the group name.
         self.versions_arn = stack.format_arn(
-            service="sagemaker", resource="model-package", resource_name=f"{group_name}/*"
+            service="sagemaker", resource="model-package", resource_name=f"{arn_name}/*"
         )
 
     def grant_register(self, grantee: iam.IGrantable) -> None:

@@ -23,6 +23,23 @@ ARTIFACT_BUCKET_PREFIX = "sagemaker-project-"
 class MultiAccountPipelineRole(Construct):
     """Role with a literal name, assumed by CodeBuild, allowed into the configured target accounts only."""
 
+    def trust_roles_under_path(self, path: str) -> None:
+        """Let roles of this account under the IAM `path` (e.g. `/platform/deploy-ci/`) assume this role.
+
+        The condition is on the caller's role ARN (`aws:PrincipalArn`), which STS sets from the
+        calling role itself: unlike a principal tag, no principal can claim it for itself.
+        """
+        if not (path.startswith("/") and path.endswith("/") and len(path) > 2):
+            raise ValueError(f"an IAM path starts and ends with '/' and is not the root (got {path!r})")
+        self.role.assume_role_policy.add_statements(  # type: ignore[union-attr]
+            iam.PolicyStatement(
+                sid="DeployCiRolesOfThisAccount",
+                actions=["sts:AssumeRole"],
+                principals=[iam.AccountPrincipal(self._account)],
+                conditions={"ArnLike": {"aws:PrincipalArn": f"arn:{self._partition}:iam::{self._account}:role{path}*"}},
+            )
+        )
+
     def __init__(
         self, scope: Construct, construct_id: str, *, role_name: str, target_accounts: list[str], target_role_name: str
     ) -> None:
@@ -90,6 +107,8 @@ class MultiAccountPipelineRole(Construct):
         ]
         for statement in statements:
             self.role.add_to_policy(statement)
+        self._account = stack.account
+        self._partition = stack.partition
         NagSuppressions.add_resource_suppressions(
             self,
             [

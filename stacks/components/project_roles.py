@@ -4,9 +4,17 @@ GitLab CI jobs get AWS credentials through GitLab's OIDC ID tokens: each CI role
 platform's OIDC provider, only the `sts.amazonaws.com` audience, and only jobs of its own
 repository running on the default branch (which GitLab protects by default). Access keys in CI
 variables stay a documented fallback, not the default.
+
+Everything is scoped to this project by its ID, so project `abc` cannot touch `abc-def`'s
+resources: SageMaker names carry `<name>-<id>` (lower-cased, as SageMaker writes them in ARNs),
+endpoints are named exactly `<name>-staging`/`<name>-prod`, endpoint resources are used only
+when tagged `sagemaker:project-id=<id>` (the deploy stacks' tags, which CloudFormation passes on),
+stacks and their alarms are named `sagemaker-<name>-<id>-deploy-<stage>`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
@@ -16,9 +24,8 @@ from constructs import Construct
 from stacks.components.artifact_bucket import ArtifactBucket
 from stacks.components.model_registry import ModelRegistry
 
-# Marks the deploy CI roles of every GitLab project; the shared multi-account pipeline role trusts
-# principals of this account carrying it, so GitLab deploys can chain into the target accounts.
-DEPLOY_CI_PRINCIPAL_TAG = "mlops-gitlab:deploy-ci"
+PROJECT_ID_TAG = "sagemaker:project-id"
+STAGES = ("staging", "prod")
 
 
 def gitlab_oidc_principal(
@@ -46,6 +53,11 @@ def pass_to_sagemaker(role: iam.IRole) -> iam.PolicyStatement:
     )
 
 
+def deploy_stack_name(prefix: str, stage: str) -> str:
+    """The endpoint stack the deploy repository's CI creates (seedcode/model-deploy/deploy.py)."""
+    return f"sagemaker-{prefix}-deploy-{stage}"
+
+
 class ProjectRoles(Construct):
     """Least-privilege roles for the build pipeline, the endpoints and the two CI pipelines."""
 
@@ -56,6 +68,8 @@ class ProjectRoles(Construct):
         *,
         project_name: str,
         project_id: str,
+        name_lower: str,
+        prefix_lower: str,
         artifacts: ArtifactBucket,
         registry: ModelRegistry,
         oidc_provider_arn: str,
@@ -64,6 +78,7 @@ class ProjectRoles(Construct):
         model_build_project_path: str,
         model_deploy_project_path: str,
         default_branch: str,
+        deploy_ci_role_path: str,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -115,8 +130,9 @@ class ProjectRoles(Construct):
                     "sagemaker:AddTags",
                 ],
                 resources=[
-                    arn("processing-job", f"{prefix}*"),
-                    arn("training-job", f"{prefix}*"),
+                    arn("processing-job", f"{prefix_lower}*"),
+                    arn("training-job", f"{prefix_lower}*"),
+                    # SageMaker Pipelines names the jobs of a step `pipelines-<execution id>-<step>-<hash>`.
                     arn("processing-job", "pipelines-*"),
                     arn("training-job", "pipelines-*"),
                 ],
@@ -124,14 +140,17 @@ class ProjectRoles(Construct):
         )
         self.pipeline_role.add_to_policy(pass_to_sagemaker(self.pipeline_role))
 
-        # Role the endpoints' models run as: read artifacts, pull images, write logs and metrics.
+        # Role the endpoints' models run as: read the model artifacts, write data capture, nothing else.
         self.endpoint_role = iam.Role(
             self,
             "EndpointExecutionRole",
             assumed_by=sagemaker,
             description=f"SageMaker endpoint execution role of project {prefix}",
         )
-        artifacts.grant_read_write(self.endpoint_role)  # write: endpoint data capture
+        # The build pipeline writes models to s3://<bucket>/<name>-<id>/<execution>/model/ (pipeline.py).
+        artifacts.bucket.grant_read(self.endpoint_role, f"{prefix}/*/model/*")
+        # Data capture is written with the model's execution role, below the deploy's capture prefix only.
+        artifacts.bucket.grant_put(self.endpoint_role, "datacapture-*")
         for statement in [logs_statement, *ecr_statements]:
             self.endpoint_role.add_to_policy(statement)
         self.endpoint_role.add_to_policy(
@@ -142,7 +161,7 @@ class ProjectRoles(Construct):
             )
         )
 
-        def ci_role(construct_id: str, *, project_path: str, repository: str) -> iam.Role:
+        def ci_role(construct_id: str, *, project_path: str, repository: str, path: str | None = None) -> iam.Role:
             return iam.Role(
                 self,
                 construct_id,
@@ -155,6 +174,7 @@ class ProjectRoles(Construct):
                 ),
                 description=f"GitLab CI of the {repository} repository of project {prefix}",
                 max_session_duration=cdk.Duration.hours(2),
+                path=path,
             )
 
         # GitLab CI of the model build repo: upsert and start the SageMaker pipeline.
@@ -172,73 +192,25 @@ class ProjectRoles(Construct):
                     "sagemaker:ListPipelineExecutionSteps",
                     "sagemaker:AddTags",
                 ],
-                resources=[arn("pipeline", f"{prefix}*"), arn("pipeline", f"{prefix}*/execution/*")],
+                resources=[arn("pipeline", f"{prefix_lower}*"), arn("pipeline", f"{prefix_lower}*/execution/*")],
             )
         )
         self.build_ci_role.add_to_policy(pass_to_sagemaker(self.pipeline_role))
 
-        # GitLab CI of the model deploy repo: deploy the endpoint stacks and invoke staging.
-        self.deploy_ci_role = ci_role("DeployCiRole", project_path=model_deploy_project_path, repository="model deploy")
-        cdk.Tags.of(self.deploy_ci_role).add(DEPLOY_CI_PRINCIPAL_TAG, "true")
+        # GitLab CI of the model deploy repo: deploy the endpoint stacks and invoke staging. Its
+        # path marks it for the shared multi-account pipeline role's trust (ArnLike on the path).
+        self.deploy_ci_role = ci_role(
+            "DeployCiRole",
+            project_path=model_deploy_project_path,
+            repository="model deploy",
+            path=deploy_ci_role_path,
+        )
         artifacts.grant_read(self.deploy_ci_role)
         registry.grant_read(self.deploy_ci_role)
-        self.deploy_ci_role.add_to_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "cloudformation:CreateStack",
-                    "cloudformation:UpdateStack",
-                    "cloudformation:DescribeStacks",
-                    "cloudformation:DescribeStackEvents",
-                    "cloudformation:DeleteStack",
-                ],
-                resources=[
-                    stack.format_arn(
-                        service="cloudformation", resource="stack", resource_name=f"sagemaker-{project_name}-*"
-                    )
-                ],
-            )
-        )
-        self.deploy_ci_role.add_to_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "sagemaker:CreateModel",
-                    "sagemaker:DeleteModel",
-                    "sagemaker:DescribeModel",
-                    "sagemaker:CreateEndpointConfig",
-                    "sagemaker:DeleteEndpointConfig",
-                    "sagemaker:DescribeEndpointConfig",
-                    "sagemaker:CreateEndpoint",
-                    "sagemaker:UpdateEndpoint",
-                    "sagemaker:DeleteEndpoint",
-                    "sagemaker:DescribeEndpoint",
-                    "sagemaker:InvokeEndpoint",
-                    "sagemaker:AddTags",
-                ],
-                resources=[
-                    arn("model", f"{project_name}-*"),
-                    arn("endpoint-config", f"{project_name}-*"),
-                    arn("endpoint", f"{project_name}-*"),
-                ],
-            )
-        )
-        self.deploy_ci_role.add_to_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "application-autoscaling:RegisterScalableTarget",
-                    "application-autoscaling:DeregisterScalableTarget",
-                    "application-autoscaling:PutScalingPolicy",
-                    "application-autoscaling:DeleteScalingPolicy",
-                    "application-autoscaling:DescribeScalableTargets",
-                    "application-autoscaling:DescribeScalingPolicies",
-                    "cloudwatch:PutMetricAlarm",
-                    "cloudwatch:DeleteAlarms",
-                    "cloudwatch:DescribeAlarms",
-                ],
-                # Application Auto Scaling and alarm creation through CloudFormation have no
-                # resource-level scoping here.
-                resources=["*"],
-            )
-        )
+        for statement in self._deploy_statements(
+            stack, arn, prefix=prefix, name_lower=name_lower, project_id=project_id
+        ):
+            self.deploy_ci_role.add_to_policy(statement)
         self.deploy_ci_role.add_to_policy(pass_to_sagemaker(self.endpoint_role))
 
         NagSuppressions.add_resource_suppressions(
@@ -247,11 +219,119 @@ class ProjectRoles(Construct):
                 {
                     "id": "AwsSolutions-IAM5",
                     "reason": (
-                        "Wildcards are scoped to this project's name prefix, its bucket's objects (KMS "
-                        "actions on its own key), ECR pulls (GetAuthorizationToken has no resource), and "
-                        "auto scaling/alarm APIs without resource-level permissions."
+                        "Wildcards are scoped to this project: its <name>-<id> prefix, its bucket's model and "
+                        "data-capture prefixes (KMS actions on its own key), endpoint resources tagged with its "
+                        "project ID, its deploy stacks' alarms; ECR pulls (GetAuthorizationToken has no resource) "
+                        "and SageMaker variant auto scaling (scalable targets have generated IDs)."
                     ),
                 }
             ],
             apply_to_children=True,
         )
+
+    @staticmethod
+    def _deploy_statements(
+        stack: cdk.Stack,
+        sagemaker_arn: Callable[[str, str], str],
+        *,
+        prefix: str,
+        name_lower: str,
+        project_id: str,
+    ) -> list[iam.PolicyStatement]:
+        """What the deploy CI role may do: its two endpoint stacks and what they contain."""
+        stacks = [
+            stack.format_arn(
+                service="cloudformation", resource="stack", resource_name=f"{deploy_stack_name(prefix, s)}/*"
+            )
+            for s in STAGES
+        ]
+        endpoints = [sagemaker_arn("endpoint", f"{name_lower}-{stage}") for stage in STAGES]
+        models_and_configs = [sagemaker_arn("model", "*"), sagemaker_arn("endpoint-config", "*")]
+        tagged_request = {"StringEquals": {f"aws:RequestTag/{PROJECT_ID_TAG}": project_id}}
+        return [
+            iam.PolicyStatement(
+                sid="EndpointStacks",
+                actions=[
+                    "cloudformation:CreateStack",
+                    "cloudformation:UpdateStack",
+                    "cloudformation:DescribeStacks",
+                    "cloudformation:DescribeStackEvents",
+                    "cloudformation:DeleteStack",
+                ],
+                resources=stacks,
+            ),
+            iam.PolicyStatement(
+                sid="CreateTaggedEndpointResources",
+                actions=["sagemaker:CreateModel", "sagemaker:CreateEndpointConfig", "sagemaker:CreateEndpoint"],
+                resources=[*models_and_configs, *endpoints],
+                conditions=tagged_request,
+            ),
+            iam.PolicyStatement(
+                sid="TagOnCreateOnly",
+                actions=["sagemaker:AddTags"],
+                resources=[*models_and_configs, *endpoints],
+                # Only as part of those creations: a bare AddTags could re-tag another project's resource.
+                conditions={
+                    "StringEquals": {
+                        f"aws:RequestTag/{PROJECT_ID_TAG}": project_id,
+                        "sagemaker:TaggingAction": ["CreateModel", "CreateEndpointConfig", "CreateEndpoint"],
+                    }
+                },
+            ),
+            iam.PolicyStatement(
+                sid="UseOwnEndpointResources",
+                actions=[
+                    "sagemaker:DescribeModel",
+                    "sagemaker:DeleteModel",
+                    "sagemaker:DescribeEndpointConfig",
+                    "sagemaker:DeleteEndpointConfig",
+                    "sagemaker:DescribeEndpoint",
+                    "sagemaker:UpdateEndpoint",
+                    "sagemaker:DeleteEndpoint",
+                    "sagemaker:InvokeEndpoint",
+                ],
+                resources=[*models_and_configs, sagemaker_arn("endpoint", "*")],
+                conditions={"StringEquals": {f"aws:ResourceTag/{PROJECT_ID_TAG}": project_id}},
+            ),
+            iam.PolicyStatement(
+                sid="EndpointStackAlarms",
+                actions=["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms"],
+                # CloudFormation names alarms `<stack name>-<logical id>-<suffix>`.
+                resources=[
+                    stack.format_arn(
+                        service="cloudwatch",
+                        resource="alarm",
+                        resource_name=f"{deploy_stack_name(prefix, s)}-*",
+                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                    for s in STAGES
+                ],
+            ),
+            iam.PolicyStatement(
+                sid="EndpointAutoScaling",
+                actions=[
+                    "application-autoscaling:RegisterScalableTarget",
+                    "application-autoscaling:DeregisterScalableTarget",
+                    "application-autoscaling:PutScalingPolicy",
+                    "application-autoscaling:DeleteScalingPolicy",
+                ],
+                # Scalable targets have generated IDs: scoped to SageMaker variant instance counts.
+                resources=[
+                    stack.format_arn(service="application-autoscaling", resource="scalable-target", resource_name="*")
+                ],
+                conditions={
+                    "StringEquals": {
+                        "application-autoscaling:service-namespace": "sagemaker",
+                        "application-autoscaling:scalable-dimension": "sagemaker:variant:DesiredInstanceCount",
+                    }
+                },
+            ),
+            iam.PolicyStatement(
+                sid="DescribeAutoScaling",
+                actions=[
+                    "application-autoscaling:DescribeScalableTargets",
+                    "application-autoscaling:DescribeScalingPolicies",
+                ],
+                resources=["*"],  # these read-only APIs take no resource
+            ),
+        ]

@@ -8,6 +8,7 @@ that starts the deploy pipeline when a model version is approved.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
@@ -17,16 +18,30 @@ from aws_cdk import aws_servicecatalog as servicecatalog
 from constructs import Construct
 
 from stacks.components.artifact_bucket import ArtifactBucket
+from stacks.components.gitlab_connections import connection_choice
 from stacks.components.gitlab_trigger import GitLabTrigger
 from stacks.components.model_registry import ModelRegistry
+from stacks.components.operations_key import operations_key
 from stacks.components.optional_vpc import OptionalVpc
 from stacks.components.project_roles import ProjectRoles
 from stacks.components.seed_code_checkin import SeedCodeCheckin, ci_variables
-from stacks.config import PlatformConfig
+from stacks.config import InstanceTypes, PlatformConfig
 
 SEEDCODE_DIR = Path(__file__).resolve().parents[2] / "seedcode"
+# CI/CD variables naming roles a pipeline assumes: protected (only protected branches see them).
+AWS_ACCESS_VARIABLES = frozenset({"AWS_ROLE_ARN", "DEPLOY_ROLE_ARN_STAGING", "DEPLOY_ROLE_ARN_PROD"})
 # Local run state, caches and virtual environments never travel into the seeded repositories.
-SEED_EXCLUDES = ["**/__pycache__", "**/*.pyc", ".pytest_cache", ".venv", ".gitlab-ci-local", "**/.local-run"]
+SEED_EXCLUDES = [
+    "**/__pycache__",
+    "**/*.pyc",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".venv",
+    ".gitlab-ci-local",
+    "**/.local-run",
+    "build",
+]
 # SageMaker project names: 1-32 characters, alphanumerics and hyphens, starting alphanumeric.
 PROJECT_NAME_PATTERN = "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$"
 REPO_NAME_PATTERN = "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,99}$"
@@ -43,6 +58,7 @@ class GitLabProjectProduct(servicecatalog.ProductStack):
         config: PlatformConfig,
         asset_bucket: s3.IBucket,
         oidc_provider_arn: str,
+        permissions_boundary_arn: str,
     ) -> None:
         super().__init__(
             scope,
@@ -52,46 +68,30 @@ class GitLabProjectProduct(servicecatalog.ProductStack):
         )
         gitlab = config.gitlab
         p = self._parameters(config)
+        connection = connection_choice(self, gitlab.connections)
         project_name = p["SageMakerProjectName"].value_as_string
         project_id = p["SageMakerProjectId"].value_as_string
         prefix = f"{project_name}-{project_id}"
+        # Every role this template creates is capped by the platform's permissions boundary, which
+        # the launch role must attach (it may create no role without it).
+        iam.PermissionsBoundary.of(self).apply(
+            iam.ManagedPolicy.from_managed_policy_arn(self, "PermissionsBoundary", permissions_boundary_arn)
+        )
+        key = operations_key(
+            self,
+            "OperationsKey",
+            description="Encrypts the SageMaker project's Lambda logs and settings, approval records and dead letters",
+        )
 
         artifacts = ArtifactBucket(self, "Artifacts", bucket_name=f"sagemaker-project-{project_id}-artifacts")
-        registry = ModelRegistry(
-            self, "ModelRegistry", group_name=prefix, description=f"Model versions of SageMaker project {project_name}"
-        )
-        namespace = p["GitLabRepositoryNamespace"].value_as_string
-        roles = ProjectRoles(
-            self,
-            "Roles",
-            project_name=project_name,
-            project_id=project_id,
-            artifacts=artifacts,
-            registry=registry,
-            oidc_provider_arn=oidc_provider_arn,
-            oidc_provider_host=gitlab.host,
-            oidc_audience=gitlab.oidc_audience,
-            model_build_project_path=f"{namespace}/{p['ModelBuildRepoName'].value_as_string}",
-            model_deploy_project_path=f"{namespace}/{p['ModelDeployRepoName'].value_as_string}",
-            default_branch=gitlab.default_branch,
-        )
-
-        common_variables = {
-            "SAGEMAKER_PROJECT_NAME": project_name,
-            "SAGEMAKER_PROJECT_ID": project_id,
-            "AWS_REGION": self.region,
-            "ARTIFACT_BUCKET": artifacts.bucket.bucket_name,
-            "MODEL_PACKAGE_GROUP_NAME": prefix,
-            "XGBOOST_IMAGE_URI": p["XGBoostImageUri"].value_as_string,
-            "XGBOOST_GPU_IMAGE_URI": p["XGBoostGpuImageUri"].value_as_string,
-        }
-        deploy_targets = self._cross_account_targets(config, artifacts=artifacts, registry=registry, roles=roles)
         seed = SeedCodeCheckin(
             self,
             "SeedCodeCheckin",
-            gitlab_server_url=p["GitLabServerUrl"].value_as_string,
-            token_secret_name=p["GitLabTokenSecretName"].value_as_string,
-            group_id=p["GitLabGroupId"].value_as_string,
+            connections=gitlab.connections,
+            gitlab_server_url=connection.server_url,
+            token_secret_arn=connection.token_secret_arn,
+            namespace=connection.namespace,
+            group_id=connection.group_id,
             model_build_repo_name=p["ModelBuildRepoName"].value_as_string,
             model_deploy_repo_name=p["ModelDeployRepoName"].value_as_string,
             default_branch=gitlab.default_branch,
@@ -99,38 +99,57 @@ class GitLabProjectProduct(servicecatalog.ProductStack):
             project_id=project_id,
             model_build_seed=self._seed_asset("ModelBuildSeedCode", "model-build"),
             model_deploy_seed=self._seed_asset("ModelDeploySeedCode", "model-deploy"),
-            model_build_variables=ci_variables(
-                {
-                    **common_variables,
-                    "AWS_ROLE_ARN": roles.build_ci_role.role_arn,
-                    "SAGEMAKER_PIPELINE_ROLE_ARN": roles.pipeline_role.role_arn,
-                    "PROCESSING_INSTANCE_TYPE": config.instance_types.processing,
-                    "TRAINING_INSTANCE_TYPE": config.instance_types.training,
-                },
-                masked=frozenset({"AWS_ROLE_ARN"}),
-            ),
-            model_deploy_variables=ci_variables(
-                {
-                    **common_variables,
-                    "AWS_ROLE_ARN": roles.deploy_ci_role.role_arn,
-                    "SAGEMAKER_EXECUTION_ROLE_ARN": roles.endpoint_role.role_arn,
-                    "STAGING_INSTANCE_TYPE": config.instance_types.staging_endpoint,
-                    "PROD_INSTANCE_TYPE": config.instance_types.prod_endpoint,
-                    **deploy_targets,
-                },
-                masked=frozenset({"AWS_ROLE_ARN"}),
-            ),
+            key=key,
         )
+        registry = ModelRegistry(
+            self,
+            "ModelRegistry",
+            group_name=prefix,
+            arn_name=seed.prefix_lower,
+            description=f"Model versions of SageMaker project {project_name}",
+        )
+        roles = ProjectRoles(
+            self,
+            "Roles",
+            project_name=project_name,
+            project_id=project_id,
+            name_lower=seed.name_lower,
+            prefix_lower=seed.prefix_lower,
+            artifacts=artifacts,
+            registry=registry,
+            oidc_provider_arn=oidc_provider_arn,
+            oidc_provider_host=gitlab.host,
+            oidc_audience=gitlab.oidc_audience,
+            model_build_project_path=f"{connection.namespace}/{p['ModelBuildRepoName'].value_as_string}",
+            model_deploy_project_path=f"{connection.namespace}/{p['ModelDeployRepoName'].value_as_string}",
+            default_branch=gitlab.default_branch,
+            deploy_ci_role_path=config.deploy_ci_role_path,
+        )
+        deploy_targets = self._cross_account_targets(config, artifacts=artifacts, registry=registry, roles=roles)
+        self._set_variables(
+            seed,
+            p,
+            artifacts=artifacts,
+            roles=roles,
+            prefix=prefix,
+            deploy_targets=deploy_targets,
+            instance_types=config.instance_types,
+        )
+        # The seed commit starts the build pipeline at once: the CI roles' policies must exist by then.
+        seed.resource.node.add_dependency(roles)
+
         trigger = GitLabTrigger(
             self,
             "GitLabTrigger",
-            # Project names are at most 32 and IDs 14 characters: the name stays within EventBridge's 64.
+            # Project names are at most 32 and IDs 16 characters: the name stays within EventBridge's 64.
             rule_name=f"{prefix}-approved",
             model_package_group_name=prefix,
-            gitlab_server_url=p["GitLabServerUrl"].value_as_string,
-            token_secret_name=p["GitLabTokenSecretName"].value_as_string,
+            connections=gitlab.connections,
+            gitlab_server_url=connection.server_url,
+            token_secret_arn=connection.token_secret_arn,
             deploy_project_id=seed.attribute("ModelDeployProjectId"),
             deploy_branch=gitlab.default_branch,
+            key=key,
         )
         vpc = OptionalVpc(self, "OptionalVpc", subnet_ids=p["SubnetIds"], security_group_id=p["SecurityGroupId"])
         vpc.apply(seed.function)
@@ -141,6 +160,53 @@ class GitLabProjectProduct(servicecatalog.ProductStack):
         cdk.CfnOutput(self, "ArtifactBucketName", value=artifacts.bucket.bucket_name)
         cdk.CfnOutput(self, "ModelPackageGroupName", value=prefix)
         cdk.CfnOutput(self, "ApprovalRuleName", value=trigger.rule.rule_name)
+
+    def _set_variables(
+        self,
+        seed: SeedCodeCheckin,
+        p: dict[str, cdk.CfnParameter],
+        *,
+        artifacts: ArtifactBucket,
+        roles: ProjectRoles,
+        prefix: str,
+        deploy_targets: dict[str, str],
+        instance_types: InstanceTypes,
+    ) -> None:
+        """The CI/CD variables of both repositories, set on the check-in resource.
+
+        Variables that let a pipeline reach AWS (the roles it assumes) are protected: only
+        pipelines of protected branches see them, the same branch the roles' OIDC trust names.
+        The OIDC role ARN is masked too (role chains cannot be: GitLab masks no commas).
+        """
+        common = {
+            "SAGEMAKER_PROJECT_NAME": p["SageMakerProjectName"].value_as_string,
+            "SAGEMAKER_PROJECT_ID": p["SageMakerProjectId"].value_as_string,
+            "AWS_REGION": self.region,
+            "ARTIFACT_BUCKET": artifacts.bucket.bucket_name,
+            "MODEL_PACKAGE_GROUP_NAME": prefix,
+            "XGBOOST_IMAGE_URI": p["XGBoostImageUri"].value_as_string,
+            "XGBOOST_GPU_IMAGE_URI": p["XGBoostGpuImageUri"].value_as_string,
+        }
+        build = {
+            **common,
+            "AWS_ROLE_ARN": roles.build_ci_role.role_arn,
+            "SAGEMAKER_PIPELINE_ROLE_ARN": roles.pipeline_role.role_arn,
+            "PROCESSING_INSTANCE_TYPE": instance_types.processing,
+            "TRAINING_INSTANCE_TYPE": instance_types.training,
+        }
+        deploy = {
+            **common,
+            "AWS_ROLE_ARN": roles.deploy_ci_role.role_arn,
+            "SAGEMAKER_EXECUTION_ROLE_ARN": roles.endpoint_role.role_arn,
+            "STAGING_INSTANCE_TYPE": instance_types.staging_endpoint,
+            "PROD_INSTANCE_TYPE": instance_types.prod_endpoint,
+            **deploy_targets,
+        }
+        masked = frozenset({"AWS_ROLE_ARN"})
+        seed.set_variables(
+            model_build=ci_variables(build, masked=masked, protected=frozenset(AWS_ACCESS_VARIABLES & build.keys())),
+            model_deploy=ci_variables(deploy, masked=masked, protected=frozenset(AWS_ACCESS_VARIABLES & deploy.keys())),
+        )
 
     @staticmethod
     def _cross_account_targets(
@@ -170,9 +236,7 @@ class GitLabProjectProduct(servicecatalog.ProductStack):
         return variables
 
     def _parameters(self, config: PlatformConfig) -> dict[str, cdk.CfnParameter]:
-        gitlab = config.gitlab
-
-        def param(name: str, description: str, **kwargs: object) -> cdk.CfnParameter:
+        def param(name: str, description: str, **kwargs: Any) -> cdk.CfnParameter:
             return cdk.CfnParameter(self, name, type="String", description=description, **kwargs)
 
         return {
@@ -190,22 +254,6 @@ class GitLabProjectProduct(servicecatalog.ProductStack):
                 min_length=1,
                 max_length=16,
             ),
-            "GitLabServerUrl": param(
-                "GitLabServerUrl",
-                "GitLab server URL, e.g. https://gitlab.com",
-                default=gitlab.server_url,
-                allowed_pattern="^https://[^\\s/]+(/[^\\s]*)?$",
-                constraint_description="an https:// URL",
-            ),
-            "GitLabRepositoryNamespace": param(
-                "GitLabRepositoryNamespace",
-                (
-                    "Full path of the group (or user) the repositories are created in; CI roles trust "
-                    "only <namespace>/<repo>"
-                ),
-                default=gitlab.namespace,
-                min_length=1,
-            ),
             "ModelBuildRepoName": param(
                 "ModelBuildRepoName", "Name of the model build repository to create", allowed_pattern=REPO_NAME_PATTERN
             ),
@@ -213,18 +261,6 @@ class GitLabProjectProduct(servicecatalog.ProductStack):
                 "ModelDeployRepoName",
                 "Name of the model deploy repository to create",
                 allowed_pattern=REPO_NAME_PATTERN,
-            ),
-            "GitLabGroupId": param(
-                "GitLabGroupId",
-                "Numeric GitLab group ID; empty creates the repositories in the token owner's namespace",
-                default=gitlab.group_id,
-                allowed_pattern="^[0-9]*$",
-            ),
-            "GitLabTokenSecretName": param(
-                "GitLabTokenSecretName",
-                "Secrets Manager secret holding the GitLab API token (plain, or JSON key 'token')",
-                default=gitlab.token_secret_name,
-                min_length=1,
             ),
             "SubnetIds": param(
                 "SubnetIds",

@@ -14,12 +14,12 @@ DEFAULT = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "defa
 
 
 def with_change(path: str, value: object) -> dict:
-    """The default config with one dotted key set (or deleted when value is ...)."""
+    """The default config with one dotted key set (or deleted when value is ...); digits index lists."""
     data = copy.deepcopy(DEFAULT)
     *parents, leaf = path.split(".")
     node = data
     for key in parents:
-        node = node[key]
+        node = node[int(key)] if key.isdigit() else node[key]
     if value is ...:
         del node[leaf]
     else:
@@ -27,18 +27,45 @@ def with_change(path: str, value: object) -> dict:
     return data
 
 
+SECRET = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:mlops/gitlab-token-AbCdEf"
+
+
 def test_default_config_is_valid() -> None:
     config = parse_config(DEFAULT)
     assert config.gitlab.host == "gitlab.example.com"
+    (connection,) = config.gitlab.connections
+    assert (connection.name, connection.token_secret_arn, connection.namespace) == ("ml-team", SECRET, "ml-team")
+    assert connection.secret_name == "mlops/gitlab-token"
     assert config.product_asset_bucket_name == "mlops-gitlab-product-assets-111111111111-eu-west-1"
 
 
 @pytest.mark.parametrize(
     ("path", "value", "expected"),
     [
-        ("gitlab.server_url", "gitlab.local", "gitlab.server_url: must be an https:// URL (got 'gitlab.local')"),
-        ("gitlab.group_id", "ml-team", "gitlab.group_id: must be a numeric GitLab group ID or empty (got 'ml-team')"),
-        ("gitlab.token_secret_name", ..., "gitlab.token_secret_name: Field required"),
+        (
+            "gitlab.connections.0.server_url",
+            "gitlab.local",
+            "gitlab.connections.0.server_url: must be an https:// URL (got 'gitlab.local')",
+        ),
+        (
+            "gitlab.connections.0.group_id",
+            "ml-team",
+            "gitlab.connections.0.group_id: must be a numeric GitLab group ID or empty (got 'ml-team')",
+        ),
+        ("gitlab.connections.0.token_secret_arn", ..., "gitlab.connections.0.token_secret_arn: Field required"),
+        (
+            "gitlab.connections.0.token_secret_arn",
+            "mlops/gitlab-token",
+            "gitlab.connections.0.token_secret_arn: must be the full ARN of a Secrets Manager secret",
+        ),
+        (
+            "gitlab.connections.0.token_secret_arn",
+            SECRET.replace("111111111111", "999999999999"),
+            "gitlab.connections.0.token_secret_arn must be a secret of account 111111111111 in eu-west-1",
+        ),
+        ("gitlab.connections.0.namespace", "team name", "gitlab.connections.0.namespace: String should match"),
+        ("gitlab.connections.0.ca_bundle", "missing.pem", "gitlab.connections.0.ca_bundle: CA bundle file not found"),
+        ("gitlab.connections", [], "gitlab.connections: List should have at least 1 item"),
         ("account", "12345", "account: String should match pattern"),
         ("region", "Europe", "region: String should match pattern"),
         (
@@ -77,3 +104,33 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
     listing.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="expected a mapping at the top level, got list"):
         load_config(listing)
+
+
+def _second_connection(**changes: str) -> dict:
+    data = copy.deepcopy(DEFAULT)
+    data["gitlab"]["connections"].append({**data["gitlab"]["connections"][0], "name": "research", **changes})
+    return data
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"name": "ml-team"}, "connection names must be unique (repeated: ml-team)"),
+        ({}, "each token secret belongs to one connection"),
+        (
+            {"server_url": "https://gitlab.other.example", "token_secret_arn": SECRET.replace("AbCdEf", "GhIjKl")},
+            "all connections must use one GitLab server",
+        ),
+    ],
+)
+def test_connections_are_distinct_and_share_one_server(changes: dict, expected: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config(_second_connection(**changes))
+    assert expected in str(error.value)
+
+
+def test_a_ca_bundle_must_hold_a_certificate(tmp_path: Path) -> None:
+    (tmp_path / "not-a-ca.pem").write_text("hello")
+    data = with_change("gitlab.connections.0.ca_bundle", "not-a-ca.pem")
+    with pytest.raises(ConfigError, match="not-a-ca.pem holds no PEM certificate"):
+        parse_config(data, base_dir=tmp_path)

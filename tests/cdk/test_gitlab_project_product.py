@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from aws_cdk.assertions import Match
@@ -10,21 +11,23 @@ from moto.events.models import EventPattern
 
 pytestmark = pytest.mark.xdist_group("cdk")
 
-PARAMETERS = [
+PARAMETERS = {
     "SageMakerProjectName",
     "SageMakerProjectId",
-    "GitLabServerUrl",
-    "GitLabRepositoryNamespace",
+    "GitLabConnection",
     "ModelBuildRepoName",
     "ModelDeployRepoName",
-    "GitLabGroupId",
-    "GitLabTokenSecretName",
     "SubnetIds",
     "SecurityGroupId",
     "XGBoostImageUri",
     "XGBoostGpuImageUri",
-]
+}
 PROJECT = {"Fn::Join": ["", [{"Ref": "SageMakerProjectName"}, "-", {"Ref": "SageMakerProjectId"}]]}
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:mlops/gitlab-token-AbCdEf"
+
+
+def in_map(key: str) -> dict:
+    return {"Fn::FindInMap": ["GitLabConnections", {"Ref": "GitLabConnection"}, key]}
 
 
 def resources_of(template_json: dict, resource_type: str) -> dict[str, dict]:
@@ -38,10 +41,19 @@ def only(template_json: dict, resource_type: str) -> dict:
 
 def test_parameters_and_defaults(synthesized) -> None:
     params = synthesized.product_json["Parameters"]
-    assert set(PARAMETERS) <= set(params)
+    assert set(params) == PARAMETERS
     assert params["SageMakerProjectName"]["MaxLength"] == 32
-    assert params["GitLabServerUrl"]["Default"] == "https://gitlab.example.com"
-    assert params["GitLabGroupId"]["Default"] == ""
+    # The launcher picks a configured connection by name; no URL, namespace or secret is a parameter.
+    assert params["GitLabConnection"]["AllowedValues"] == ["ml-team"]
+    assert params["GitLabConnection"]["Default"] == "ml-team"
+    assert synthesized.product_json["Mappings"]["GitLabConnections"] == {
+        "ml-team": {
+            "ServerUrl": "https://gitlab.example.com",
+            "TokenSecretArn": SECRET_ARN,
+            "Namespace": "ml-team",
+            "GroupId": "1234",
+        }
+    }
     assert params["SubnetIds"]["Default"] == "" and params["SecurityGroupId"]["Default"] == ""
     assert params["XGBoostImageUri"]["Type"] == "AWS::SSM::Parameter::Value<String>"
     assert params["XGBoostImageUri"]["Default"] == "/mlops-gitlab/images/xgboost-cpu"
@@ -93,9 +105,10 @@ def test_model_package_group_is_named_project_name_dash_id(synthesized) -> None:
 
 def test_seed_code_custom_resource_properties(synthesized) -> None:
     resource = only(synthesized.product_json, "Custom::GitLabSeedCode")["Properties"]
-    assert resource["GitLabServerUrl"] == {"Ref": "GitLabServerUrl"}
-    assert resource["GitLabTokenSecretName"] == {"Ref": "GitLabTokenSecretName"}
-    assert resource["GitLabGroupId"] == {"Ref": "GitLabGroupId"}
+    assert resource["GitLabServerUrl"] == in_map("ServerUrl")
+    assert resource["GitLabTokenSecretArn"] == in_map("TokenSecretArn")
+    assert resource["GitLabRepositoryNamespace"] == in_map("Namespace")
+    assert resource["GitLabGroupId"] == {"Fn::Join": ["", {"Fn::Split": ["-", in_map("GroupId")]}]}
     assert resource["ModelBuildRepoName"] == {"Ref": "ModelBuildRepoName"}
     assert resource["DefaultBranch"] == "main"
     for seed in ("ModelBuildSeedCode", "ModelDeploySeedCode"):
@@ -128,6 +141,10 @@ def test_seed_code_custom_resource_properties(synthesized) -> None:
     assert build_vars["MODEL_PACKAGE_GROUP_NAME"]["Value"] == PROJECT
     assert build_vars["AWS_ROLE_ARN"]["Masked"] == "true"
     assert build_vars["AWS_REGION"]["Masked"] == "false"
+    # Variables naming roles a pipeline assumes reach only pipelines of protected branches.
+    for variables in (build_vars, deploy_vars):
+        protected = {key for key, v in variables.items() if v["Protected"] == "true"}
+        assert protected == {"AWS_ROLE_ARN", "DEPLOY_ROLE_ARN_STAGING", "DEPLOY_ROLE_ARN_PROD"} & variables.keys()
     # The build and deploy CI roles are different roles.
     assert build_vars["AWS_ROLE_ARN"]["Value"] != deploy_vars["AWS_ROLE_ARN"]["Value"]
 
@@ -148,34 +165,43 @@ def test_seed_code_runs_behind_the_provider_framework(synthesized) -> None:
     assert checkin["Properties"]["Timeout"] == 300
 
 
-def test_secret_read_is_limited_to_the_named_secret(synthesized) -> None:
-    synthesized.product.has_resource_properties(
-        "AWS::IAM::Policy",
-        {
-            "PolicyDocument": {
-                "Statement": Match.array_with(
-                    [
-                        {
-                            "Action": "secretsmanager:GetSecretValue",
-                            "Effect": "Allow",
-                            "Resource": {
-                                "Fn::Join": [
-                                    "",
-                                    Match.array_with(
-                                        [
-                                            Match.string_like_regexp("secret:"),
-                                            {"Ref": "GitLabTokenSecretName"},
-                                            "-??????",
-                                        ]
-                                    ),
-                                ]
-                            },
-                        }
-                    ]
-                )
-            }
-        },
-    )
+def _secrets_statements(template_json: dict) -> list[dict]:
+    return [
+        statement
+        for resource in template_json["Resources"].values()
+        if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+        if any(
+            a.startswith("secretsmanager:")
+            for a in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+        )
+    ]
+
+
+def test_secrets_grants_name_only_the_configured_secret_arns(synthesized) -> None:
+    """No secrets policy anywhere refers to a launch parameter: only literal configured ARNs."""
+    found = 0
+    for template in synthesized.outdir.glob("*.template.json"):
+        for statement in _secrets_statements(json.loads(template.read_text())):
+            found += 1
+            assert statement["Action"] == "secretsmanager:GetSecretValue", (template.name, statement)
+            assert statement["Resource"] == SECRET_ARN, (template.name, statement)
+            assert "Ref" not in json.dumps(statement) and "Fn::" not in json.dumps(statement)
+    assert found == 3  # the check-in and trigger functions, and the permissions boundary
+
+
+def test_resource_properties_carry_no_secret(synthesized) -> None:
+    """The Provider framework logs ResourceProperties and anyone who may describe the stack sees them."""
+    resource = only(synthesized.product_json, "Custom::GitLabSeedCode")["Properties"]
+    text = json.dumps(resource)
+    assert "GitLabTokenSecretName" not in resource and "token" not in {k.lower() for k in resource}
+    assert resource["GitLabTokenSecretArn"] == in_map("TokenSecretArn")  # the ARN only, never a value
+    for variables in (resource["ModelBuildVariables"], resource["ModelDeployVariables"]):
+        for variable in variables:
+            assert not re.search(r"SECRET|PASSWORD|PRIVATE|TOKEN|ACCESS_KEY|CREDENTIAL", variable["Key"]), variable
+            # Every value is a literal or names a resource of the template: nothing is read from a secret.
+            assert "resolve:secretsmanager" not in json.dumps(variable["Value"])
+    assert "{{resolve:" not in text
 
 
 def test_approval_rule_pattern_target_retry_and_dlq(synthesized) -> None:
@@ -183,14 +209,17 @@ def test_approval_rule_pattern_target_retry_and_dlq(synthesized) -> None:
     assert rule["EventPattern"] == {
         "source": ["aws.sagemaker"],
         "detail-type": ["SageMaker Model Package State Change"],
-        "detail": {"ModelPackageGroupName": [PROJECT], "ModelApprovalStatus": ["Approved"]},
+        # Rejections re-arm a version: approving it again deploys again.
+        "detail": {"ModelPackageGroupName": [PROJECT], "ModelApprovalStatus": ["Approved", "Rejected"]},
     }
     (target,) = rule["Targets"]
     assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 8}
     assert "DeadLetterConfig" in target
     dlq_id, dlq = next(iter(resources_of(synthesized.product_json, "AWS::SQS::Queue").items()))
-    assert dlq["Properties"]["SqsManagedSseEnabled"] is True
-    assert dlq["Properties"]["MessageRetentionPeriod"] == 14 * 86400
+    assert list(dlq["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"]) == [
+        next(k for k in synthesized.product_json["Resources"] if k.startswith("OperationsKey")),
+        "Arn",
+    ]
     assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [dlq_id, "Arn"]}}
     # A failed run of the function (not only a failed delivery) is retried, then kept.
     functions = resources_of(synthesized.product_json, "AWS::Lambda::Function")
@@ -223,6 +252,8 @@ def test_rule_pattern_matches_the_event_sagemaker_sends(synthesized) -> None:
     }
     assert EventPattern.load(json.dumps(pattern)).matches_event(event)
     pending = {**event, "detail": {**event["detail"], "ModelApprovalStatus": "PendingManualApproval"}}
+    rejected = {**event, "detail": {**event["detail"], "ModelApprovalStatus": "Rejected"}}
+    assert EventPattern.load(json.dumps(pattern)).matches_event(rejected)
     assert not EventPattern.load(json.dumps(pattern)).matches_event(pending)
 
 
@@ -252,6 +283,24 @@ def test_both_lambdas_join_the_vpc_only_when_subnets_are_given(synthesized) -> N
     assert "SecurityGroupId is required" in rule["Assertions"][0]["AssertDescription"]
 
 
+def test_approval_records_table_is_on_demand_encrypted_and_expires(synthesized) -> None:
+    table = only(synthesized.product_json, "AWS::DynamoDB::Table")["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["SSESpecification"]["SSEEnabled"] is True and table["SSESpecification"]["SSEType"] == "KMS"
+    assert "OperationsKey" in json.dumps(table["SSESpecification"]["KMSMasterKeyId"])
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+
+
+def test_every_role_of_the_product_carries_the_permissions_boundary(synthesized) -> None:
+    roles = resources_of(synthesized.product_json, "AWS::IAM::Role")
+    assert len(roles) >= 7
+    for logical_id, role in roles.items():
+        assert role["Properties"]["PermissionsBoundary"] == (
+            "arn:aws:iam::111111111111:policy/mlops-gitlab-project-permissions-boundary"
+        ), logical_id
+
+
 def oidc_trust(synthesized, repo_param: str) -> dict:
     for role in resources_of(synthesized.product_json, "AWS::IAM::Role").values():
         (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
@@ -273,7 +322,7 @@ def test_ci_roles_trust_only_their_repository_on_the_default_branch(synthesized,
             "",
             [
                 "project_path:",
-                {"Ref": "GitLabRepositoryNamespace"},
+                in_map("Namespace"),
                 "/",
                 {"Ref": repo_param},
                 ":ref_type:branch:ref:main",
@@ -340,7 +389,7 @@ def test_deploy_repo_promotes_across_accounts_through_the_pipeline_role(synthesi
         deploy_vars["SAGEMAKER_EXECUTION_ROLE_ARN_PROD"]
         == "arn:aws:iam::222222222222:role/sagemaker-execution-role-mlops"
     )
-    # The deploy CI role may assume the pipeline role, which trusts tagged deploy CI roles only.
+    # The deploy CI role may assume the pipeline role, which trusts roles under the deploy CI path only.
     synthesized.product.has_resource_properties(
         "AWS::IAM::Policy",
         {
@@ -352,7 +401,13 @@ def test_deploy_repo_promotes_across_accounts_through_the_pipeline_role(synthesi
         },
     )
     synthesized.product.has_resource_properties(
-        "AWS::IAM::Role", {"Tags": Match.array_with([{"Key": "mlops-gitlab:deploy-ci", "Value": "true"}])}
+        "AWS::IAM::Role",
+        {
+            "Path": "/mlops-gitlab/deploy-ci/",
+            "AssumeRolePolicyDocument": Match.object_like(
+                {"Statement": [Match.object_like({"Action": "sts:AssumeRoleWithWebIdentity"})]}
+            ),
+        },
     )
     synthesized.platform.has_resource_properties(
         "AWS::IAM::Role",
@@ -364,7 +419,11 @@ def test_deploy_repo_promotes_across_accounts_through_the_pipeline_role(synthesi
                         Match.object_like(
                             {
                                 "Action": "sts:AssumeRole",
-                                "Condition": {"StringEquals": {"aws:PrincipalTag/mlops-gitlab:deploy-ci": "true"}},
+                                "Condition": {
+                                    "ArnLike": {
+                                        "aws:PrincipalArn": "arn:aws:iam::111111111111:role/mlops-gitlab/deploy-ci/*"
+                                    }
+                                },
                             }
                         )
                     ]

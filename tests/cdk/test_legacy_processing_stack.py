@@ -1,6 +1,6 @@
-"""The legacy processing stack: what it deploys, its least-privilege role, and checkov on its template.
+"""The legacy processing stack: what it deploys and its least-privilege role.
 
-cdk-nag and cfn-lint run over every template in test_lint_and_nag.py; this module adds checkov.
+cdk-nag, cfn-lint and checkov run over every template, this one included, in test_lint_and_nag.py.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from aws_cdk.assertions import Match, Template
 from stacks.app_builder import add_legacy_processing_stack
 from stacks.components.legacy_processing.definition import build_definition, workflow_settings
 from stacks.config import load_config
-from stacks.legacy_processing_stack import LegacyProcessingStack
-from tooling.checkov import failed_checks
 
 pytestmark = pytest.mark.xdist_group("cdk")
 
@@ -192,34 +190,3 @@ def test_job_role_reads_and_writes_only_the_configured_buckets(template_json):
             "Resource": "arn:aws:s3:::mlops-legacy-data-111111111111/*",
         },
     ]
-
-
-def test_template_is_checkov_clean(synthesized):
-    assert failed_checks([synthesized.outdir / f"{STACK}.template.json"]) == []
-
-
-def test_job_role_may_use_the_data_buckets_kms_keys_through_s3_only(repo_root):
-    config = load_config(repo_root / "config" / "default.yaml")
-    assert config.legacy_processing is not None
-    key = "arn:aws:kms:eu-west-1:111111111111:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
-    legacy = config.legacy_processing.model_copy(update={"data_kms_key_arns": [key]})
-    stack = LegacyProcessingStack(
-        cdk.App(), "KeyedData", config=legacy, env=cdk.Environment(account=config.account, region=config.region)
-    )
-    Template.from_stack(stack).has_resource_properties(
-        "AWS::IAM::Policy",
-        {
-            "PolicyDocument": {
-                "Statement": Match.array_with(
-                    [
-                        {
-                            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                            "Condition": {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}},
-                            "Effect": "Allow",
-                            "Resource": key,
-                        }
-                    ]
-                )
-            }
-        },
-    )

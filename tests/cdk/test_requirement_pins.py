@@ -23,9 +23,14 @@ def test_an_unpinned_line_is_named_with_its_file_and_line(tmp_path, line: str) -
 def test_every_pin_file_of_the_platform_is_fully_pinned(repo_root) -> None:
     for path in [
         repo_root / "requirements-dev.txt",
+        repo_root / "requirements-checkov.txt",
         repo_root / "lambdas" / "requirements.txt",
         *repo_root.glob("seedcode/*/requirements.txt"),
         *repo_root.glob("containers/*/requirements-*.txt"),
         *repo_root.glob("bench/*/requirements-*.txt"),
     ]:
         assert read_pins(path), path
+
+
+def test_checkov_is_pinned_at_the_version_the_project_reviewed(repo_root) -> None:
+    assert read_pins(repo_root / "requirements-checkov.txt")["checkov"] == "3.3.30"

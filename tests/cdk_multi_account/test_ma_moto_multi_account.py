@@ -3,8 +3,9 @@
 The target-account stack is deployed into the staging and production accounts from its synthesized
 template; the data science account's pipeline role assumes `sagemaker-role-<suffix>` in each and
 deploys the endpoint stack the pipeline's Build step prepares. moto does not evaluate trust policies,
-so `assume_as` does what STS does before it hands out credentials: it refuses a role that is missing
-or whose trust policy does not name the caller, using `tooling.account_policy_check`.
+so `assume_as` does what STS does before it hands out credentials: it refuses a role that is missing,
+and decides with a maintained IAM policy simulator (`tooling.iam_simulator`, conditions included)
+whether the deployed trust policy and the caller's own policy allow the AssumeRole.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from moto import mock_aws
 
 from stacks.components.multi_account_deploy import deploy
 from stacks.components.multi_account_pipeline import deploy_source_directory
-from tooling.account_policy_check import PolicyGrantError, check_grants_only, check_trusts_only, trusts
+from tooling.account_policy_check import PolicyGrantError, check_grants_only, check_trusts_only
+from tooling.iam_simulator import IamRequest, allowed
 
 pytestmark = pytest.mark.xdist_group("cdk")
 
@@ -43,16 +45,32 @@ class Refused(Exception):
     """STS would refuse this AssumeRole."""
 
 
-def assume_as(caller: boto3.Session, caller_arn: str, account: str, role_name: str) -> boto3.Session:
-    """AssumeRole from `caller`, refused (as STS would) unless the role exists and trusts `caller_arn`."""
+def assume_role_request(caller_arn: str, caller_policies: list[dict], role_arn: str, trust: dict) -> IamRequest:
+    """The AssumeRole STS evaluates: the caller's session, its own policies, the role's trust policy."""
+    account, name = caller_arn.split(":")[4], caller_arn.rsplit("/", 1)[-1]
+    return IamRequest(
+        principal=f"arn:aws:sts::{account}:assumed-role/{name}/pipeline",
+        action="sts:AssumeRole",
+        resource=role_arn,
+        resource_account=role_arn.split(":")[4],
+        identity_policies=caller_policies,
+        resource_policy=trust,
+        context={"aws:PrincipalArn": caller_arn, "aws:PrincipalAccount": account},
+    )
+
+
+def assume_as(
+    caller: boto3.Session, caller_arn: str, caller_policies: list[dict], account: str, role_name: str
+) -> boto3.Session:
+    """AssumeRole from `caller`, refused (as STS would) unless the role exists and IAM allows it."""
     try:
         role = admin(account).client("iam").get_role(RoleName=role_name)["Role"]
     except ClientError as error:
         if error.response["Error"]["Code"] != "NoSuchEntity":
             raise
         raise Refused(f"account {account} has no role {role_name}") from None
-    if not trusts(role["AssumeRolePolicyDocument"], caller_arn):
-        raise Refused(f"{role_name} in {account} does not trust {caller_arn}")
+    if not allowed(assume_role_request(caller_arn, caller_policies, role["Arn"], role["AssumeRolePolicyDocument"])):
+        raise Refused(f"{role_name} in {account} does not let {caller_arn} assume it")
     return deploy.assume_target_role(
         caller.client("sts"), account=account, role_name=role_name, session_name="pipeline", region=REGION
     )
@@ -69,6 +87,22 @@ def aws(monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setenv(key, value)
     with mock_aws():
         yield
+
+
+@pytest.fixture(scope="module")
+def pipeline_role_policies(platform_multi_account_policies) -> list[dict]:
+    """The identity policies of the platform's multi-account pipeline role (resolved)."""
+    return [
+        document
+        for _, logical_id, kind, document in platform_multi_account_policies
+        if logical_id.startswith("MultiAccountPipelineRole") and kind == "policy"
+    ]
+
+
+ASSUME_ANY_ROLE = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}],
+}
 
 
 @pytest.fixture()
@@ -109,6 +143,11 @@ def landscape(aws, ma):
     return {"data_science": data_science, "pipeline_role_arn": pipeline_role_arn, "group": group}
 
 
+@pytest.fixture()
+def landscape_with_policies(landscape, pipeline_role_policies):
+    return {**landscape, "pipeline_policies": pipeline_role_policies}
+
+
 def test_target_roles_deployed_trust_only_the_pipeline_role(ma, landscape) -> None:
     multi = ma.config.multi_account
     for account in multi.target_accounts:
@@ -120,7 +159,8 @@ def test_target_roles_deployed_trust_only_the_pipeline_role(ma, landscape) -> No
         assert "sagemaker.amazonaws.com" in json.dumps(execution["AssumeRolePolicyDocument"])
 
 
-def test_pipeline_deploys_the_endpoint_stack_into_staging_and_prod(ma, landscape, tmp_path: Path) -> None:
+def test_pipeline_deploys_the_endpoint_stack_into_staging_and_prod(ma, landscape_with_policies, tmp_path: Path) -> None:
+    landscape = landscape_with_policies
     multi = ma.config.multi_account
     resource_base = f"sagemaker-{landscape['group']}"
     written = deploy.prepare(
@@ -136,7 +176,9 @@ def test_pipeline_deploys_the_endpoint_stack_into_staging_and_prod(ma, landscape
     pipeline = admin(ma.config.account)  # stands for the CodeBuild step running as the pipeline role
     deployed: dict[str, str] = {}
     for stage, account in (("staging", multi.staging_account), ("prod", multi.prod_account)):
-        session = assume_as(pipeline, landscape["pipeline_role_arn"], account, multi.target_role_name)
+        session = assume_as(
+            pipeline, landscape["pipeline_role_arn"], landscape["pipeline_policies"], account, multi.target_role_name
+        )
         assert session.client("sts").get_caller_identity()["Account"] == account
         parameters = json.loads(written[stage].read_text())
         values = {p["ParameterKey"]: p["ParameterValue"] for p in parameters}
@@ -173,22 +215,39 @@ def test_pipeline_deploys_the_endpoint_stack_into_staging_and_prod(ma, landscape
     assert names == {account: [name] for account, name in deployed.items()}
 
 
-def test_a_stage_without_the_role_is_refused(ma, landscape) -> None:
+def test_a_stage_without_the_role_is_refused(ma, landscape, pipeline_role_policies) -> None:
     with pytest.raises(Refused, match=f"account {OUTSIDER} has no role sagemaker-role-"):
         assume_as(
-            admin(ma.config.account), landscape["pipeline_role_arn"], OUTSIDER, ma.config.multi_account.target_role_name
+            admin(ma.config.account),
+            landscape["pipeline_role_arn"],
+            pipeline_role_policies,
+            OUTSIDER,
+            ma.config.multi_account.target_role_name,
         )
 
 
-def test_another_data_science_principal_is_refused(ma, landscape) -> None:
+def test_another_data_science_principal_is_refused_even_if_its_own_policy_allows_everything(ma, landscape) -> None:
     other = f"arn:aws:iam::{ma.config.account}:role/some-other-role"
-    with pytest.raises(Refused, match="does not trust"):
+    with pytest.raises(Refused, match="does not let"):
         assume_as(
             admin(ma.config.account),
             other,
+            [ASSUME_ANY_ROLE],
             ma.config.multi_account.staging_account,
             ma.config.multi_account.target_role_name,
         )
+
+
+def test_the_refusal_is_decided_by_the_trust_a_widened_trust_lets_the_other_principal_in(ma, landscape) -> None:
+    """Were the target role to trust the data science account's root, the refusal above would fail."""
+    multi = ma.config.multi_account
+    role = admin(multi.staging_account).client("iam").get_role(RoleName=multi.target_role_name)["Role"]
+    other = f"arn:aws:iam::{ma.config.account}:role/some-other-role"
+    widened = json.loads(json.dumps(role["AssumeRolePolicyDocument"]))
+    widened["Statement"][0]["Principal"] = {"AWS": f"arn:aws:iam::{ma.config.account}:root"}
+
+    assert not allowed(assume_role_request(other, [ASSUME_ANY_ROLE], role["Arn"], role["AssumeRolePolicyDocument"]))
+    assert allowed(assume_role_request(other, [ASSUME_ANY_ROLE], role["Arn"], widened))
 
 
 def test_artifact_bucket_policy_in_the_data_science_account_admits_only_the_targets(ma, landscape, resolve) -> None:

@@ -48,10 +48,11 @@ def aws() -> Iterator[None]:
 
 
 @pytest.fixture
-def token_secret(aws: None) -> str:
-    """The GitLab token stored as a plain-text secret; returns the secret name."""
-    boto3.client("secretsmanager", region_name=REGION).create_secret(Name=SECRET_NAME, SecretString=TOKEN)
-    return SECRET_NAME
+def token_secret_arn(aws: None) -> str:
+    """The GitLab token stored as a plain-text secret; returns the secret's ARN."""
+    return str(
+        boto3.client("secretsmanager", region_name=REGION).create_secret(Name=SECRET_NAME, SecretString=TOKEN)["ARN"]
+    )
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from dataclasses import dataclass
 from typing import Any
@@ -86,3 +87,13 @@ class FakeLambdaContext:
     memory_limit_in_mb: int = 256
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
     aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+    remaining_time_in_millis: int = 60_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        """What Lambda reports; tests set `remaining_time_in_millis`."""
+        return self.remaining_time_in_millis
+
+
+def connections_json(secret_arn: str, *, url: str = GITLAB_URL, name: str = "team", ca_bundle: str = "") -> str:
+    """A ``GITLAB_CONNECTIONS`` value allowing one connection."""
+    return json.dumps([{"name": name, "server_url": url, "token_secret_arn": secret_arn, "ca_bundle": ca_bundle}])

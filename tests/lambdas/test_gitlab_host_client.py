@@ -7,6 +7,7 @@ import base64
 import pytest
 import requests
 from lambda_test_support import API, GITLAB_URL, TOKEN, GitLabApi, project_json
+from responses import matchers
 
 from gitlab_host import CiVariable, GitLabHost, ProjectRef, RepositoryHost, RepositoryHostError
 from gitlab_host.gitlab_client import git_blob_sha
@@ -388,6 +389,43 @@ def test_set_variables_creates_missing_updates_changed_and_leaves_identical_ones
         ("POST", "/api/v4/projects/7/variables"),
         ("POST", "/api/v4/projects/7/variables"),
     ]
+
+
+def test_set_variables_reads_every_page_of_existing_variables(gitlab_api: GitLabApi, host: GitLabHost) -> None:
+    """A variable on the second page exists already: updating it is a PUT, never a duplicate POST."""
+    url = f"{API}/projects/7/variables"
+    existing = [
+        {"key": f"V{n}", "value": "x", "masked": False, "protected": False, "environment_scope": "*"}
+        for n in range(100)
+    ]
+    gitlab_api.mock.add(
+        "GET",
+        url,
+        json=existing,
+        headers={
+            "X-Page": "1",
+            "X-Next-Page": "2",
+            "X-Per-Page": "100",
+            "X-Total-Pages": "2",
+            "Link": f'<{url}?page=2&per_page=100>; rel="next", <{url}?page=2&per_page=100>; rel="last"',
+        },
+        match=[matchers.query_param_matcher({"per_page": "100"})],
+    )
+    gitlab_api.mock.add(
+        "GET",
+        url,
+        json=[{"key": "LAST", "value": "old", "masked": False, "protected": True, "environment_scope": "*"}],
+        headers={"X-Page": "2", "X-Next-Page": "", "X-Per-Page": "100", "X-Total-Pages": "2"},
+        match=[matchers.query_param_matcher({"page": "2", "per_page": "100"})],
+    )
+    gitlab_api.add(
+        "PUT", "/projects/7/variables/LAST", body={"value": "new", "masked": False, "protected": True}, json={}
+    )
+
+    host.set_variables(7, [CiVariable("LAST", "new", protected=True), CiVariable("V99", "x")])
+
+    assert [call for call in gitlab_api.calls if call[0] != "GET"] == [("PUT", "/api/v4/projects/7/variables/LAST")]
+    assert len([call for call in gitlab_api.calls if call[0] == "GET"]) == 2
 
 
 def test_set_variables_reports_the_variable_key_but_not_its_value(gitlab_api: GitLabApi, host: GitLabHost) -> None:

@@ -10,7 +10,14 @@ import pytest
 from botocore.exceptions import ClientError
 from lambda_test_support import GITLAB_URL, REGION, TOKEN, GitLabApi, project_json
 
-from gitlab_host import TOKEN_JSON_KEY, GitLabHost, RepositoryHostError, TokenSecretError, load_token
+from gitlab_host import (
+    TOKEN_JSON_KEY,
+    GitLabConnection,
+    GitLabHost,
+    RepositoryHostError,
+    TokenSecretError,
+    load_token,
+)
 
 NAME = "team/gitlab"
 
@@ -88,14 +95,16 @@ def test_empty_secret_name_is_rejected() -> None:
         load_token("")
 
 
-def test_from_secret_sends_the_stored_token_and_names_the_secret_on_401(gitlab_api: GitLabApi) -> None:
-    _store(SecretString=json.dumps({"token": TOKEN}))
+def test_from_connection_sends_the_stored_token_and_names_the_secret_on_401(gitlab_api: GitLabApi) -> None:
+    arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name=NAME, SecretString=json.dumps({"token": TOKEN})
+    )["ARN"]
     gitlab_api.add("GET", "/projects/7", json=project_json(7, "team/build"))  # header-matched on TOKEN
     gitlab_api.add("GET", "/projects/8", status=401, json={"message": "401 Unauthorized"})
-    host = GitLabHost.from_secret(GITLAB_URL, NAME)
+    host = GitLabHost.from_connection(GitLabConnection("team", GITLAB_URL, arn))
 
     host.get_project(7)
     with pytest.raises(RepositoryHostError) as error:
         host.get_project(8)
 
-    assert f"The token from Secrets Manager secret '{NAME}' is invalid, expired or revoked" in str(error.value)
+    assert f"The token from Secrets Manager secret '{arn}' is invalid, expired or revoked" in str(error.value)

@@ -6,11 +6,11 @@ import copy
 from typing import Any
 
 import pytest
-from lambda_test_support import GITLAB_URL, TOKEN, FakeLambdaContext, GitLabApi
+from lambda_test_support import GITLAB_URL, TOKEN, FakeLambdaContext, GitLabApi, connections_json
 
-from gitlab_host import RepositoryHostError, TokenSecretError
+from gitlab_host import ConnectionNotAllowedError, GitLabConnection, RepositoryHostError, TokenSecretError
 from gitlab_trigger.handler import lambda_handler
-from gitlab_trigger.trigger import TriggerConfig, TriggerError, process_event
+from gitlab_trigger.trigger import PoisonEventError, TriggerConfig, TriggerError, process_event
 
 GROUP = "proj-p-123"
 ARN = f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{GROUP}/3"
@@ -41,14 +41,26 @@ def _event(status: str = "Approved", **detail: Any) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def config(token_secret: str) -> TriggerConfig:
+MISSING_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:no-such-secret-AbCdEf"
+
+
+def _config(secret_arn: str = MISSING_SECRET, **overrides: Any) -> TriggerConfig:
+    """The trigger's configuration, allowing exactly the connection of `secret_arn`."""
     return TriggerConfig(
-        gitlab_server_url=GITLAB_URL,
-        token_secret_name=token_secret,
-        deploy_project_id="1234",
-        model_package_group_name=GROUP,
+        **{
+            "gitlab_server_url": GITLAB_URL,
+            "token_secret_arn": secret_arn,
+            "deploy_project_id": "1234",
+            "model_package_group_name": GROUP,
+            "connections": (GitLabConnection("team", GITLAB_URL, secret_arn),),
+            **overrides,
+        }
     )
+
+
+@pytest.fixture
+def config(token_secret_arn: str) -> TriggerConfig:
+    return _config(token_secret_arn)
 
 
 def _expect_pipeline(api: GitLabApi, *, ref: str = "main", status: int = 201) -> None:
@@ -87,7 +99,7 @@ def test_approved_version_starts_the_deploy_pipeline(config: TriggerConfig, gitl
 @pytest.mark.parametrize("status", ["PendingManualApproval", "Rejected"])
 def test_other_statuses_are_ignored_without_calling_gitlab(gitlab_api: GitLabApi, status: str) -> None:
     # No token secret exists: reading it, or any GitLab call, would fail the test.
-    config = TriggerConfig(GITLAB_URL, "no-such-secret", "1234", GROUP)
+    config = _config()
 
     result = process_event(_event(status), config=config)
 
@@ -114,23 +126,23 @@ def test_malformed_events_are_rejected_naming_the_field(gitlab_api: GitLabApi, m
     event = copy.deepcopy(_event())
     mutate(event)
 
-    with pytest.raises(TriggerError, match="Malformed SageMaker Model Package State Change event") as error:
-        process_event(event, config=TriggerConfig(GITLAB_URL, "no-such-secret", "1234", GROUP))
+    with pytest.raises(PoisonEventError, match="Malformed SageMaker Model Package State Change event") as error:
+        process_event(event, config=_config())
 
     assert expected in str(error.value)
     assert gitlab_api.calls == []
 
 
 def test_an_event_that_is_not_an_object_is_rejected() -> None:
-    with pytest.raises(TriggerError, match="Malformed"):
-        process_event("not an event", config=TriggerConfig(GITLAB_URL, "s", "1234", GROUP))
+    with pytest.raises(PoisonEventError, match="Malformed"):
+        process_event("not an event", config=_config())
 
 
 def test_events_of_another_model_package_group_are_rejected(gitlab_api: GitLabApi) -> None:
     event = _event(ModelPackageGroupName="someone-else")
 
-    with pytest.raises(TriggerError, match="group 'someone-else', but this trigger serves 'proj-p-123'"):
-        process_event(event, config=TriggerConfig(GITLAB_URL, "no-such-secret", "1234", GROUP))
+    with pytest.raises(PoisonEventError, match="group 'someone-else', but this trigger serves 'proj-p-123'"):
+        process_event(event, config=_config())
 
     assert gitlab_api.calls == []
 
@@ -151,51 +163,49 @@ def test_gitlab_errors_raise_so_the_event_is_retried(
 
 
 def test_a_missing_token_secret_raises(gitlab_api: GitLabApi) -> None:
-    with pytest.raises(TokenSecretError, match="'no-such-secret'"):
-        process_event(_event(), config=TriggerConfig(GITLAB_URL, "no-such-secret", "1234", GROUP))
+    with pytest.raises(TokenSecretError, match="secret:no-such-secret-AbCdEf"):
+        process_event(_event(), config=_config())
+
+
+def _environment(secret_arn: str, **extra: str) -> dict[str, str]:
+    return {
+        "GITLAB_SERVER_URL": GITLAB_URL,
+        "GITLAB_TOKEN_SECRET_ARN": secret_arn,
+        "GITLAB_DEPLOY_PROJECT_ID": "1234",
+        "MODEL_PACKAGE_GROUP_NAME": GROUP,
+        "GITLAB_CONNECTIONS": connections_json(secret_arn),
+        **extra,
+    }
 
 
 def test_config_from_environment() -> None:
-    config = TriggerConfig.from_env(
-        {
-            "GITLAB_SERVER_URL": GITLAB_URL,
-            "GITLAB_TOKEN_SECRET_NAME": "s",
-            "GITLAB_DEPLOY_PROJECT_ID": "1234",
-            "MODEL_PACKAGE_GROUP_NAME": GROUP,
-        }
-    )
+    config = TriggerConfig.from_env(_environment("arn:s"))
 
-    assert config == TriggerConfig(GITLAB_URL, "s", "1234", GROUP, deploy_branch="main")
-    assert (
-        TriggerConfig.from_env(
-            {
-                "GITLAB_SERVER_URL": GITLAB_URL,
-                "GITLAB_TOKEN_SECRET_NAME": "s",
-                "GITLAB_DEPLOY_PROJECT_ID": "1234",
-                "MODEL_PACKAGE_GROUP_NAME": GROUP,
-                "DEPLOY_BRANCH": "release",
-            }
-        ).deploy_branch
-        == "release"
-    )
+    assert config == _config("arn:s")
+    assert TriggerConfig.from_env(_environment("arn:s", DEPLOY_BRANCH="release")).deploy_branch == "release"
 
 
 def test_config_names_missing_environment_variables() -> None:
     with pytest.raises(TriggerError, match="GITLAB_DEPLOY_PROJECT_ID, MODEL_PACKAGE_GROUP_NAME"):
-        TriggerConfig.from_env({"GITLAB_SERVER_URL": GITLAB_URL, "GITLAB_TOKEN_SECRET_NAME": "s"})
+        TriggerConfig.from_env({"GITLAB_SERVER_URL": GITLAB_URL, "GITLAB_TOKEN_SECRET_ARN": "s"})
 
 
 def test_lambda_handler_reads_its_configuration_from_the_environment(
-    token_secret: str, gitlab_api: GitLabApi, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeLambdaContext
+    token_secret_arn: str, gitlab_api: GitLabApi, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeLambdaContext
 ) -> None:
-    for name, value in {
-        "GITLAB_SERVER_URL": GITLAB_URL,
-        "GITLAB_TOKEN_SECRET_NAME": token_secret,
-        "GITLAB_DEPLOY_PROJECT_ID": "1234",
-        "MODEL_PACKAGE_GROUP_NAME": GROUP,
-        "DEPLOY_BRANCH": "release",
-    }.items():
+    for name, value in _environment(token_secret_arn, DEPLOY_BRANCH="release").items():
         monkeypatch.setenv(name, value)
     _expect_pipeline(gitlab_api, ref="release")
 
     assert lambda_handler(_event(), lambda_context)["pipeline_id"] == 99
+
+
+def test_a_server_that_is_not_the_secrets_is_refused_before_the_secret_is_read(
+    token_secret_arn: str, gitlab_api: GitLabApi
+) -> None:
+    config = _config(token_secret_arn, gitlab_server_url="https://collector.attacker.example")
+
+    with pytest.raises(ConnectionNotAllowedError, match="'https://collector.attacker.example' is not the one"):
+        process_event(_event(), config=config)
+
+    assert gitlab_api.calls == []

@@ -9,11 +9,22 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from lambda_test_support import GITLAB_URL, REGION, TOKEN, FakeLambdaContext, GitLabApi, make_zip, project_json
+import responses
+from lambda_test_support import (
+    GITLAB_URL,
+    REGION,
+    TOKEN,
+    FakeLambdaContext,
+    GitLabApi,
+    connections_json,
+    make_zip,
+    project_json,
+)
+from responses import matchers
 
-from gitlab_host import RepositoryHostError
+from gitlab_host import ConnectionNotAllowedError, RepositoryHostError
 from gitlab_host.gitlab_client import git_blob_sha
-from seed_code_checkin.checkin import handle_event
+from seed_code_checkin.checkin import NamespaceMismatchError, SeedConflictError, handle_event
 from seed_code_checkin.handler import on_event
 from seed_code_checkin.properties import InvalidPropertiesError, parse_properties
 from seed_code_checkin.seed import SeedCodeError
@@ -24,14 +35,17 @@ BUILD_NAME, DEPLOY_NAME = "proj-p-123-build", "proj-p-123-deploy"
 BUILD_PATH, DEPLOY_PATH = f"team/{BUILD_NAME}", f"team/{DEPLOY_NAME}"
 PHYSICAL_ID = f"{GITLAB_URL}|{BUILD_PATH}|{DEPLOY_PATH}"
 LABEL = "SageMaker project proj (p-123)"
-AWS_SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCY"
+# A value that must never be logged (the variables carry role ARNs; this stands for any value).
+DEPLOY_ROLE_CHAIN = "arn:aws:iam::123456789012:role/pipeline,arn:aws:iam::333333333333:role/target-7f3a9"
+PLACEHOLDER_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:gitlab-token-AbCdEf"
 
 
 def _properties(**overrides: Any) -> dict[str, Any]:
     properties = {
         "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:provider",
         "GitLabServerUrl": GITLAB_URL,
-        "GitLabTokenSecretName": "gitlab-token",
+        "GitLabTokenSecretArn": PLACEHOLDER_SECRET_ARN,
+        "GitLabRepositoryNamespace": "team",
         "GitLabGroupId": "42",
         "ModelBuildRepoName": BUILD_NAME,
         "ModelDeployRepoName": DEPLOY_NAME,
@@ -51,7 +65,7 @@ def _properties(**overrides: Any) -> dict[str, Any]:
         ],
         "ModelDeployVariables": [
             {"Key": "SAGEMAKER_PROJECT_NAME", "Value": "proj", "Masked": "false", "Protected": "false"},
-            {"Key": "AWS_SECRET_ACCESS_KEY", "Value": AWS_SECRET, "Masked": "true", "Protected": "true"},
+            {"Key": "DEPLOY_ROLE_ARN_STAGING", "Value": DEPLOY_ROLE_CHAIN, "Masked": "false", "Protected": "true"},
         ],
     }
     properties.update(overrides)
@@ -71,13 +85,17 @@ def _event(request_type: str, properties: dict[str, Any] | None = None, **extra:
 
 
 @pytest.fixture
-def seeded_aws(aws: None) -> None:
-    """The token secret and both seed zips."""
-    boto3.client("secretsmanager", region_name=REGION).create_secret(Name="gitlab-token", SecretString=TOKEN)
+def seeded_aws(aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The token secret, the configured connection to it, and both seed zips; returns the secret's ARN."""
+    arn = boto3.client("secretsmanager", region_name=REGION).create_secret(Name="gitlab-token", SecretString=TOKEN)[
+        "ARN"
+    ]
+    monkeypatch.setenv("GITLAB_CONNECTIONS", connections_json(arn))
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket="assets")
     s3.put_object(Bucket="assets", Key="build.zip", Body=make_zip(BUILD_FILES))
     s3.put_object(Bucket="assets", Key="deploy.zip", Body=make_zip(DEPLOY_FILES))
+    return arn
 
 
 def _variable_bodies(properties: list[dict[str, str]]) -> list[dict[str, Any]]:
@@ -174,9 +192,9 @@ EXPECTED_DATA = {
 
 
 def test_create_makes_both_projects_sets_variables_then_pushes_each_seed_in_one_commit(
-    seeded_aws: None, gitlab_api: GitLabApi, lambda_context: FakeLambdaContext
+    seeded_aws: str, gitlab_api: GitLabApi, lambda_context: FakeLambdaContext
 ) -> None:
-    props = _properties()
+    props = _properties(GitLabTokenSecretArn=seeded_aws)
     _expect_new_project(
         gitlab_api,
         project_id=7,
@@ -214,8 +232,8 @@ def test_create_makes_both_projects_sets_variables_then_pushes_each_seed_in_one_
     ]
 
 
-def test_create_again_on_existing_projects_duplicates_nothing(seeded_aws: None, gitlab_api: GitLabApi) -> None:
-    props = _properties()
+def test_create_again_on_existing_projects_duplicates_nothing(seeded_aws: str, gitlab_api: GitLabApi) -> None:
+    props = _properties(GitLabTokenSecretArn=seeded_aws)
     for project_id, name, variables, files in (
         (7, BUILD_NAME, props["ModelBuildVariables"], BUILD_FILES),
         (8, DEPLOY_NAME, props["ModelDeployVariables"], DEPLOY_FILES),
@@ -241,8 +259,8 @@ def test_create_again_on_existing_projects_duplicates_nothing(seeded_aws: None, 
     ]
 
 
-def test_create_reads_both_seeds_before_touching_gitlab(seeded_aws: None, gitlab_api: GitLabApi) -> None:
-    props = _properties(ModelDeploySeedCode={"Bucket": "assets", "Key": "missing.zip"})
+def test_create_reads_both_seeds_before_touching_gitlab(seeded_aws: str, gitlab_api: GitLabApi) -> None:
+    props = _properties(GitLabTokenSecretArn=seeded_aws, ModelDeploySeedCode={"Bucket": "assets", "Key": "missing.zip"})
 
     with pytest.raises(SeedCodeError, match=r"s3://assets/missing.zip \(NoSuchKey\)"):
         handle_event(_event("Create", props))
@@ -253,7 +271,7 @@ def test_create_reads_both_seeds_before_touching_gitlab(seeded_aws: None, gitlab
 @pytest.mark.parametrize(
     ("status", "raises", "expected"),
     [
-        (401, None, ["HTTP 401", "Secrets Manager secret 'gitlab-token'", "invalid, expired or revoked"]),
+        (401, None, ["HTTP 401", "Secrets Manager secret 'arn:aws:secretsmanager:", "invalid, expired or revoked"]),
         (403, None, ["HTTP 403", "'api' scope", "Maintainer (or Owner) role in group 42"]),
         (404, None, ["HTTP 404", "group 42 exists"]),
         (500, None, ["HTTP 500", "server error"]),
@@ -261,7 +279,7 @@ def test_create_reads_both_seeds_before_touching_gitlab(seeded_aws: None, gitlab
     ],
 )
 def test_create_failure_raises_the_reason_for_cloudformation(
-    seeded_aws: None,
+    seeded_aws: str,
     gitlab_api: GitLabApi,
     lambda_context: FakeLambdaContext,
     all_logs: list[str],
@@ -276,7 +294,7 @@ def test_create_failure_raises_the_reason_for_cloudformation(
 
     # The Provider framework reports FAILED with the exception's message as the reason.
     with pytest.raises(RepositoryHostError) as error:
-        on_event(_event("Create"), lambda_context)
+        on_event(_event("Create", _properties(GitLabTokenSecretArn=seeded_aws)), lambda_context)
 
     reason = str(error.value)
     assert f"could not create project '{BUILD_NAME}' in group 42" in reason
@@ -291,9 +309,9 @@ def test_create_failure_raises_the_reason_for_cloudformation(
 
 
 def test_variable_values_never_reach_the_logs(
-    seeded_aws: None, gitlab_api: GitLabApi, lambda_context: FakeLambdaContext, all_logs: list[str]
+    seeded_aws: str, gitlab_api: GitLabApi, lambda_context: FakeLambdaContext, all_logs: list[str]
 ) -> None:
-    props = _properties()
+    props = _properties(GitLabTokenSecretArn=seeded_aws)
     _expect_new_project(
         gitlab_api,
         project_id=7,
@@ -308,11 +326,11 @@ def test_variable_values_never_reach_the_logs(
     gitlab_api.add("POST", "/projects/8/variables", status=201, json={})
     gitlab_api.add("POST", "/projects/8/variables", status=400, json={"message": {"value": ["is invalid"]}})
 
-    with pytest.raises(RepositoryHostError, match="create CI/CD variable 'AWS_SECRET_ACCESS_KEY'"):
+    with pytest.raises(RepositoryHostError, match="create CI/CD variable 'DEPLOY_ROLE_ARN_STAGING'"):
         on_event(_event("Create", props), lambda_context)
 
     assert all_logs
-    assert not [text for text in all_logs if AWS_SECRET in text or TOKEN in text]
+    assert not [text for text in all_logs if DEPLOY_ROLE_CHAIN in text or TOKEN in text]
 
 
 # --- properties -------------------------------------------------------------------------------
@@ -399,10 +417,11 @@ def test_invalid_properties_fail_the_resource(gitlab_api: GitLabApi, lambda_cont
     ],
 )
 def test_update_of_existing_projects_reapplies_variables_and_never_touches_the_code(
-    seeded_aws: None, gitlab_api: GitLabApi, old: dict[str, Any]
+    seeded_aws: str, gitlab_api: GitLabApi, old: dict[str, Any]
 ) -> None:
-    current = _properties()
+    current = _properties(GitLabTokenSecretArn=seeded_aws)
     new = _properties(
+        GitLabTokenSecretArn=seeded_aws,
         ModelBuildVariables=[
             {"Key": "SAGEMAKER_PROJECT_NAME", "Value": "renamed", "Masked": "false", "Protected": "false"}
         ],
@@ -426,8 +445,8 @@ def test_update_of_existing_projects_reapplies_variables_and_never_touches_the_c
     assert not [call for call in gitlab_api.calls if "/repository/" in call[1]]
 
 
-def test_update_reseeds_a_project_that_was_deleted_in_gitlab(seeded_aws: None, gitlab_api: GitLabApi) -> None:
-    props = _properties()
+def test_update_reseeds_a_project_that_was_deleted_in_gitlab(seeded_aws: str, gitlab_api: GitLabApi) -> None:
+    props = _properties(GitLabTokenSecretArn=seeded_aws)
     _expect_new_project(
         gitlab_api,
         project_id=7,
@@ -450,10 +469,10 @@ def test_update_reseeds_a_project_that_was_deleted_in_gitlab(seeded_aws: None, g
 
 
 def test_update_to_new_repository_names_seeds_the_new_projects_under_a_new_physical_id(
-    seeded_aws: None, gitlab_api: GitLabApi
+    seeded_aws: str, gitlab_api: GitLabApi
 ) -> None:
-    old = _properties(ModelBuildRepoName="old-build")
-    new = _properties()
+    old = _properties(GitLabTokenSecretArn=seeded_aws, ModelBuildRepoName="old-build")
+    new = _properties(GitLabTokenSecretArn=seeded_aws)
     _expect_new_project(
         gitlab_api,
         project_id=7,
@@ -503,3 +522,109 @@ def test_delete_keeps_the_projects_and_always_succeeds(
 def test_unknown_request_type_fails() -> None:
     with pytest.raises(ValueError, match="Unsupported RequestType 'Replace'"):
         handle_event(_event("Replace"), host_factory=_no_host)
+
+
+# --- connections: a token goes only to the server configured for its secret --------------------
+
+
+def test_a_connection_outside_the_configuration_is_refused_before_the_secret_is_read(seeded_aws: str) -> None:
+    with pytest.raises(ConnectionNotAllowedError, match="is not one of the configured GitLab connections"):
+        handle_event(_event("Create", _properties(GitLabTokenSecretArn=PLACEHOLDER_SECRET_ARN)), host_factory=_no_host)
+
+
+def test_without_configured_connections_nothing_is_allowed(seeded_aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GITLAB_CONNECTIONS")
+    with pytest.raises(ConnectionNotAllowedError, match="no GitLab server is allowed"):
+        handle_event(_event("Create", _properties(GitLabTokenSecretArn=seeded_aws)), host_factory=_no_host)
+
+
+# --- namespace and existing projects ----------------------------------------------------------
+
+
+def test_a_project_outside_the_trusted_namespace_fails_before_anything_is_written(
+    seeded_aws: str, gitlab_api: GitLabApi
+) -> None:
+    """The CI roles trust team/<repo>: a project created elsewhere could never assume them."""
+    gitlab_api.add("POST", "/projects", status=201, json=project_json(7, f"someone/{BUILD_NAME}", empty_repo=True))
+
+    with pytest.raises(NamespaceMismatchError) as error:
+        handle_event(_event("Create", _properties(GitLabTokenSecretArn=seeded_aws)))
+
+    assert f"'someone/{BUILD_NAME}'" in str(error.value) and f"trust only 'team/{BUILD_NAME}'" in str(error.value)
+    assert gitlab_api.calls == [("POST", "/api/v4/projects")]
+
+
+def _tree_page(entries: list[dict[str, str]], *, page: int, pages: int, per_page: int = 100) -> dict[str, Any]:
+    """One page of GitLab's repository tree, with the pagination headers GitLab sends."""
+    headers = {"X-Page": str(page), "X-Per-Page": str(per_page), "X-Total-Pages": str(pages)}
+    if page < pages:
+        query = f"page={page + 1}&per_page={per_page}&recursive=True&ref=main"
+        next_url = f"{GITLAB_URL}/api/v4/projects/7/repository/tree?{query}"
+        headers |= {"X-Next-Page": str(page + 1), "Link": f'<{next_url}>; rel="next"'}
+    return {"json": entries, "headers": headers}
+
+
+def test_create_never_overwrites_an_existing_project_whose_files_differ(seeded_aws: str, gitlab_api: GitLabApi) -> None:
+    """The differing file sits on the tree's second page: the whole tree is read."""
+    _expect_existing_project(gitlab_api, project_id=7, name=BUILD_NAME)
+    gitlab_api.add("GET", "/projects/7", json=project_json(7, BUILD_PATH))
+    unrelated = [{"id": f"{n:040x}", "path": f"docs/{n}.md", "type": "blob"} for n in range(100)]
+    first, second = (
+        _tree_page(unrelated, page=1, pages=2),
+        _tree_page(
+            [{"id": git_blob_sha(b"someone's pipeline"), "path": "pipelines/pipeline.py", "type": "blob"}],
+            page=2,
+            pages=2,
+        ),
+    )
+    gitlab_api.mock.add(
+        responses.GET,
+        f"{GITLAB_URL}/api/v4/projects/7/repository/tree",
+        **first,
+        match=[matchers.query_param_matcher({"ref": "main", "recursive": "True", "per_page": "100"})],
+    )
+    gitlab_api.mock.add(
+        responses.GET,
+        f"{GITLAB_URL}/api/v4/projects/7/repository/tree",
+        **second,
+        match=[matchers.query_param_matcher({"ref": "main", "recursive": "True", "per_page": "100", "page": "2"})],
+    )
+
+    with pytest.raises(SeedConflictError) as error:
+        handle_event(_event("Create", _properties(GitLabTokenSecretArn=seeded_aws)))
+
+    reason = str(error.value)
+    assert f"'{BUILD_PATH}' already exists" in reason and "pipelines/pipeline.py" in reason
+    assert not [call for call in gitlab_api.calls if call[0] != "GET" and call[1] != "/api/v4/projects"]
+    assert [c.request.url for c in gitlab_api.mock.calls if "tree" in c.request.url][-1].endswith(
+        "page=2&per_page=100&recursive=True&ref=main"
+    )
+
+
+def test_variables_whose_names_say_credential_never_travel_through_the_template() -> None:
+    for key in ("AWS_SECRET_ACCESS_KEY", "GITLAB_TOKEN", "DB_PASSWORD", "AWS_ACCESS_KEY_ID"):
+        with pytest.raises(InvalidPropertiesError, match=f"variable {key} looks like a credential"):
+            parse_properties(_properties(ModelBuildVariables=[{"Key": key, "Value": "v"}]))
+
+
+# --- Custom::ProjectNames -----------------------------------------------------------------------
+
+
+def test_project_names_are_lower_cased_as_sagemaker_writes_them_in_arns(lambda_context: FakeLambdaContext) -> None:
+    event = {
+        "RequestType": "Create",
+        "ResourceType": "Custom::ProjectNames",
+        "ResourceProperties": {"SageMakerProjectName": "MyProject", "SageMakerProjectId": "p-abc123def456"},
+    }
+
+    result = on_event(event, lambda_context)
+
+    assert result == {
+        "PhysicalResourceId": "myproject-p-abc123def456",
+        "Data": {"NameLower": "myproject", "PrefixLower": "myproject-p-abc123def456"},
+    }
+    assert handle_event({**event, "RequestType": "Delete", "PhysicalResourceId": "x"}) == {"PhysicalResourceId": "x"}
+    with pytest.raises(ValueError, match="'My Project' is not a SageMaker project name"):
+        handle_event(
+            {**event, "ResourceProperties": {"SageMakerProjectName": "My Project", "SageMakerProjectId": "p-1"}}
+        )

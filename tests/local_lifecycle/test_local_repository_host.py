@@ -19,15 +19,26 @@ def test_implements_the_repository_host_protocol(tmp_path) -> None:
 
 
 def test_ensure_project_is_idempotent_and_namespaced(tmp_path) -> None:
-    host = LocalRepositoryHost(tmp_path)
+    host = LocalRepositoryHost(tmp_path, groups={42: "org/team"}, personal_namespace="alice")
     first = host.ensure_project("build", namespace_id=42)
     again = host.ensure_project("build", namespace_id=42)
     personal = host.ensure_project("build")
     assert first.created and not again.created
     assert first.id == again.id != personal.id
-    assert first.path_with_namespace == "group-42/build"
-    assert personal.path_with_namespace == "local-user/build"
-    assert host.get_project(first.id).path_with_namespace == "group-42/build"
+    assert first.path_with_namespace == "org/team/build"
+    assert personal.path_with_namespace == "alice/build"
+    assert host.get_project(first.id).path_with_namespace == "org/team/build"
+    with pytest.raises(RepositoryHostError) as error:
+        host.ensure_project("build", namespace_id=7)
+    assert error.value.status_code == 404
+
+
+def test_differing_files_names_only_files_whose_content_differs(tmp_path) -> None:
+    host = LocalRepositoryHost(tmp_path)
+    project = host.ensure_project("build")
+    assert host.differing_files(project.id, branch="main", files={"a": b"1"}) == []  # empty repository
+    host.commit_files(project.id, branch="main", files={"a": b"1", "b": b"2"}, message="m")
+    assert host.differing_files(project.id, branch="main", files={"a": b"1", "b": b"changed", "new": b"x"}) == ["b"]
 
 
 def test_commit_files_makes_one_commit_and_skips_identical_content(tmp_path) -> None:

@@ -3,22 +3,20 @@ its requirements.txt (the platform's pins, so `pip install -r requirements.txt` 
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
-import jsonschema
 import pytest
 import yaml
 from packaging.requirements import Requirement
 
+from tooling.gitlab_ci_schema import gitlab_ci_errors
 from tooling.requirement_pins import read_pins as requirement_pins
 
 from .conftest import REPO, SEED
 
-SCHEMA = REPO.parent / "shared" / "data" / "gitlab-ci-schema.json"
 RESERVED = {
     "stages",
     "variables",
@@ -38,18 +36,14 @@ def ci() -> dict:
     return yaml.safe_load((SEED / ".gitlab-ci.yml").read_text())
 
 
-@pytest.mark.skipif(not SCHEMA.is_file(), reason=f"GitLab's CI schema is not at {SCHEMA}")
-def test_valid_against_gitlab_schema(ci):
-    schema = json.loads(SCHEMA.read_text())
-    validator = jsonschema.validators.validator_for(schema)(schema)
-    assert [error.message for error in validator.iter_errors(ci)] == []
+def test_valid_against_gitlab_schema():
+    assert gitlab_ci_errors(SEED / ".gitlab-ci.yml") == ""
 
 
-@pytest.mark.skipif(not SCHEMA.is_file(), reason=f"GitLab's CI schema is not at {SCHEMA}")
-def test_schema_would_notice_a_mistake(ci):
-    schema = json.loads(SCHEMA.read_text())
-    broken = {**ci, "deploy-prod": {**ci["deploy-prod"], "when": "by-hand"}}
-    assert list(jsonschema.validators.validator_for(schema)(schema).iter_errors(broken))
+def test_schema_would_notice_a_mistake(ci, tmp_path):
+    broken = tmp_path / ".gitlab-ci.yml"
+    broken.write_text(yaml.safe_dump({**ci, "deploy-prod": {**ci["deploy-prod"], "when": "by-hand"}}))
+    assert "by-hand" in gitlab_ci_errors(broken)
 
 
 def test_four_stages_and_their_jobs(ci):
