@@ -16,7 +16,7 @@ from aws_cdk import aws_ssm as ssm
 from cdk_nag import NagSuppressions
 from constructs import Construct, IConstruct
 
-from stacks.components.artifact_bucket import ACCESS_LOG_BUCKET_REASON
+from stacks.components.access_log_bucket import access_log_bucket
 from stacks.components.checkov import skip_checks
 from stacks.components.launch_role import PLATFORM_TAG, ProductLaunchRole
 from stacks.components.multi_account_launch_permissions import MultiAccountLaunchPermissions
@@ -38,21 +38,7 @@ class PlatformStack(cdk.Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
 
-        asset_logs = s3.Bucket(
-            self,
-            "ProductAssetLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-            versioned=True,
-            lifecycle_rules=[s3.LifecycleRule(noncurrent_version_expiration=cdk.Duration.days(30))],
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-        )
-        NagSuppressions.add_resource_suppressions(
-            asset_logs, [{"id": "AwsSolutions-S1", "reason": ACCESS_LOG_BUCKET_REASON}]
-        )
-        skip_checks(asset_logs, {"CKV_AWS_18": ACCESS_LOG_BUCKET_REASON})
+        asset_logs = access_log_bucket(self, "ProductAssetLogs")
         # ProductStack assets must live in a bucket with a literal name (the product template refers to it).
         self.product_assets = s3.Bucket(
             self,

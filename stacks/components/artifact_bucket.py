@@ -8,12 +8,9 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from cdk_nag import NagSuppressions
 from constructs import Construct
 
-from stacks.components.checkov import skip_checks
-
-ACCESS_LOG_BUCKET_REASON = "This is the access-log bucket itself; logging its own accesses into itself would loop."
+from stacks.components.access_log_bucket import access_log_bucket
 
 
 class ArtifactBucket(Construct):
@@ -33,23 +30,7 @@ class ArtifactBucket(Construct):
             enable_key_rotation=True,
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
-        self.access_logs = s3.Bucket(
-            self,
-            "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-            versioned=True,
-            lifecycle_rules=[
-                s3.LifecycleRule(expiration=cdk.Duration.days(365), noncurrent_version_expiration=cdk.Duration.days(30))
-            ],
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-        )
-        NagSuppressions.add_resource_suppressions(
-            self.access_logs, [{"id": "AwsSolutions-S1", "reason": ACCESS_LOG_BUCKET_REASON}]
-        )
-        skip_checks(self.access_logs, {"CKV_AWS_18": ACCESS_LOG_BUCKET_REASON})
+        self.access_logs = access_log_bucket(self, "AccessLogs")
         self.bucket = s3.Bucket(
             self,
             "Bucket",

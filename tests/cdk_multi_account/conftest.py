@@ -16,6 +16,7 @@ from aws_cdk.assertions import Template
 
 from stacks.app_builder import build_app
 from stacks.config import PlatformConfig, load_config
+from tooling.cfn_resolver import Resolver
 from tooling.synth import nag_findings
 
 REGION = "eu-west-1"
@@ -93,55 +94,30 @@ _ARN_OF_TYPE = {
 
 
 def resolve(value: Any, template: dict, *, account: str, parameters: dict[str, str] | None = None) -> Any:
-    """Replace Ref/Fn::Join/Fn::GetAtt/Fn::Select/Fn::Split/Fn::Sub with literal example values."""
-    parameters = parameters or {}
+    """`value` with literal example values for its references (tooling/cfn_resolver.py).
+
+    Parameters take the given value or their default; a resource's Ref is a placeholder named
+    after its logical ID, and its GetAtt Arn an ARN of its type in `account`.
+    """
     resources = template.get("Resources", {})
+    refs = {
+        "AWS::Partition": "aws",
+        "AWS::Region": REGION,
+        "AWS::AccountId": account,
+        "AWS::URLSuffix": "amazonaws.com",
+        "AWS::StackName": "stack",
+        **{name: str(spec.get("Default", name.lower())) for name, spec in template.get("Parameters", {}).items()},
+        **(parameters or {}),
+    }
 
-    def placeholder(logical_id: str) -> str:
-        return logical_id.lower()[:40]
+    def placeholder(logical_id: str, attribute: str | None) -> str:
+        kind = resources.get(logical_id, {}).get("Type", "")
+        name = logical_id.lower()[:40]
+        if attribute == "Arn" and kind in _ARN_OF_TYPE:
+            return _ARN_OF_TYPE[kind].format(account=account, region=REGION, name=name)
+        return name
 
-    def walk(node: Any) -> Any:
-        if isinstance(node, list):
-            return [walk(item) for item in node]
-        if not isinstance(node, dict):
-            return node
-        if len(node) == 1:
-            ((key, arg),) = node.items()
-            if key == "Ref":
-                pseudo = {
-                    "AWS::Partition": "aws",
-                    "AWS::Region": REGION,
-                    "AWS::AccountId": account,
-                    "AWS::URLSuffix": "amazonaws.com",
-                    "AWS::StackName": "stack",
-                }
-                if arg in pseudo:
-                    return pseudo[arg]
-                if arg in parameters:
-                    return parameters[arg]
-                if arg in template.get("Parameters", {}):
-                    return str(template["Parameters"][arg].get("Default", arg.lower()))
-                return placeholder(arg)
-            if key == "Fn::Join":
-                return str(walk(arg[0])).join(str(walk(part)) for part in walk(arg[1]))
-            if key == "Fn::Select":
-                return walk(arg[1])[int(walk(arg[0]))]
-            if key == "Fn::Split":
-                return str(walk(arg[1])).split(walk(arg[0]))
-            if key == "Fn::GetAtt":
-                logical_id, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
-                kind = resources.get(logical_id, {}).get("Type", "")
-                if attribute == "Arn" and kind in _ARN_OF_TYPE:
-                    return _ARN_OF_TYPE[kind].format(account=account, region=REGION, name=placeholder(logical_id))
-                return placeholder(logical_id)
-            if key == "Fn::Sub":
-                text = arg if isinstance(arg, str) else arg[0]
-                for name in set(part.split("}")[0] for part in text.split("${")[1:]):
-                    text = text.replace("${" + name + "}", str(walk({"Ref": name})))
-                return text
-        return {key: walk(item) for key, item in node.items()}
-
-    return walk(value)
+    return Resolver(refs=refs, mappings=template.get("Mappings", {}), fallback=placeholder).resolve(value)
 
 
 def policy_documents(template: dict, *, account: str) -> list[tuple[str, str, dict]]:

@@ -9,6 +9,7 @@ import pytest
 
 from local_lifecycle.product_template import ProductTemplate, UnresolvableExpression
 from local_lifecycle.steps import StepFailed, StepRunner, summary_table
+from tooling.cfn_resolver import Resolver
 
 TEMPLATE = {
     "Parameters": {"Name": {"Type": "String", "Default": "abc"}, "Id": {"Type": "String"}},
@@ -21,7 +22,10 @@ TEMPLATE = {
                 "Env": {
                     "ROLE": {"Fn::GetAtt": ["Role", "Arn"]},
                     "LIST": {"Fn::Split": [",", {"Ref": "Name"}]},
-                    "BAD": {"Fn::Sub": "${Name}"},
+                    "SUB": {
+                        "Fn::Sub": ["${Name}/${Role.Arn}/${!Literal}/${X}", {"X": {"Fn::Select": [1, ["a", "b"]]}}]
+                    },
+                    "BAD": {"Fn::Base64": "x"},
                 }
             },
         },
@@ -44,13 +48,21 @@ def test_resolves_refs_joins_getatts_and_splits(template) -> None:
     env = template.resources("AWS::Lambda::Function")["Fn"]["Properties"]["Env"]
     assert template.resolve(env["ROLE"], refs, {("Role", "Arn"): "arn:role"}) == "arn:role"
     assert template.resolve(env["LIST"], refs) == ["abc"]
+    assert template.resolve(env["SUB"], refs, {("Role", "Arn"): "arn:role"}) == "abc/arn:role/${Literal}/b"
+
+
+def test_a_fallback_supplies_values_the_resolver_does_not_know() -> None:
+    resolver = Resolver(refs={}, fallback=lambda name, attribute: f"<{name}.{attribute}>")
+    assert resolver.resolve({"Fn::Join": ["-", [{"Ref": "Bucket"}, {"Fn::GetAtt": ["Role", "Arn"]}]]}) == (
+        "<Bucket.None>-<Role.Arn>"
+    )
 
 
 def test_unknown_references_and_intrinsics_are_named(template) -> None:
     env = template.resources("AWS::Lambda::Function")["Fn"]["Properties"]["Env"]
     with pytest.raises(UnresolvableExpression, match="GetAtt Role.Arn"):
         template.resolve(env["ROLE"], {})
-    with pytest.raises(UnresolvableExpression, match="Fn::Sub is not supported"):
+    with pytest.raises(UnresolvableExpression, match="Fn::Base64 is not supported"):
         template.resolve(env["BAD"], {"Name": "a"})
     with pytest.raises(UnresolvableExpression, match="Ref Id"):
         template.resolve({"Ref": "Id"}, {})
