@@ -23,6 +23,7 @@ from stacks.components.gitlab_trigger import GitLabTrigger
 from stacks.components.model_registry import ModelRegistry
 from stacks.components.operations_key import operations_key
 from stacks.components.optional_vpc import OptionalVpc
+from stacks.components.parameters import string_parameter
 from stacks.components.project_roles import ProjectRoles
 from stacks.components.seed_code_checkin import SeedCodeCheckin, ci_variables
 from stacks.config import InstanceTypes, PlatformConfig
@@ -236,8 +237,8 @@ class GitLabProjectProduct(servicecatalog.ProductStack):
         return variables
 
     def _parameters(self, config: PlatformConfig) -> dict[str, cdk.CfnParameter]:
-        def param(name: str, description: str, **kwargs: Any) -> cdk.CfnParameter:
-            return cdk.CfnParameter(self, name, type="String", description=description, **kwargs)
+        def param(name: str, description: str, **constraints: Any) -> cdk.CfnParameter:
+            return string_parameter(self, name, description, **constraints)
 
         return {
             "SageMakerProjectName": param(

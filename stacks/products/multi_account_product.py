@@ -12,6 +12,8 @@ The deploy source is an S3 object (CodeCommit is closed to new customers): the z
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import aws_cdk as cdk
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_iam as iam
@@ -30,6 +32,7 @@ from stacks.components.multi_account_pipeline import (
     StageTarget,
     deploy_source_directory,
 )
+from stacks.components.parameters import string_parameter
 from stacks.config import PlatformConfig
 
 # SageMaker project names of this template: at most 15 characters (stack set and resource names
@@ -44,8 +47,8 @@ ROLE_NAME_PATTERN = "^[\\w+=,.@-]{1,64}$"
 PRODUCT_NAME = "Multi Account Deployment"
 
 
-def _buildspec(commands: list[str], *, artifacts: dict | None = None) -> codebuild.BuildSpec:
-    spec: dict = {
+def _buildspec(commands: list[str], *, artifacts: dict[str, Any] | None = None) -> codebuild.BuildSpec:
+    spec: dict[str, Any] = {
         "version": "0.2",
         "phases": {"install": {"runtime-versions": {"python": "3.12"}}, "build": {"commands": commands}},
     }
@@ -84,10 +87,14 @@ class MultiAccountProduct(servicecatalog.ProductStack):
         delegated = cdk.CfnCondition(
             self, "IsDelegatedAdmin", expression=cdk.Fn.condition_equals(p["DelegatedAdmin"].value_as_string, "true")
         )
-        native = cdk.CfnCondition(self, "IsOrganizationManagementAccount", expression=cdk.Fn.condition_not(delegated))
+        native = cdk.CfnCondition(
+            self,
+            "IsOrganizationManagementAccount",
+            expression=cdk.Fn.condition_not(cast(cdk.ICfnConditionExpression, delegated)),
+        )
 
         artifacts = ArtifactBucket(self, "Artifacts", bucket_name=f"sagemaker-project-{project_id}-mlops")
-        artifacts.bucket.node.default_child.override_logical_id("MlOpsArtifactsBucket")
+        cast(s3.CfnBucket, artifacts.bucket.node.default_child).override_logical_id("MlOpsArtifactsBucket")
         artifacts.grant_cross_account_read(list(multi.target_accounts))
         registry = ModelRegistry(
             self, "ModelRegistry", group_name=prefix, description=f"Model versions of SageMaker project {project_name}"
@@ -181,7 +188,7 @@ class MultiAccountProduct(servicecatalog.ProductStack):
                 ]
             ),
         )
-        stack_set_project.node.default_child.cfn_options.condition = delegated
+        cast(codebuild.CfnProject, stack_set_project.node.default_child).cfn_options.condition = delegated
 
         staging = StageTarget(
             stack_sets["staging"], p["OrganizationalUnitStagingId"].value_as_string, STAGE_PARAMETER_FILES["staging"]
@@ -229,8 +236,8 @@ class MultiAccountProduct(servicecatalog.ProductStack):
         multi = config.multi_account
         assert multi is not None
 
-        def param(name: str, description: str, **kwargs: object) -> cdk.CfnParameter:
-            return cdk.CfnParameter(self, name, type="String", description=description, **kwargs)
+        def param(name: str, description: str, **constraints: Any) -> cdk.CfnParameter:
+            return string_parameter(self, name, description, **constraints)
 
         return {
             "SageMakerProjectName": param(

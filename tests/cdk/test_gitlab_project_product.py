@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 
 import pytest
 from aws_cdk.assertions import Match
@@ -348,14 +349,14 @@ def test_seed_assets_hold_the_seed_repositories_without_local_state(synthesized,
         files = {p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()}
         assert ".gitlab-ci.yml" in files, f"{repo} seed lacks .gitlab-ci.yml"
         assert not any("__pycache__" in f or f.endswith(".pyc") for f in files)
-        expected = {
-            p.relative_to(repo_root / "seedcode" / repo).as_posix()
-            for p in (repo_root / "seedcode" / repo).rglob("*")
-            if p.is_file()
-            and "__pycache__" not in p.parts
-            and ".pytest_cache" not in p.parts
-            and not p.name.endswith(".pyc")
-        }
+        # Exactly the repository's files (tracked, or new and not ignored): no caches or run state.
+        listed = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z", "--", "."],
+            cwd=repo_root / "seedcode" / repo,
+            capture_output=True,
+            check=True,
+        ).stdout.decode()
+        expected = {name for name in listed.split("\0") if name and (repo_root / "seedcode" / repo / name).is_file()}
         assert files == expected
 
 
