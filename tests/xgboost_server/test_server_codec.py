@@ -149,3 +149,12 @@ class TestEncode:
         values = np.array([9.821717262268066, 1e-8, -3.4e38], dtype=np.float32)
         decoded = np.array(encode(values, CSV).decode().split(), dtype=np.float32)
         assert np.array_equal(decoded, values)
+
+    def test_json_output_is_strict_json_even_for_non_finite_predictions(self):
+        """NaN and infinities are not JSON numbers: they are written as null."""
+
+        def refuse(name):
+            raise AssertionError(f"{name} is not JSON")
+
+        encoded = encode(np.array([np.nan, np.inf, 1.5], dtype=np.float32), JSON)
+        assert json.loads(encoded, parse_constant=refuse) == {"predictions": [None, None, 1.5]}
