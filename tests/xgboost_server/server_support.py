@@ -1,6 +1,6 @@
 """Helpers shared by the model server's tests and the model deploy tests: a tiny trained model
-directory (the contract's `xgboost-model` + `model-metadata.json`) and the real server started as
-a subprocess on a loopback port."""
+directory (the contract's `xgboost-model`) and the real server started as a subprocess on a
+loopback port."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def make_model_dir(directory: Path, *, rows: int = 300, objective: str = "reg:sq
         label = (label > np.median(label)).astype(np.float32) + (label > np.quantile(label, 0.8))
         params["num_class"] = 3
     booster = xgboost.train(params, xgboost.DMatrix(features, label), num_boost_round=10)
-    save_model(booster, directory, feature_names=[f"f{i}" for i in range(FEATURES)], label="y", objective=objective)
+    save_model(booster, directory, feature_names=[f"f{i}" for i in range(FEATURES)], label="y")
     return directory
 
 

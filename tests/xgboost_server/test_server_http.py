@@ -184,7 +184,7 @@ def test_expect_100_continue(server):
 
 def test_malformed_request_gets_400_and_a_closed_connection(server):
     answer = raw_exchange(server, b"HELLO\r\n\r\n", expect_close=True)
-    assert answer.startswith(b"HTTP/1.1 400 Bad Request") and b"malformed request line" in answer
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request") and b"malformed request: Invalid method" in answer
 
 
 def test_http_1_0_client_gets_its_connection_closed(server):

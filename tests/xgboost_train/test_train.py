@@ -23,7 +23,7 @@ def test_trains_and_saves_the_contract_artifact(job):
     assert not job.failure.exists()
     booster, metadata = model_format.load_model(job.model)
     assert metadata == model_format.ModelMetadata(["a", "b", "c", "d"], 4, "rings", "reg:squarederror")
-    assert sorted(p.name for p in job.model.iterdir()) == ["model-metadata.json", "xgboost-model"]
+    assert sorted(p.name for p in job.model.iterdir()) == ["xgboost-model"]
     assert booster.num_boosted_rounds() == 50
     test = regression_data(100, seed=2)
     mse = float(np.mean((test[:, 0] - booster.predict(xgboost.DMatrix(test[:, 1:]))) ** 2))
@@ -148,6 +148,26 @@ def break_job(job, case: str) -> None:
         (job.data / "validation").rmdir()
     elif case == "cuda-without-gpu":
         job.hyperparameters({**SEED_HYPERPARAMETERS, "device": "cuda"})
+    elif case == "infinite-label":
+        job.channel("train", "1,2,3,4,5\ninf,2,3,4,5\n")
+    elif case == "missing-label":
+        job.channel("train", "1,2,3,4,5\n\n2,2,3,4,5\nnan,2,3,4,5\n")
+    elif case == "infinite-feature":
+        job.channel("validation", "1,2,3,4,5\n1,2,-inf,4,5\n")
+    elif case == "feature-beyond-float32":
+        job.channel("train", "1,2,3,4,5\n1,2,3,4,1e39\n")
+    elif case == "negative-seed":
+        job.hyperparameters({**SEED_HYPERPARAMETERS, "seed": "-1"})
+    elif case == "seed-too-large":
+        job.hyperparameters({**SEED_HYPERPARAMETERS, "seed": str(2**70)})
+    elif case == "nan-eta":
+        job.hyperparameters({**SEED_HYPERPARAMETERS, "eta": "nan"})
+    elif case == "subsample-above-one":
+        job.hyperparameters({**SEED_HYPERPARAMETERS, "subsample": "2"})
+    elif case == "negative-max-depth":
+        job.hyperparameters({**SEED_HYPERPARAMETERS, "max_depth": "-3"})
+    elif case == "logistic-label-out-of-range":
+        job.hyperparameters({**SEED_HYPERPARAMETERS, "objective": "binary:logistic"})
     elif case == "parquet-content-type":
         (job.config / "inputdataconfig.json").write_text(
             json.dumps({"train": {"ContentType": "application/x-parquet"}})
@@ -166,7 +186,22 @@ BAD_INPUT = {
     "zero-num-round": "hyperparameter num_round='0' must be at least 1",
     "unknown-hyperparameter": "unsupported hyperparameters ['max_dept']",
     "bad-device": "hyperparameter device='tpu' must be one of ['auto', 'cpu', 'cuda']",
-    "xgboost-rejects-value": "XGBoost rejected the training job: ",
+    "xgboost-rejects-value": "XGBoost rejected the training job: Unknown objective function: `reg:nonsense`",
+    "infinite-label": "{root}/input/data/train/part-0.csv, line 2: the label 'inf' is not a finite number",
+    "missing-label": "{root}/input/data/train/part-0.csv, line 4: the label 'nan' is not a finite number",
+    "infinite-feature": (
+        "{root}/input/data/validation/part-0.csv, line 2, column 3: '-inf' is not finite "
+        "(features must be finite float32 numbers; write a missing value as nan)"
+    ),
+    "feature-beyond-float32": "{root}/input/data/train/part-0.csv, line 2, column 5: '1e39' is not finite",
+    "negative-seed": "hyperparameter seed='-1' must be at least 0",
+    "seed-too-large": f"hyperparameter seed='{2**70}' must be at most {2**63 - 1}",
+    "nan-eta": "hyperparameter eta='nan' is not a finite number",
+    "subsample-above-one": "hyperparameter subsample='2' must be at most 1",
+    "negative-max-depth": "hyperparameter max_depth='-3' must be at least 0",
+    "logistic-label-out-of-range": (
+        "XGBoost rejected the training job: Check failed: is_valid: base_score must be in (0,1) for the logistic loss."
+    ),
     "missing-train-channel": (
         "input channel 'train' not found at {root}/input/data/train (channels present: ['validation'])"
     ),
@@ -194,6 +229,7 @@ def test_bad_input_fails_with_the_reason_in_the_failure_file(job, caplog, case):
     reason = job.failure.read_text()
     assert reason.startswith("training failed: ")
     assert BAD_INPUT[case].format(root=job.root) in reason
+    assert "unexpected error" not in reason and "/workspace/" not in reason and "Stack trace" not in reason
     assert not (job.model / "xgboost-model").exists()
     assert any(reason.strip() == record.getMessage() for record in caplog.records)
 
