@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from http_serving.settings import Limits, ServerSettings
 
+from http_serving.settings import Limits, ServerSettings
 from xgboost_container import serve
 from xgboost_container.serve import Settings, resolve_settings
 

@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
+
 from http_serving import HttpError, Request, Response
 from http_serving.settings import Limits, ServerSettings
-
 from xgboost_container.server_app import XGBoostHandler, build_app
 
 from .server_support import regression_rows
@@ -55,7 +55,9 @@ def test_json_answer_holds_float32_predictions_exactly(app, model):
     features = regression_rows(4)[0]
     response = call(app, "POST", "/invocations", csv_of(features), {"Content-Type": "text/csv", "Accept": "*/*"})
     assert response.content_type == "text/csv"
-    response = call(app, "POST", "/invocations", csv_of(features), {"Content-Type": "text/csv", "Accept": "application/*"})
+    response = call(
+        app, "POST", "/invocations", csv_of(features), {"Content-Type": "text/csv", "Accept": "application/*"}
+    )
     predictions = np.array(json.loads(response.body)["predictions"], dtype=np.float32)
     assert np.array_equal(predictions, model.predict(features))
 

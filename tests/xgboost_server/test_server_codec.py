@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from http_serving import HttpError
-
 from xgboost_container.server_codec import CSV, JSON, decode, encode
 
 

@@ -11,8 +11,8 @@ import socket
 import time
 
 import pytest
+from shared_http.raw_http import exchange, post, read_one_response, read_until_closed, split_responses
 
-from .raw_http import exchange, post, read_one_response, read_until_closed, split_responses
 from .server_support import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -140,7 +140,9 @@ def test_lenient_chunk_sizes_are_400(server, size):
 )
 def test_transfer_encodings_other_than_one_chunked_are_400(server, fields):
     request = (
-        b"POST /invocations HTTP/1.1\r\nHost: t\r\nContent-Type: text/csv\r\n" + fields + b"\r\n7\r\n1,2,3,4\r\n0\r\n\r\n"
+        b"POST /invocations HTTP/1.1\r\nHost: t\r\nContent-Type: text/csv\r\n"
+        + fields
+        + b"\r\n7\r\n1,2,3,4\r\n0\r\n\r\n"
     )
     received, _ = exchange(server.port, request)
     assert statuses(received) == [400]

@@ -26,7 +26,10 @@ def test_round_trip_keeps_predictions_and_metadata(booster, tmp_path):
     saved = model_format.save_model(booster, tmp_path / "model", feature_names=["a", "b", "c"], label="rings")
     loaded, metadata = model_format.load_model(tmp_path / "model")
     assert metadata == saved == model_format.ModelMetadata(["a", "b", "c"], 3, "rings", "reg:squarederror")
-    assert json.loads(loaded.attr(model_format.METADATA_ATTRIBUTE)) == {"feature_names": ["a", "b", "c"], "label": "rings"}
+    assert json.loads(loaded.attr(model_format.METADATA_ATTRIBUTE)) == {
+        "feature_names": ["a", "b", "c"],
+        "label": "rings",
+    }
     data = xgboost.DMatrix(regression_data(10, features=3)[:, 1:])
     np.testing.assert_array_equal(loaded.predict(data), booster.predict(data))
 
@@ -35,7 +38,9 @@ def test_the_artifact_is_one_file_in_xgboost_s_own_format(booster, tmp_path):
     model_format.save_model(booster, tmp_path / "model", feature_names=["a", "b", "c"], label="y")
     assert [path.name for path in (tmp_path / "model").iterdir()] == ["xgboost-model"]
     reference = booster.copy()
-    reference.set_attr(**{model_format.METADATA_ATTRIBUTE: json.dumps({"feature_names": ["a", "b", "c"], "label": "y"})})
+    reference.set_attr(
+        **{model_format.METADATA_ATTRIBUTE: json.dumps({"feature_names": ["a", "b", "c"], "label": "y"})}
+    )
     reference.save_model(str(tmp_path / "reference.ubj"))  # Booster.save_model with an explicit .ubj extension
     assert (tmp_path / "model" / "xgboost-model").read_bytes() == (tmp_path / "reference.ubj").read_bytes()
 

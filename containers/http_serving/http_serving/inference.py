@@ -57,6 +57,8 @@ def is_invocations_path(path: str) -> bool:
 
 def request_media_type(header: str | None, accepted: tuple[str, ...]) -> str:
     """The bare media type of a `Content-Type` the handler reads; `HttpError` 415 otherwise."""
+    if header in accepted:  # the common case, without parsing
+        return header
     kind, options = parse_options_header(header or "")
     kind = kind.lower()
     if kind not in accepted:

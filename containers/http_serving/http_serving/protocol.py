@@ -19,11 +19,12 @@ Limits (see `settings.Limits`), each answered with its status and a message nami
 
 Bytes httptools holds for a field it has not delivered yet are bounded too: bytes fed without any
 parser callback belong to that field and count against the limit of the current phase, so a
-single endless header or trailer field is refused after at most one socket read past the limit.
+single endless header or trailer field is refused at most `FEED_SLICE` bytes past the limit.
 
-After a refusal the connection is half-closed and what the client still sends is read and dropped
-for `LINGER_S`, so that closing does not reset the connection before the client has read the
-answer. Responses are written in request order with `Content-Length`; while the client does not
+After a refusal, and after an answer that ends the connection (`Connection: close`, HTTP/1.0), the
+connection is half-closed and what the client still sends is read and dropped until it closes its
+side or `LINGER_S` passes, so that closing does not reset the connection before the client has
+read the answer. Responses are written in request order with `Content-Length`; while the client does not
 read them (the transport's buffer is full), reading stops (backpressure).
 """
 
@@ -128,14 +129,14 @@ class HttpConnection(asyncio.Protocol):
         except ProtocolError as error:
             self._refuse(error.status, error.message)
         except _Closing:
-            self.close()
+            self._linger()
 
     def eof_received(self) -> bool | None:
-        """The client will send nothing more: a partial request gets 400, an idle connection closes."""
+        """The client will send nothing more: a partial request gets 400, else the connection closes."""
         if self.in_message and not self.closing:
             self._refuse(400, "the client closed its side of the connection before the request was complete")
-            return True  # keep the transport open to write the answer; `_refuse` closes it later
-        return None
+            return True  # keep the transport open to write the answer; `_linger` closes it later
+        return None  # the transport closes once what is written has been sent
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Forget the connection."""
@@ -181,7 +182,7 @@ class HttpConnection(asyncio.Protocol):
             self.parser.feed_data(piece)
         except httptools.HttpParserCallbackError as error:
             cause = error.__context__
-            if isinstance(cause, ProtocolError | _Closing) or not isinstance(cause, Exception):
+            if cause is not None and (isinstance(cause, ProtocolError | _Closing) or not isinstance(cause, Exception)):
                 raise cause from None  # ours, or the worker exiting (SystemExit)
             raise
         except httptools.HttpParserUpgrade:
@@ -260,9 +261,7 @@ class HttpConnection(asyncio.Protocol):
         length = int(self.headers.get("content-length") or 0)  # llhttp accepts ASCII digits only
         self.remaining = None if encoding is not None else length
         if length > self.limits.max_body_bytes:
-            raise ProtocolError(
-                413, f"body of {length} bytes exceeds the limit of {self.limits.max_body_bytes} bytes"
-            )
+            raise ProtocolError(413, f"body of {length} bytes exceeds the limit of {self.limits.max_body_bytes} bytes")
         expect = self.headers.get("expect")
         if expect is not None:
             if expect.strip().lower() != "100-continue":
@@ -336,11 +335,20 @@ class HttpConnection(asyncio.Protocol):
         self.transport.write(head + response.body if with_body else head)
 
     def _refuse(self, status: int, message: str) -> None:
-        """Answer a request that cannot be served, half-close, and close after `LINGER_S`."""
+        """Answer a request that cannot be served, then close the connection (see `_linger`)."""
         if self.closing:
             return
-        self.closing = True
         self._write(Response.text(status, message), keep_alive=False)
+        self._linger()
+
+    def _linger(self) -> None:
+        """Half-close after the last answer; close when the client does, or after `LINGER_S`.
+
+        Closing a socket while the client's data is still unread makes the kernel reset the
+        connection, and a reset can destroy the answer before the client has read it; so what the
+        client still sends is read and dropped until it closes its side (nginx's lingering close).
+        """
+        self.closing = True
         if self.transport and not self.transport.is_closing() and self.transport.can_write_eof():
             self.transport.write_eof()
         self._arm(LINGER_S)

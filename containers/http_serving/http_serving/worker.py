@@ -122,4 +122,3 @@ class AsyncioWorker(Worker):  # type: ignore[misc]  # gunicorn has no type infor
 def worker_class_path() -> str:
     """The dotted path gunicorn's `worker_class` setting takes for `AsyncioWorker`."""
     return f"{AsyncioWorker.__module__}.{AsyncioWorker.__qualname__}"
-

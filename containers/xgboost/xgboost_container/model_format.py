@@ -46,7 +46,9 @@ class ModelMetadata:
             )
 
 
-def save_model(booster: xgboost.Booster, model_dir: str | Path, *, feature_names: list[str], label: str) -> ModelMetadata:
+def save_model(
+    booster: xgboost.Booster, model_dir: str | Path, *, feature_names: list[str], label: str
+) -> ModelMetadata:
     """Write `booster` with its metadata as the artifact in `model_dir` (created if absent); return the metadata.
 
     `booster` itself is not changed (the attribute is set on a copy).
@@ -89,8 +91,8 @@ def read_metadata(booster: xgboost.Booster, source: str) -> ModelMetadata:
     objective = str(json.loads(booster.save_config())["learner"]["objective"]["name"])
     text = booster.attr(METADATA_ATTRIBUTE)
     if text is None:
-        names = list(booster.feature_names or [f"f{index}" for index in range(count)])
-        return ModelMetadata(names, count, DEFAULT_LABEL, objective)
+        generic = list(booster.feature_names or [f"f{index}" for index in range(count)])
+        return ModelMetadata(generic, count, DEFAULT_LABEL, objective)
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from http_serving import ServerSettings, serve, settings
-
 from xgboost_container import paths
 from xgboost_container.model_format import ModelFormatError
 from xgboost_container.server_app import build_app

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from http_serving import InferenceApp
 from http_serving.settings import ServerSettings
-
 from xgboost_container import server_codec
 from xgboost_container.server_model import Model
 
@@ -19,8 +18,8 @@ from xgboost_container.server_model import Model
 class XGBoostHandler:
     """Predictions of one loaded `Model` for CSV or JSON rows, answered in CSV or JSON."""
 
-    request_types = server_codec.MEDIA_TYPES
-    response_types = server_codec.MEDIA_TYPES
+    request_types: tuple[str, ...] = server_codec.MEDIA_TYPES
+    response_types: tuple[str, ...] = server_codec.MEDIA_TYPES
 
     def __init__(self, model: Model):
         self.model = model

@@ -29,6 +29,7 @@ import math
 
 import numpy as np
 import orjson
+
 from http_serving import HttpError
 
 CSV = "text/csv"
@@ -67,11 +68,10 @@ def _decode_csv(body: bytes) -> np.ndarray:
     except UnicodeDecodeError as error:
         raise HttpError(400, f"CSV body is not UTF-8 text (byte {error.start})") from None
     lines = text.splitlines()
-    with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused below
-        try:
-            rows = np.loadtxt(lines, delimiter=",", dtype=np.float32, ndmin=2, comments=None)
-        except ValueError:
-            rows = _decode_csv_slowly(lines)
+    try:  # a value beyond float32 becomes inf (without a warning), refused below
+        rows = np.loadtxt(lines, delimiter=",", dtype=np.float32, ndmin=2, comments=None)
+    except ValueError:
+        rows = _decode_csv_slowly(lines)
     if np.isinf(rows).any():
         row, column = (int(i) for i in np.argwhere(np.isinf(rows))[0])
         token = _csv_token(lines, row, column) or str(rows[row, column])
@@ -98,7 +98,8 @@ def _decode_csv_slowly(lines: list[str]) -> np.ndarray:
                 400, f"line {line_number} of the CSV body has {len(row)} values, the first row has {len(rows[0])}"
             )
         rows.append(row)
-    return np.asarray(rows, dtype=np.float32).reshape(len(rows), len(rows[0]) if rows else 0)
+    with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused by the caller
+        return np.asarray(rows, dtype=np.float32).reshape(len(rows), len(rows[0]) if rows else 0)
 
 
 def _csv_value(raw: str, line_number: int, column: int) -> float:

@@ -408,7 +408,9 @@ def main() -> int:
         return _fail(container, f"training failed: {error}")
     except Exception as error:  # noqa: BLE001 - every failure must reach output/failure
         traceback.print_exc()
-        return _fail(container, f"training failed with an unexpected error: {type(error).__name__}: {_first_line(error)}")
+        return _fail(
+            container, f"training failed with an unexpected error: {type(error).__name__}: {_first_line(error)}"
+        )
     return 0
 
 
