@@ -7,6 +7,9 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from http_serving import HttpError
 from xgboost_container.server_codec import CSV, JSON, decode, encode
@@ -67,6 +70,47 @@ class TestCsv:
 
     def test_a_huge_number_of_columns_is_a_feature_count_error(self):
         assert "got 100000" in error_of(decode, b",".join([b"1"] * 100000), CSV, 2).message
+
+
+float32_matrices = hnp.arrays(
+    np.float32,
+    st.tuples(st.integers(1, 30), st.integers(1, 12)),
+    elements=st.floats(width=32, allow_nan=False, allow_infinity=False),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(matrix=float32_matrices, fmt=st.sampled_from(["repr", "g", "e", "int"]), crlf=st.booleans())
+def test_plain_number_csv_reads_as_numpy_s_csv_reader_reads_it(matrix, fmt, crlf):
+    """The orjson fast path and numpy's CSV reader agree on every body of plain numbers."""
+    render = {"repr": lambda v: repr(float(v)), "g": lambda v: f"{v:g}", "e": lambda v: f"{v:.3e}"}
+    render["int"] = lambda v: str(int(v)) if abs(v) < 1e15 else f"{v:g}"
+    lines = [",".join(render[fmt](v) for v in row) for row in matrix]
+    body = ("\r\n" if crlf else "\n").join(lines).encode() + b"\n"
+    expected = np.loadtxt(body.decode().splitlines(), delimiter=",", dtype=np.float32, ndmin=2)
+    if np.isinf(expected).any():  # rounding the text pushed a value beyond float32
+        assert error_of(decode, body, CSV, matrix.shape[1]).status == 400
+    else:
+        assert np.array_equal(decode(body, CSV, matrix.shape[1]), expected)
+
+
+class TestCsvFallsBackForWhatIsNotPlainNumbers:
+    """What JSON would read but CSV must not (or the other way round) goes through numpy's reader."""
+
+    @pytest.mark.parametrize("token", ["true", "false", "null", '"1"', "[1]", "{}"])
+    def test_json_values_are_not_numbers(self, token):
+        error = error_of(decode, f"1,{token}".encode(), CSV, 2)
+        assert error.status == 400 and f"non-numeric value {token!r} at line 1, column 2" in error.message
+
+    @pytest.mark.parametrize(
+        ("body", "expected"),
+        [(b"1,,2", [[1, math.nan, 2]]), (b"nan,1,2", [[math.nan, 1, 2]]), (b".5,+1,1.", [[0.5, 1, 1]])],
+    )
+    def test_missing_values_and_number_forms_json_lacks(self, body, expected):
+        assert np.array_equal(decode(body, CSV, 3), np.array(expected, dtype=np.float32), equal_nan=True)
+
+    def test_ragged_rows_are_named(self):
+        assert "line 2 of the CSV body has 1 values" in error_of(decode, b"1,2\n3", CSV, 2).message
 
 
 class TestJson:
@@ -148,6 +192,9 @@ class TestEncode:
     def test_json_predictions(self):
         assert json.loads(encode(np.array([1.5, 2.25], dtype=np.float32), JSON)) == {"predictions": [1.5, 2.25]}
         assert json.loads(encode(np.array([[0.5, 0.5]], dtype=np.float32), JSON)) == {"predictions": [[0.5, 0.5]]}
+
+    def test_csv_non_finite_predictions_are_written_as_csv_readers_read_them(self):
+        assert encode(np.array([np.nan, np.inf, 1.5], dtype=np.float32), CSV) == b"nan\ninf\n1.5\n"
 
     def test_float32_values_round_trip_exactly(self):
         values = np.array([9.821717262268066, 1e-8, -3.4e38], dtype=np.float32)

@@ -62,21 +62,52 @@ def decode(body: bytes, content_type: str, num_features: int) -> np.ndarray:
 
 
 def _decode_csv(body: bytes) -> np.ndarray:
-    """Parse CSV rows; numpy's C parser handles the common case, `_decode_csv_slowly` the rest."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise HttpError(400, f"CSV body is not UTF-8 text (byte {error.start})") from None
-    lines = text.splitlines()
-    try:  # a value beyond float32 becomes inf (without a warning), refused below
-        rows = np.loadtxt(lines, delimiter=",", dtype=np.float32, ndmin=2, comments=None)
-    except ValueError:
-        rows = _decode_csv_slowly(lines)
+    """Parse CSV rows: plain numbers by orjson, anything else by numpy's C reader or, to explain an error, by Python."""
+    rows = _plain_numbers(body)
+    if rows is None:
+        rows = _read_csv(_csv_lines(body))
     if np.isinf(rows).any():
         row, column = (int(i) for i in np.argwhere(np.isinf(rows))[0])
-        token = _csv_token(lines, row, column) or str(rows[row, column])
+        token = _csv_token(_csv_lines(body), row, column) or str(rows[row, column])
         raise HttpError(400, f"non-finite value {token!r} at row {row + 1}, column {column + 1}: {_FINITE_RULE}")
     return rows
+
+
+def _csv_lines(body: bytes) -> list[str]:
+    try:
+        return body.decode("utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise HttpError(400, f"CSV body is not UTF-8 text (byte {error.start})") from None
+
+
+def _read_csv(lines: list[str]) -> np.ndarray:
+    try:  # a value beyond float32 becomes inf (without a warning), refused by the caller
+        return np.loadtxt(lines, delimiter=",", dtype=np.float32, ndmin=2, comments=None)
+    except ValueError:
+        return _decode_csv_slowly(lines)
+
+
+def _plain_numbers(body: bytes) -> np.ndarray | None:
+    """A CSV body of plain numbers only (the common case), read by orjson's number parser; else None.
+
+    Each line of such a body is a JSON array's elements, so the body becomes a JSON array of rows
+    and orjson reads the numbers: about four times faster than numpy's CSV reader for 1000 values
+    (measured; numpy converts text to floats slowly). Anything else (empty fields, `nan`, quotes,
+    ragged rows, `true`/`false`/`null`, which JSON would read as values) returns None, and numpy's
+    CSV reader reads the body and explains what is wrong with it; both give the same matrix for a
+    body of plain numbers (a test compares them).
+    """
+    if b"true" in body or b"false" in body or b"null" in body:
+        return None
+    document = b"[[" + body.strip().replace(b"\r\n", b"\n").replace(b"\n", b"],[") + b"]]"
+    try:
+        matrix = np.array(orjson.loads(document))
+    except (orjson.JSONDecodeError, ValueError, OverflowError):
+        return None
+    if matrix.ndim != 2 or matrix.dtype.kind not in "fiu":
+        return None
+    with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused by the caller
+        return matrix.astype(np.float32)
 
 
 def _csv_token(lines: list[str], row: int, column: int) -> str | None:
@@ -187,10 +218,19 @@ def _show(value: object) -> str:
 
 
 def encode(predictions: np.ndarray, accept_type: str) -> bytes:
-    """Encode predictions (one entry, or one row of outputs, per input row) as `accept_type`."""
+    """Encode predictions (one entry, or one row of outputs, per input row) as `accept_type`.
+
+    Numbers are written by orjson, in the shortest form that reads back as the same float32; a CSV
+    answer is orjson's array with its brackets turned into line ends (its numbers are CSV numbers).
+    """
     if accept_type == JSON:
         return orjson.dumps({"predictions": predictions}, option=orjson.OPT_SERIALIZE_NUMPY)
-    values = predictions.tolist()
+    if not np.isfinite(predictions).all():  # orjson writes null; CSV readers read nan and inf
+        values = predictions.tolist()
+        if predictions.ndim == 1:
+            return ("\n".join(map(repr, values)) + "\n").encode()
+        return ("\n".join(",".join(map(repr, row)) for row in values) + "\n").encode()
+    text = orjson.dumps(predictions, option=orjson.OPT_SERIALIZE_NUMPY)
     if predictions.ndim == 1:
-        return ("\n".join(map(repr, values)) + "\n").encode()
-    return ("\n".join(",".join(map(repr, row)) for row in values) + "\n").encode()
+        return text[1:-1].replace(b",", b"\n") + b"\n"
+    return text[2:-2].replace(b"],[", b"\n") + b"\n"
