@@ -14,7 +14,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 CDK_OUT ?= cdk.out
 DATA ?= ../shared/data/abalone-dataset.csv
 
-.PHONY: help setup check synth lint test demo local-build bench lock clean
+.PHONY: help setup check synth lint test demo local-build bench bench-http fuzz lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,8 +41,16 @@ demo: setup ## The whole MLOps lifecycle locally: synth+lint, seed, build, appro
 local-build: setup ## Run the model build pipeline's steps locally on the Abalone data set
 	@scripts/local-build.sh $(DATA)
 
-bench: setup ## Serving benchmark: our model server vs MLServer vs in-process predict
+bench: setup ## Serving benchmark: our model server vs MLServer vs in-process predict (and a zero-work HTTP baseline)
 	@bench/serving/run.sh
+
+bench-http: setup ## The serving benchmark with the other HTTP layers measured too (uvicorn-worker, gunicorn ASGI)
+	@bench/serving/run.sh --candidates uvicorn,gunicorn-asgi
+
+FUZZ_EXAMPLES ?= 3000
+fuzz: setup ## Long hypothesis fuzz of the real model server (FUZZ_EXAMPLES per test, default 3000)
+	@MODEL_SERVER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/xgboost_server/test_server_fuzz.py \
+	  -p no:randomly -n 0 -q --hypothesis-show-statistics
 
 lock: ## Re-resolve the pins from requirements*.in (needs network)
 	@scripts/lock.sh

@@ -73,6 +73,7 @@ accepts = st.one_of(
 numbers = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.integers(min_value=-(10**30), max_value=10**30),
+    st.integers(min_value=10**300, max_value=10**400),  # beyond a double
     st.sampled_from([3.4e38, 3.5e38, -1e39, 1e-45]),
 )
 csv_rows = st.lists(
@@ -94,7 +95,9 @@ json_bodies = st.one_of(
         lambda rows: {"instances": rows}
     ),
 ).map(lambda document: json.dumps(document, allow_nan=True).encode())
-deep_bodies = st.integers(min_value=1, max_value=80_000).map(lambda depth: b"[" * depth + b"]" * depth)
+deep_bodies = st.one_of(st.integers(min_value=1, max_value=80_000), st.sampled_from([1_100, 10_000, 49_000])).map(
+    lambda depth: b"[" * depth + b"]" * depth
+)
 huge_bodies = st.integers(min_value=90_000, max_value=300_000).map(lambda size: (b"1,2,3,4\n" * (size // 8 + 1))[:size])
 bodies = st.one_of(
     csv_bodies,
