@@ -266,7 +266,9 @@ def cpu_seconds_of(process: subprocess.Popen) -> Callable[[], float]:
     return read
 
 
-def start_mlserver(mlserver: Path, model_dir: Path, workdir: Path, port: int, log_path: Path) -> subprocess.Popen:
+def start_mlserver(
+    mlserver: Path, model_dir: Path, workdir: Path, port: int, log_path: Path, threads: int
+) -> subprocess.Popen:
     """Start MLServer with mlserver-xgboost on the same model file, loopback only.
 
     `parallel_workers: 0` runs inference in the HTTP process: on 2 cores it measured about five
@@ -297,9 +299,9 @@ def start_mlserver(mlserver: Path, model_dir: Path, workdir: Path, port: int, lo
             }
         )
     )
-    # One OpenMP thread, as each of our workers has: with XGBoost's default (every core), its idle
-    # OpenMP threads spin and, on a shared machine, MLServer measured about ten times slower.
-    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # By default one OpenMP thread, as each of our workers has: with XGBoost's default (every core)
+    # its idle OpenMP threads spin and, on a shared machine, MLServer measured ten times slower.
+    environment = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
     return start([str(mlserver), "start", str(repository)], log_path, cwd=repository, env=environment)
 
 
@@ -340,6 +342,12 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=0.5, help="seconds of warm-up per round")
     parser.add_argument("--duration", type=float, default=2.0, help="measured seconds per round")
     parser.add_argument(
+        "--mlserver-threads",
+        type=int,
+        default=1,
+        help="OpenMP threads of MLServer's XGBoost (OMP_NUM_THREADS); 0: XGBoost's default, every core",
+    )
+    parser.add_argument(
         "--candidates",
         default="",
         help="comma-separated other HTTP layers to measure with the same application: uvicorn, gunicorn-asgi",
@@ -365,7 +373,12 @@ def main() -> int:
                 command = server_command(kind, model_dir, ports[kind], args.workers)
                 servers[kind] = start(command, workdir / f"{kind}.log")
             servers["mlserver"] = start_mlserver(
-                args.mlserver.resolve(), model_dir, workdir, ports["mlserver"], workdir / "mlserver.log"
+                args.mlserver.resolve(),
+                model_dir,
+                workdir,
+                ports["mlserver"],
+                workdir / "mlserver.log",
+                args.mlserver_threads,
             )
             try:
                 for name, process in servers.items():
@@ -423,7 +436,7 @@ def report(args, results: dict, names: list[str]) -> int:
     print(
         f"loopback, {os.cpu_count()} CPUs, {args.concurrency} keep-alive clients, {args.rounds} alternating rounds "
         f"of {args.duration:g} s per server and payload (req/s: median round); our servers: {args.workers} workers; "
-        f"floor: {args.workers} processes"
+        f"floor: {args.workers} processes; MLServer: OMP_NUM_THREADS={args.mlserver_threads or 'unset'}"
     )
     print(f"{'target':<30}{'rows':>5}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'req/s / floor':>15}{'CPU us/req':>12}")
     failed = False

@@ -148,6 +148,11 @@ def test_model_load_logged_with_its_device(server):
     assert f"{FEATURES} features" in server.log() and "predictor device cpu" in server.log()
 
 
+def test_no_control_socket_is_opened(server):
+    """gunicorn's runtime-management socket is off: the server is controlled by signals only."""
+    assert "Control socket" not in server.log()
+
+
 def test_url_of_server_is_loopback(server):
     assert urlsplit(server.url).hostname == "127.0.0.1"
 

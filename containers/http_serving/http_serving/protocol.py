@@ -35,6 +35,7 @@ import logging
 import time
 from collections.abc import Callable
 from email.utils import formatdate
+from typing import cast
 from urllib.parse import unquote
 
 import httptools
@@ -116,8 +117,7 @@ class HttpConnection(asyncio.Protocol):
     # --- asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Start the idle timer of a new connection."""
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # a socket transport (asyncio's or uvloop's)
         self._arm(self.limits.keepalive_s)
 
     def data_received(self, data: bytes) -> None:

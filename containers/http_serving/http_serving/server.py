@@ -42,6 +42,9 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]  # gunicorn has no 
             "worker_class": worker_class_path(),
             "timeout": self.settings.timeout,
             "post_worker_init": post_worker_init,
+            # gunicorn's control socket (runtime management through a Unix socket in $HOME) is not
+            # needed: SageMaker controls the server with signals only.
+            "control_socket_disable": True,
             "accesslog": None,
             "errorlog": "-",
             "loglevel": "info",
