@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
+import subprocess
+import sys
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +18,9 @@ import xgboost
 from xgboost_container import model_format, train
 
 from .conftest import regression_data
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILTIN_XGBOOST = ROOT / ".venv" / "builtin-xgboost"  # installed by scripts/setup.sh
 
 
 @pytest.fixture(scope="module")
@@ -34,15 +41,27 @@ def test_round_trip_keeps_predictions_and_metadata(booster, tmp_path):
     np.testing.assert_array_equal(loaded.predict(data), booster.predict(data))
 
 
-def test_the_artifact_is_one_file_in_xgboost_s_own_format(booster, tmp_path):
+def test_the_artifact_is_one_file_in_xgboost_s_json_format_with_a_plain_intercept(booster, tmp_path):
     model_format.save_model(booster, tmp_path / "model", feature_names=["a", "b", "c"], label="y")
     assert [path.name for path in (tmp_path / "model").iterdir()] == ["xgboost-model"]
-    reference = booster.copy()
-    reference.set_attr(
-        **{model_format.METADATA_ATTRIBUTE: json.dumps({"feature_names": ["a", "b", "c"], "label": "y"})}
+    document = json.loads((tmp_path / "model" / "xgboost-model").read_bytes())
+    written = document["learner"]["learner_model_param"]["base_score"]
+    native = json.loads(booster.save_raw("json"))["learner"]["learner_model_param"]["base_score"]
+    assert native.startswith("[") and written == native.strip("[]")  # XGBoost 3.2 writes a list
+
+
+def test_a_model_with_one_intercept_per_class_keeps_the_list(tmp_path):
+    data = regression_data(90, features=3)
+    labels = np.digitize(data[:, 0], np.quantile(data[:, 0], [1 / 3, 2 / 3]))
+    booster = xgboost.train(
+        {"objective": "multi:softprob", "num_class": 3}, xgboost.DMatrix(data[:, 1:], label=labels), 3
     )
-    reference.save_model(str(tmp_path / "reference.ubj"))  # Booster.save_model with an explicit .ubj extension
-    assert (tmp_path / "model" / "xgboost-model").read_bytes() == (tmp_path / "reference.ubj").read_bytes()
+    model_format.save_model(booster, tmp_path, feature_names=["a", "b", "c"], label="y")
+    written = json.loads((tmp_path / "xgboost-model").read_bytes())["learner"]["learner_model_param"]["base_score"]
+    assert written.startswith("[") and written.count(",") == 2
+    loaded, _ = model_format.load_model(tmp_path)
+    rows = xgboost.DMatrix(data[:5, 1:])
+    np.testing.assert_array_equal(loaded.predict(rows), booster.predict(rows))
 
 
 def test_saving_leaves_the_callers_booster_unchanged(booster, tmp_path):
@@ -127,6 +146,7 @@ def builtin_container_load(model_dir, *, ensemble: bool) -> list[xgboost.Booster
     return boosters
 
 
+@pytest.mark.filterwarnings("ignore:.*Unknown file format")  # the built-in loader passes a bare file name
 @pytest.mark.parametrize("ensemble", [False, True])
 def test_sagemaker_s_builtin_container_loads_the_trained_artifact(job, tmp_path, ensemble):
     """Train with the image's entrypoint, pack as SageMaker does, unpack, load as the built-in image does."""
@@ -152,3 +172,54 @@ def test_the_builtin_loader_refuses_a_directory_with_a_metadata_file_first(boost
     (tmp_path / "model-metadata.json").write_text(json.dumps({"num_features": 3}))
     with pytest.raises(xgboost.core.XGBoostError):
         builtin_container_load(tmp_path, ensemble=False)
+
+
+BUILTIN_PREDICT = """
+import json, sys, warnings
+import numpy as np, xgboost
+warnings.simplefilter("ignore")
+model_path, rows_path = sys.argv[1:]
+booster = xgboost.Booster()
+booster.load_model(model_path)  # what the built-in container does after pickle fails
+rows = xgboost.DMatrix(np.loadtxt(rows_path, delimiter=",", ndmin=2))
+predictions = booster.predict(rows, validate_features=False).tolist()
+print(json.dumps({"version": xgboost.__version__, "predictions": predictions}))
+"""
+
+
+@pytest.mark.parametrize("objective", ["reg:squarederror", "binary:logistic"])
+def test_the_built_in_image_s_xgboost_predicts_what_we_predict(job, tmp_path, objective):
+    """XGBoost 3.0.5 (SageMaker's built-in image 3.0-5) serving our artifact gives our predictions.
+
+    Before the intercept was written as a number, 3.0.5 loaded the artifact without an error and
+    predicted every value shifted by the intercept (by about 10 on this regression).
+    """
+    job.hyperparameters({"num_round": "20", "objective": objective})
+    if objective == "binary:logistic":
+        data = regression_data(300)
+        job.channel("train", np.column_stack([data[:, 0] > 10, data[:, 1:]]))
+        job.channel("validation", np.column_stack([data[:60, 0] > 10, data[:60, 1:]]))
+    assert train.main() == 0
+    rows = regression_data(25, seed=4)[:, 1:]
+    np.savetxt(tmp_path / "rows.csv", rows, delimiter=",")
+    result = subprocess.run(
+        [sys.executable, "-c", BUILTIN_PREDICT, str(job.model / "xgboost-model"), str(tmp_path / "rows.csv")],
+        env={**os.environ, "PYTHONPATH": str(BUILTIN_XGBOOST)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    served = json.loads(result.stdout)
+    ours, _ = model_format.load_model(job.model)
+    assert served["version"] == "3.0.5"
+    np.testing.assert_allclose(served["predictions"], ours.predict(xgboost.DMatrix(rows)), rtol=1e-6)
+
+
+def test_the_built_in_xgboost_pin_is_the_version_of_the_image_the_model_build_records():
+    pin = (ROOT / "containers" / "xgboost" / "requirements-builtin-image.txt").read_text()
+    recorded = re.search(
+        r'BUILTIN_XGBOOST_VERSION = "(\d+)\.(\d+)-(\d+)"',
+        (ROOT / "seedcode" / "model-build" / "pipelines" / "abalone" / "pipeline.py").read_text(),
+    )
+    assert recorded and f"xgboost-cpu=={'.'.join(recorded.groups())}" in pin

@@ -1,8 +1,14 @@
 """The model artifact format shared by training, evaluation and serving (see docs/contracts.md).
 
 A model directory (what SageMaker packs into `model.tar.gz` from `/opt/ml/model`, and unpacks
-into `/opt/ml/model` of an endpoint) holds one file, `xgboost-model`: the Booster saved in
-XGBoost's own format (UBJSON, as `Booster.save_model` writes it).
+into `/opt/ml/model` of an endpoint) holds one file, `xgboost-model`: the Booster in XGBoost's
+JSON model format, written so that the XGBoost of SageMaker's built-in image reads it the same
+(`requirements-builtin-image.txt`, 3.0.5 for the image version the model build records, 3.0-5).
+XGBoost 3.1 started writing the intercept (`base_score`) as a list, `[1.002E1]`; XGBoost 3.0 reads
+only a single number there, falls back to 0.5 and predicts values shifted by the intercept,
+silently. So a single intercept is written as a number, which every version reads; a model with
+one intercept per class (multi-class models trained by XGBoost 3.1 or later) keeps the list, and
+only a 3.1+ XGBoost serves it correctly.
 
 What a consumer needs besides the trees travels inside that file, as a booster attribute
 (`platform_metadata`: `{"feature_names": [...], "label": "..."}`); the feature count and the
@@ -62,10 +68,22 @@ def save_model(
     saved.set_attr(**{METADATA_ATTRIBUTE: json.dumps({"feature_names": list(feature_names), "label": label})})
     directory = Path(model_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    # save_raw gives the bytes save_model writes in XGBoost's UBJSON format, without the warning
-    # save_model emits for a file name that lacks a .json/.ubj extension.
-    (directory / MODEL_FILE).write_bytes(saved.save_raw(raw_format="ubj"))
+    (directory / MODEL_FILE).write_bytes(portable_model_bytes(saved))
     return read_metadata(saved, MODEL_FILE)
+
+
+def portable_model_bytes(booster: xgboost.Booster) -> bytes:
+    """The booster in XGBoost's JSON model format, with a single intercept written as a number.
+
+    See the module's docstring: XGBoost 3.0 (SageMaker's built-in image) reads `base_score` only
+    as a number; XGBoost 3.1+ writes it as a list and reads either.
+    """
+    document = json.loads(booster.save_raw(raw_format="json"))
+    parameters = document["learner"]["learner_model_param"]
+    intercepts = parameters["base_score"].strip("[]").split(",")
+    if len(intercepts) == 1:
+        parameters["base_score"] = intercepts[0]
+    return json.dumps(document, separators=(",", ":")).encode()
 
 
 def load_model(model_dir: str | Path) -> tuple[xgboost.Booster, ModelMetadata]:
