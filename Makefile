@@ -16,7 +16,7 @@ DATA ?= ../shared/data/abalone-dataset.csv
 CONFIG ?= config/default.yaml
 PYTEST_ARGS ?=
 
-.PHONY: help setup check generate synth lint test diff deploy demo local-build legacy-demo bench lock clean
+.PHONY: help setup check generate synth lint test diff deploy demo local-build legacy-demo bench bench-http fuzz lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -58,8 +58,16 @@ local-build: setup ## Run the model build pipeline's steps locally on the Abalon
 legacy-demo: setup ## Legacy ML code on SageMaker: the Step Functions workflow on the emulator, jobs run locally
 	@$(PY) -m local_lifecycle.legacy_demo
 
-bench: setup ## Serving benchmark: our model server vs MLServer vs in-process predict
+bench: setup ## Serving benchmark: our model server vs MLServer vs in-process predict (and a zero-work HTTP baseline)
 	@bench/serving/run.sh
+
+bench-http: setup ## The serving benchmark with the other HTTP layers measured too (uvicorn-worker, gunicorn ASGI)
+	@bench/serving/run.sh --candidates uvicorn,gunicorn-asgi
+
+FUZZ_EXAMPLES ?= 3000
+fuzz: setup ## Long hypothesis fuzz of the real model server (FUZZ_EXAMPLES per test, default 3000)
+	@MODEL_SERVER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/xgboost_server/test_server_fuzz.py \
+	  -p no:randomly -n 0 -q --hypothesis-show-statistics
 
 lock: ## Re-resolve the pins from requirements*.in (needs network)
 	@scripts/lock.sh

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from local_lifecycle.steps import StepFailed
@@ -26,26 +27,36 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(path.read_text().splitlines()[-lines:]) if path.is_file() else ""
 
 
-def start_logged(command: list[str], *, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    """Start `command` with stdout and stderr going to `log_path`."""
+def start_logged(
+    command: list[str], *, env: dict[str, str] | None, log_path: Path, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `command` with stdout and stderr going to `log_path` (`env` None: this process's)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:  # the child keeps its own descriptor
-        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
 
 
 def wait_until_answering(
-    process: subprocess.Popen[bytes], url: str, *, what: str, log_path: Path, timeout: float = 30.0
+    process: subprocess.Popen[bytes],
+    url: str,
+    *,
+    what: str,
+    log_path: Path,
+    timeout: float = 30.0,
+    ready: Callable[[], bool] = lambda: True,
 ) -> None:
-    """Poll `url` until it answers; stop the process and fail with its log tail if it never does."""
+    """Poll `url` until it answers 200 and `ready()` holds; stop the process and fail with its log tail if not."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise StepFailed(f"{what} exited with {process.returncode}; log: {log_path}", log_tail=log_tail(log_path))
         try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200 and ready():
+                    return
         except OSError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     stop(process)
     raise StepFailed(
         f"{what} did not answer {url} within {timeout:.0f} s; log: {log_path}", log_tail=log_tail(log_path)

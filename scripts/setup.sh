@@ -23,14 +23,22 @@ if ! command -v rsync >/dev/null; then
   "${SUDO[@]}" DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsync >/dev/null
 fi
 
-py_stamp=$(stamp_of requirements.txt requirements-dev.txt containers/xgboost/pyproject.toml)
+py_stamp=$(stamp_of requirements.txt requirements-dev.txt containers/http_serving/pyproject.toml \
+  containers/xgboost/pyproject.toml containers/xgboost/requirements-builtin-image.txt)
 if [ "$(cat .venv/.setup-stamp 2>/dev/null)" != "$py_stamp" ]; then
   echo "setup: installing pinned Python packages into .venv"
   [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip==25.3
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
-  # The ML core of the XGBoost image, installed editable so local runs use the same code the image runs.
-  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e containers/xgboost
+  # The model servers' shared HTTP layer and the ML core of the XGBoost image, installed editable so
+  # that tests and local runs use the same code the images run.
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps \
+    -e containers/http_serving -e containers/xgboost
+  # The XGBoost of SageMaker's built-in image, on its own path (PYTHONPATH=.venv/builtin-xgboost):
+  # the artifact compatibility test loads our models with it.
+  rm -rf .venv/builtin-xgboost
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps \
+    --target .venv/builtin-xgboost -r containers/xgboost/requirements-builtin-image.txt
   echo "$py_stamp" > .venv/.setup-stamp
 fi
 

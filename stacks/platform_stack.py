@@ -244,15 +244,17 @@ class PlatformStack(cdk.Stack):
         """SSM parameters holding the XGBoost image URIs that product templates read at launch."""
         images = self.config.images
         for flavour, configured, dockerfile in (
-            ("cpu", images.xgboost_cpu_uri, "Dockerfile"),
-            ("gpu", images.xgboost_gpu_uri, "Dockerfile.gpu"),
+            ("cpu", images.xgboost_cpu_uri, "xgboost/Dockerfile"),
+            ("gpu", images.xgboost_gpu_uri, "xgboost/Dockerfile.gpu"),
         ):
+            # The build context is containers/: the image installs the shared HTTP layer beside the
+            # XGBoost package (containers/.dockerignore keeps caches out of the context).
             uri = (
                 configured
                 or ecr_assets.DockerImageAsset(
                     self,
                     f"XGBoost{flavour.upper()}Image",
-                    directory=str(CONTAINERS_DIR / "xgboost"),
+                    directory=str(CONTAINERS_DIR),
                     file=dockerfile,
                     platform=ecr_assets.Platform.LINUX_AMD64,
                 ).image_uri

@@ -5,10 +5,18 @@ generated data of the same shape). For each payload size (1 row, 100 rows) the s
 client (`loadgen.py`) drives each server with `--concurrency` keep-alive connections; ours gets
 the CSV body on `POST /invocations`, MLServer the equivalent V2 request on
 `POST /v2/models/<name>/infer`. The servers are measured in alternating rounds so that noise from
-anything else on the machine spreads over both. The floor is the same decode + predict + encode
-work called in this process, one request at a time, with no HTTP.
+anything else on the machine spreads over both. Also measured, in the same rounds:
 
-Prints a table (requests/s, p50, p99, and each server's distance from the floor) and, last,
+- the like-for-like floor: the same decode + predict + encode called in process, with no HTTP,
+  in as many processes as our server has workers, all at once;
+- the zero-work baseline: our HTTP layer (same workers, same settings) answering a constant
+  body, which shows what HTTP alone costs;
+- with `--candidates`, other HTTP layers serving the same application (see `servers.py`).
+
+Each server's CPU time is read from /proc (master and every worker) at both ends of each
+measurement window: CPU microseconds per request tell the cost independent of the client.
+
+Prints a table and the goal ratios; the last line is
 `throughput_ratio_vs_mlserver=<our rps / MLServer rps on 100-row payloads>`.
 """
 
@@ -17,30 +25,42 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import multiprocessing
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import psutil
 import xgboost
 from loadgen import LoadResult, build_request, percentile, run_load
 
+from local_lifecycle.processes import free_port, start_logged, stop, wait_until_answering
 from xgboost_container import server_codec
 from xgboost_container.model_format import MODEL_FILE, save_model
-from xgboost_container.server_model import DeviceChoice, load
+from xgboost_container.server_model import DeviceChoice, Model, load
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "abalone-dataset.csv"
 MODEL_NAME = "abalone"
 HOST = "127.0.0.1"
 PAYLOAD_ROWS = (1, 100)
+SERVERS = Path(__file__).resolve().parent / "servers.py"
+LABELS = {
+    "floor": "in-process predict (floor)",
+    "xgboost-serve": "xgboost-serve (ours)",
+    "constant": "ours, constant answer",
+    "uvicorn": "uvicorn-worker (httptools)",
+    "gunicorn-asgi": "gunicorn ASGI worker",
+    "mlserver": "MLServer 1.7.1",
+}
 
 
 def abalone_features(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -86,31 +106,8 @@ def build_model(model_dir: Path, data: Path) -> np.ndarray:
         "seed": 1,
     }
     booster = xgboost.train(params, xgboost.DMatrix(features, label, feature_names=names), num_boost_round=50)
-    save_model(booster, model_dir, feature_names=names, label="rings", objective=params["objective"])
+    save_model(booster, model_dir, feature_names=names, label="rings")
     return features
-
-
-def free_port() -> int:
-    """A free TCP port on the loopback interface."""
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
-def wait_ready(url: str, process: subprocess.Popen, timeout_s: float = 90.0) -> None:
-    """Poll `url` until it answers 200; fail early if the server process exits."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before {url} was ready")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} not ready after {timeout_s} s")
 
 
 def post(port: int, path: str, body: bytes, content_type: str) -> bytes:
@@ -170,9 +167,23 @@ class Measured:
         """The first failure seen, for the report."""
         return next((result.first_error for result in self.rounds if result.first_error), "")
 
+    @property
+    def cpu_us_per_request(self) -> float:
+        """Server CPU microseconds per successful request, over every round (NaN when not measured)."""
+        measured = [result for result in self.rounds if result.cpu_s is not None]
+        requests = sum(result.requests for result in measured)
+        return sum(result.cpu_s or 0.0 for result in measured) / requests * 1e6 if requests else float("nan")
 
-def measure_floor(model, body: bytes, duration_s: float) -> LoadResult:
-    """Decode + predict + encode in this process, back to back, for `duration_s` seconds."""
+
+_FLOOR_MODEL: Model | None = None  # set before the floor's processes fork
+
+
+def _floor_process(body: bytes, duration_s: float, start_at: float) -> LoadResult:
+    """One floor process: decode + predict + encode back to back from `start_at` for `duration_s`."""
+    model = _FLOOR_MODEL
+    assert model is not None
+    time.sleep(max(0.0, start_at - time.monotonic()))
+    started_cpu = time.process_time()
     latencies = []
     stop = time.perf_counter() + duration_s
     while time.perf_counter() < stop:
@@ -180,28 +191,54 @@ def measure_floor(model, body: bytes, duration_s: float) -> LoadResult:
         rows = server_codec.decode(body, server_codec.CSV, model.num_features)
         server_codec.encode(model.predict(rows), server_codec.CSV)
         latencies.append((time.perf_counter() - started) * 1000)
-    return LoadResult(len(latencies), 0, duration_s, latencies, "")
+    return LoadResult(len(latencies), 0, duration_s, latencies, "", time.process_time() - started_cpu)
 
 
-def start_ours(model_dir: Path, port: int, workers: int, log_path: Path) -> subprocess.Popen:
-    """Start `xgboost-serve` from this venv on the loopback interface."""
-    command = [
-        sys.executable,
-        "-m",
-        "xgboost_container.serve",
-        "--model-dir",
-        str(model_dir),
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
-    return subprocess.Popen(command, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
+def measure_floor(model: Model, body: bytes, duration_s: float, processes: int) -> LoadResult:
+    """The floor: `processes` processes (as many as the server's workers) predicting at once, no HTTP."""
+    global _FLOOR_MODEL
+    _FLOOR_MODEL = model
+    start_at = time.monotonic() + 0.5
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        parts = pool.starmap(_floor_process, [(body, duration_s, start_at)] * processes)
+    return LoadResult(
+        sum(part.requests for part in parts),
+        0,
+        duration_s,
+        [ms for part in parts for ms in part.latencies_ms],
+        "",
+        sum(part.cpu_s or 0.0 for part in parts),
+    )
 
 
-def start_mlserver(mlserver: Path, model_dir: Path, workdir: Path, port: int, log_path: Path) -> subprocess.Popen:
+def server_command(kind: str, model_dir: Path, port: int, workers: int) -> list[str]:
+    """The command line that starts one of our server kinds on the loopback interface."""
+    common = ["--model-dir", str(model_dir), "--port", str(port), "--workers", str(workers)]
+    if kind == "xgboost-serve":
+        return [sys.executable, "-m", "xgboost_container.serve", "--host", HOST, *common]
+    return [sys.executable, str(SERVERS), kind, "--host", HOST, *common]
+
+
+def cpu_seconds_of(process: subprocess.Popen) -> Callable[[], float]:
+    """A function reading a server's CPU time (user + system, the process and all its children) from /proc."""
+    root = psutil.Process(process.pid)
+
+    def read() -> float:
+        total = 0.0
+        for member in [root, *root.children(recursive=True)]:
+            try:
+                times = member.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
+    return read
+
+
+def start_mlserver(
+    mlserver: Path, model_dir: Path, workdir: Path, port: int, log_path: Path, threads: int
+) -> subprocess.Popen:
     """Start MLServer with mlserver-xgboost on the same model file, loopback only.
 
     `parallel_workers: 0` runs inference in the HTTP process: on 2 cores it measured about five
@@ -232,36 +269,24 @@ def start_mlserver(mlserver: Path, model_dir: Path, workdir: Path, port: int, lo
             }
         )
     )
-    return subprocess.Popen(
-        [str(mlserver), "start", str(repository)], stdout=log_path.open("w"), stderr=subprocess.STDOUT, cwd=repository
-    )
+    # By default one OpenMP thread, as each of our workers has: with XGBoost's default (every core)
+    # its idle OpenMP threads spin and, on a shared machine, MLServer measured ten times slower.
+    environment = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    return start_logged([str(mlserver), "start", str(repository)], env=environment, log_path=log_path, cwd=repository)
 
 
-def stop(process: subprocess.Popen) -> None:
-    """Stop a server this benchmark started."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def check_same_predictions(model, rows: np.ndarray, ours_port: int, mls_port: int) -> None:
-    """Both servers must return what the in-process model predicts before anything is timed."""
+def check_same_predictions(model, rows: np.ndarray, ports: dict[str, int]) -> None:
+    """Every server must return what the in-process model predicts before anything is timed."""
     expected = model.predict(rows)
-    ours = np.array(
-        json.loads(
-            post(ours_port, "/invocations", json.dumps({"instances": rows.tolist()}).encode(), server_codec.JSON)
-        )["predictions"]
-    )
-    theirs = np.array(
-        json.loads(post(mls_port, f"/v2/models/{MODEL_NAME}/infer", v2_body(rows), "application/json"))["outputs"][0][
-            "data"
-        ]
-    )
-    for name, got in (("xgboost-serve", ours), ("MLServer", theirs)):
+    for name, port in ports.items():
+        if name == "constant":
+            continue
+        if name == "mlserver":
+            document = json.loads(post(port, f"/v2/models/{MODEL_NAME}/infer", v2_body(rows), "application/json"))
+            got = np.array(document["outputs"][0]["data"])
+        else:
+            body = json.dumps({"instances": rows.tolist()}).encode()
+            got = np.array(json.loads(post(port, "/invocations", body, server_codec.JSON))["predictions"])
         if not np.allclose(got.ravel(), expected, rtol=1e-5):
             raise RuntimeError(f"{name} predictions differ from the in-process model: {got[:3]} vs {expected[:3]}")
 
@@ -275,7 +300,22 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="alternating measurement rounds per server")
     parser.add_argument("--warmup", type=float, default=0.5, help="seconds of warm-up per round")
     parser.add_argument("--duration", type=float, default=2.0, help="measured seconds per round")
+    parser.add_argument(
+        "--mlserver-threads",
+        type=int,
+        default=1,
+        help="OpenMP threads of MLServer's XGBoost (OMP_NUM_THREADS); 0: XGBoost's default, every core",
+    )
+    parser.add_argument(
+        "--candidates",
+        default="",
+        help="comma-separated other HTTP layers to measure with the same application: uvicorn, gunicorn-asgi",
+    )
     args = parser.parse_args()
+    candidates = [name for name in args.candidates.split(",") if name]
+    unknown = sorted(set(candidates) - {"uvicorn", "gunicorn-asgi"})
+    if unknown:
+        parser.error(f"unknown candidates {unknown}; known: uvicorn, gunicorn-asgi")
 
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         workdir = Path(tmp)
@@ -284,88 +324,113 @@ def main() -> int:
         model = load(model_dir, DeviceChoice("cpu", "benchmark floor"))
         model.activate(threads=1)
         payloads = {n: features[:n] for n in PAYLOAD_ROWS}
-
-        ours_port, mls_port = free_port(), free_port()
-        servers: list[subprocess.Popen] = []
+        kinds = ["xgboost-serve", "constant", *candidates]
+        ports = {name: free_port() for name in [*kinds, "mlserver"]}
+        servers: dict[str, subprocess.Popen] = {}
         try:
-            servers.append(start_ours(model_dir, ours_port, args.workers, workdir / "ours.log"))
-            servers.append(
-                start_mlserver(args.mlserver.resolve(), model_dir, workdir, mls_port, workdir / "mlserver.log")
+            for kind in kinds:
+                command = server_command(kind, model_dir, ports[kind], args.workers)
+                servers[kind] = start_logged(command, env=None, log_path=workdir / f"{kind}.log")
+            servers["mlserver"] = start_mlserver(
+                args.mlserver.resolve(),
+                model_dir,
+                workdir,
+                ports["mlserver"],
+                workdir / "mlserver.log",
+                args.mlserver_threads,
             )
             try:
-                wait_ready(f"http://{HOST}:{ours_port}/ping", servers[0])
-                wait_ready(f"http://{HOST}:{mls_port}/v2/models/{MODEL_NAME}/ready", servers[1])
+                for name, process in servers.items():
+                    ready = f"/v2/models/{MODEL_NAME}/ready" if name == "mlserver" else "/ping"
+                    wait_until_answering(
+                        process,
+                        f"http://{HOST}:{ports[name]}{ready}",
+                        what=name,
+                        log_path=workdir / f"{name}.log",
+                        timeout=90,
+                    )
             except RuntimeError:
-                for log in ("ours.log", "mlserver.log"):
-                    print(f"--- {log}\n{(workdir / log).read_text()[-3000:]}", file=sys.stderr)
+                for name in servers:
+                    print(f"--- {name}.log\n{(workdir / f'{name}.log').read_text()[-3000:]}", file=sys.stderr)
                 raise
-            check_same_predictions(model, payloads[100], ours_port, mls_port)
-            results = run_all(args, model, payloads, ours_port, mls_port)
+            check_same_predictions(model, payloads[100], ports)
+            results = run_all(args, model, payloads, ports, {name: cpu_seconds_of(p) for name, p in servers.items()})
         finally:
-            for server in servers:
+            for server in servers.values():
                 stop(server)
-    return report(args, results)
+    return report(args, results, [*kinds, "mlserver"])
 
 
-def run_all(args, model, payloads, ours_port: int, mls_port: int) -> dict:
-    """Measure the floor, then both servers in alternating rounds, for every payload size."""
+def run_all(args, model, payloads, ports: dict[str, int], cpu: dict[str, Callable[[], float]]) -> dict:
+    """Measure the floor, then every server in alternating rounds, for every payload size."""
     results: dict = {}
     for rows_count, rows in payloads.items():
         body = csv_body(rows)
-        results[("floor", rows_count)] = Measured([measure_floor(model, body, args.duration)])
         requests = {
-            "xgboost-serve": (ours_port, build_request(HOST, ours_port, "/invocations", body, server_codec.CSV)),
-            "mlserver": (
-                mls_port,
-                build_request(HOST, mls_port, f"/v2/models/{MODEL_NAME}/infer", v2_body(rows), "application/json"),
-            ),
+            name: build_request(HOST, port, "/invocations", body, server_codec.CSV)
+            for name, port in ports.items()
+            if name != "mlserver"
         }
+        requests["mlserver"] = build_request(
+            HOST, ports["mlserver"], f"/v2/models/{MODEL_NAME}/infer", v2_body(rows), "application/json"
+        )
         pooled = {name: Measured() for name in requests}
+        floor = Measured()
         for _ in range(args.rounds):
-            for name, (port, request) in requests.items():
+            floor.rounds.append(measure_floor(model, body, args.duration, args.workers))
+            for name, request in requests.items():
                 pooled[name].rounds.append(
                     run_load(
                         HOST,
-                        port,
+                        ports[name],
                         request,
                         concurrency=args.concurrency,
                         warmup_s=args.warmup,
                         duration_s=args.duration,
+                        cpu_seconds=cpu[name],
                     )
                 )
+        results[("floor", rows_count)] = floor
         for name, measured in pooled.items():
             results[(name, rows_count)] = measured
     return results
 
 
-def report(args, results: dict) -> int:
-    """Print the table and the ratios; non-zero when a server answered with errors."""
-    labels = {
-        "floor": "in-process predict (floor)",
-        "xgboost-serve": "xgboost-serve (ours)",
-        "mlserver": "MLServer 1.7.1",
-    }
+def report(args, results: dict, names: list[str]) -> int:
+    """Print the table, the goal ratios and the summary line; non-zero when a server answered with errors."""
     print(
         f"loopback, {os.cpu_count()} CPUs, {args.concurrency} keep-alive clients, {args.rounds} alternating rounds "
-        f"of {args.duration:g} s per server and payload (req/s: median round); our server: {args.workers} workers"
+        f"of {args.duration:g} s per server and payload (req/s: median round); our servers: {args.workers} workers; "
+        f"floor: {args.workers} processes; MLServer: OMP_NUM_THREADS={args.mlserver_threads or 'unset'}"
     )
-    print(f"{'target':<28}{'rows':>5}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'req/s / floor':>15}{'p50 / floor':>13}")
+    print(f"{'target':<30}{'rows':>5}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'req/s / floor':>15}{'CPU us/req':>12}")
     failed = False
     for rows_count in PAYLOAD_ROWS:
         floor = results[("floor", rows_count)]
-        for name in ("floor", "xgboost-serve", "mlserver"):
+        for name in ["floor", *names]:
             result = results[(name, rows_count)]
             print(
-                f"{labels[name]:<28}{rows_count:>5}{result.rps:>10.0f}{result.percentile(0.5):>9.2f}"
-                f"{result.percentile(0.99):>9.2f}{result.rps / floor.rps:>15.2f}"
-                f"{result.percentile(0.5) / floor.percentile(0.5):>13.1f}"
+                f"{LABELS[name]:<30}{rows_count:>5}{result.rps:>10.0f}{result.percentile(0.5):>9.2f}"
+                f"{result.percentile(0.99):>9.2f}{result.rps / floor.rps:>15.2f}{result.cpu_us_per_request:>12.0f}"
             )
             if result.errors:
                 failed = True
                 print(f"  {result.errors} failed requests, first: {result.first_error}")
     ratios = {n: results[("xgboost-serve", n)].rps / results[("mlserver", n)].rps for n in PAYLOAD_ROWS}
+    goals = {1: 6.0, 100: 3.0}
     for rows_count, ratio in ratios.items():
-        print(f"throughput ours / MLServer, {rows_count}-row payloads: {ratio:.2f}x")
+        verdict = f"{'meets' if ratio >= goals[rows_count] else 'MISSES'} the goal {goals[rows_count]:g}x"
+        print(f"throughput ours / MLServer, {rows_count}-row payloads: {ratio:.2f}x ({verdict})")
+    for rows_count in PAYLOAD_ROWS:
+        ours, floor = results[("xgboost-serve", rows_count)], results[("floor", rows_count)]
+        share = ours.rps / floor.rps
+        http = results[("constant", rows_count)].cpu_us_per_request
+        print(
+            f"ours / like-for-like floor, {rows_count}-row payloads: {share:.2f} "
+            f"({'meets' if share >= 0.8 else 'MISSES'} the goal 0.8); "
+            f"CPU per request: ours {ours.cpu_us_per_request:.0f} us, of which HTTP (constant answer) {http:.0f} us, "
+            f"floor {floor.cpu_us_per_request:.0f} us"
+        )
     print(f"throughput_ratio_vs_mlserver={ratios[100]:.2f}")
     return 1 if failed else 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -22,6 +23,7 @@ class LoadResult:
     seconds: float
     latencies_ms: list[float]
     first_error: str
+    cpu_s: float | None = None  # CPU seconds the server used in the window, when measured
 
     @property
     def rps(self) -> float:
@@ -124,21 +126,44 @@ async def _client(
 
 
 async def _run(
-    host: str, port: int, request: bytes, concurrency: int, warmup_s: float, duration_s: float
+    host: str,
+    port: int,
+    request: bytes,
+    concurrency: int,
+    warmup_s: float,
+    duration_s: float,
+    cpu_seconds: Callable[[], float] | None,
 ) -> LoadResult:
+    loop = asyncio.get_running_loop()
     start = time.perf_counter()
     measure_from = start + warmup_s
     stop = measure_from + duration_s
     latencies: list[float] = []
     errors: list[str] = []
+    cpu: list[float] = []
+    if cpu_seconds is not None:  # the server's CPU time at both ends of the measurement window
+        loop.call_later(warmup_s, lambda: cpu.append(cpu_seconds()))
+        loop.call_later(warmup_s + duration_s, lambda: cpu.append(cpu_seconds()))
     counts = await asyncio.gather(
         *(_client(host, port, request, start, measure_from, stop, latencies, errors) for _ in range(concurrency))
     )
-    return LoadResult(sum(counts), len(errors), duration_s, latencies, errors[0] if errors else "")
+    cpu_s = cpu[1] - cpu[0] if len(cpu) == 2 else None
+    return LoadResult(sum(counts), len(errors), duration_s, latencies, errors[0] if errors else "", cpu_s)
 
 
 def run_load(
-    host: str, port: int, request: bytes, *, concurrency: int, warmup_s: float, duration_s: float
+    host: str,
+    port: int,
+    request: bytes,
+    *,
+    concurrency: int,
+    warmup_s: float,
+    duration_s: float,
+    cpu_seconds: Callable[[], float] | None = None,
 ) -> LoadResult:
-    """Drive `concurrency` keep-alive clients against host:port and measure the window after warm-up."""
-    return asyncio.run(_run(host, port, request, concurrency, warmup_s, duration_s))
+    """Drive `concurrency` keep-alive clients against host:port and measure the window after warm-up.
+
+    `cpu_seconds`, when given, is sampled at the start and the end of the window (the server's CPU
+    time, so that the result can tell its CPU cost per request).
+    """
+    return asyncio.run(_run(host, port, request, concurrency, warmup_s, duration_s, cpu_seconds))

@@ -26,4 +26,5 @@ if [ "$(cat "$VENV/.bench-stamp" 2>/dev/null)" != "$stamp" ]; then
   echo "$stamp" > "$VENV/.bench-stamp"
 fi
 
-exec .venv/bin/python bench/serving/bench.py --mlserver "$VENV/bin/mlserver" "$@"
+# The repository root on the path: the benchmark reuses the platform's process helpers.
+exec env PYTHONPATH=. .venv/bin/python bench/serving/bench.py --mlserver "$VENV/bin/mlserver" "$@"

@@ -82,3 +82,19 @@ def test_product_assets_bucket_has_the_literal_name_the_product_template_uses(sy
             "VersioningConfiguration": {"Status": "Enabled"},
         },
     )
+
+
+def test_xgboost_images_build_from_containers_with_the_shared_http_layer(synthesized) -> None:
+    """Both images' build context is containers/ (the XGBoost package and http_serving), without caches."""
+    manifest = json.loads(next(synthesized.outdir.glob("*platform.assets.json")).read_text())
+    images = {image["source"]["dockerFile"]: image["source"] for image in manifest["dockerImages"].values()}
+    assert sorted(images) == ["xgboost/Dockerfile", "xgboost/Dockerfile.gpu"]
+    for source in images.values():
+        context = synthesized.outdir / source["directory"]
+        for needed in (
+            "http_serving/http_serving/protocol.py",
+            "xgboost/xgboost_container/serve.py",
+            source["dockerFile"],
+        ):
+            assert (context / needed).is_file(), needed
+        assert not [path for path in context.rglob("*") if path.name == "__pycache__" or path.suffix == ".egg-info"]

@@ -1,20 +1,18 @@
 """Helpers shared by the model server's tests and the model deploy tests: a tiny trained model
-directory (the contract's `xgboost-model` + `model-metadata.json`) and the real server started as
-a subprocess on a loopback port."""
+directory (the contract's `xgboost-model`) and the real server started as a subprocess on a
+loopback port."""
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import xgboost
 
+from local_lifecycle.processes import free_port, start_logged, stop, wait_until_answering
 from xgboost_container.model_format import save_model
 
 FEATURES = 4
@@ -36,15 +34,8 @@ def make_model_dir(directory: Path, *, rows: int = 300, objective: str = "reg:sq
         label = (label > np.median(label)).astype(np.float32) + (label > np.quantile(label, 0.8))
         params["num_class"] = 3
     booster = xgboost.train(params, xgboost.DMatrix(features, label), num_boost_round=10)
-    save_model(booster, directory, feature_names=[f"f{i}" for i in range(FEATURES)], label="y", objective=objective)
+    save_model(booster, directory, feature_names=[f"f{i}" for i in range(FEATURES)], label="y")
     return directory
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class ServerProcess:
@@ -72,34 +63,23 @@ class ServerProcess:
         ]
         self.workers = workers
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> ServerProcess:
-        self.process = subprocess.Popen(
-            self.command, env=self.env, stdout=self.log_path.open("w"), stderr=subprocess.STDOUT
+        self.process = start_logged(self.command, env=self.env, log_path=self.log_path)
+        wait_until_answering(
+            self.process,
+            f"{self.url}/ping",
+            what="xgboost-serve",
+            log_path=self.log_path,
+            # Every worker has loaded the model, not only the first to answer.
+            ready=lambda: self.log().count("ready: predictor device") >= self.workers,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as response:
-                    if response.status == 200 and self.log().count("ready: predictor device") >= self.workers:
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.1)
-        self.__exit__(None, None, None)
-        raise RuntimeError(f"server not ready after 30 s:\n{self.log()}")
+        return self
 
-    def __exit__(self, *exc) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+    def __exit__(self, *exc: object) -> None:
+        if self.process:
+            stop(self.process)
 
     def log(self) -> str:
         """Everything the server printed so far."""

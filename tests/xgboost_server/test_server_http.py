@@ -148,6 +148,11 @@ def test_model_load_logged_with_its_device(server):
     assert f"{FEATURES} features" in server.log() and "predictor device cpu" in server.log()
 
 
+def test_no_control_socket_is_opened(server):
+    """gunicorn's runtime-management socket is off: the server is controlled by signals only."""
+    assert "Control socket" not in server.log()
+
+
 def test_url_of_server_is_loopback(server):
     assert urlsplit(server.url).hostname == "127.0.0.1"
 
@@ -184,7 +189,7 @@ def test_expect_100_continue(server):
 
 def test_malformed_request_gets_400_and_a_closed_connection(server):
     answer = raw_exchange(server, b"HELLO\r\n\r\n", expect_close=True)
-    assert answer.startswith(b"HTTP/1.1 400 Bad Request") and b"malformed request line" in answer
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request") and b"malformed request: Invalid method" in answer
 
 
 def test_http_1_0_client_gets_its_connection_closed(server):

@@ -1,10 +1,12 @@
-"""The XGBoost images' build files, checked without building: pinned bases, requirements, entry points."""
+"""The XGBoost images' build files, checked without building: pinned bases, requirements, entry points, user."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -13,7 +15,8 @@ import pytest
 from tooling.requirement_pins import read_pins as pins
 
 ROOT = Path(__file__).resolve().parents[2]
-CONTAINER = ROOT / "containers" / "xgboost"
+CONTAINERS = ROOT / "containers"
+CONTAINER = CONTAINERS / "xgboost"
 IMAGES = {"Dockerfile": "requirements-cpu.txt", "Dockerfile.gpu": "requirements-gpu.txt"}
 
 
@@ -38,28 +41,30 @@ def test_base_image_is_pinned_to_an_exact_version(dockerfile, base):
 
 
 @pytest.mark.parametrize("dockerfile", sorted(IMAGES))
-def test_installs_pinned_requirements_the_server_and_the_package(dockerfile):
+def test_installs_pinned_requirements_and_both_packages_from_the_containers_context(dockerfile):
+    """The build context is containers/: every COPY source exists there, both packages are installed."""
     steps = instructions(dockerfile)
     runs = [arguments for keyword, arguments in steps if keyword == "RUN"]
     requirements = IMAGES[dockerfile]
     assert any(
-        f"pip install -r {requirements} -r requirements-serve.txt -r requirements-build.txt" in run for run in runs
+        "pip install -r http_serving/requirements-serve.txt "
+        f"-r xgboost/{requirements} -r xgboost/requirements-serve.txt -r xgboost/requirements-build.txt" in run
+        for run in runs
     )
-    assert any("pip install --no-deps --no-build-isolation ." in run for run in runs)
-    copies = [arguments for keyword, arguments in steps if keyword == "COPY"]
-    assert f"{requirements} requirements-serve.txt requirements-build.txt ./" in copies
-    assert "xgboost_container ./xgboost_container" in copies
+    assert any("pip install --no-deps --no-build-isolation ./http_serving ./xgboost" in run for run in runs)
+    sources = [arguments.split()[:-1] for keyword, arguments in steps if keyword == "COPY"]
+    for source in (name for names in sources for name in names):
+        assert (CONTAINERS / source).exists(), f"{dockerfile}: COPY source {source} is not in containers/"
+    assert ["http_serving/http_serving"] in sources and ["xgboost/xgboost_container"] in sources
 
 
 @pytest.mark.parametrize("dockerfile", sorted(IMAGES))
-def test_entrypoint_dispatches_train_and_serve_on_port_8080(dockerfile):
-    steps = dict(
-        (keyword, arguments) for keyword, arguments in instructions(dockerfile) if keyword in ("ENTRYPOINT", "EXPOSE")
-    )
-    assert steps == {"ENTRYPOINT": '["/usr/local/bin/docker-entrypoint.sh"]', "EXPOSE": "8080"}
-    assert "docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh" in [
-        arguments for keyword, arguments in instructions(dockerfile) if keyword == "COPY"
+def test_the_image_has_an_unprivileged_user_with_the_uid_the_entrypoint_drops_to(dockerfile):
+    uid = re.search(r"^SERVE_UID=(\d+)", (CONTAINER / "docker-entrypoint.sh").read_text(), re.MULTILINE).group(1)
+    users = [
+        arguments for keyword, arguments in instructions(dockerfile) if keyword == "RUN" and "useradd" in arguments
     ]
+    assert len(users) == 1 and f"--uid {uid} " in users[0] and users[0].endswith(" model") and int(uid) >= 1000
 
 
 def test_gpu_image_puts_its_virtual_environment_first_on_path():
@@ -73,13 +78,26 @@ def test_gpu_image_puts_its_virtual_environment_first_on_path():
 
 
 @pytest.fixture
-def fake_commands(tmp_path: Path) -> dict[str, str]:
-    """A PATH whose `xgboost-train` / `xgboost-serve` print their name and arguments."""
+def fake_commands():
+    """A PATH whose `xgboost-train` / `xgboost-serve` print their name, arguments and user id.
+
+    The directory is world-readable so that the command still runs after the entrypoint drops to
+    the unprivileged user.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="entrypoint-"))
+    directory.chmod(0o755)
     for name in ("xgboost-train", "xgboost-serve"):
-        script = tmp_path / name
-        script.write_text(f'#!/bin/sh\necho "{name} $*"\n')
+        script = directory / name
+        script.write_text(f'#!/bin/sh\necho "{name} $* uid=$(id -u)"\n')
         script.chmod(0o755)
-    return {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    yield {**os.environ, "PATH": f"{directory}:{os.environ['PATH']}"}
+    shutil.rmtree(directory)
+
+
+def entrypoint(arguments: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CONTAINER / "docker-entrypoint.sh"), *arguments], env=env, capture_output=True, text=True, timeout=10
+    )
 
 
 @pytest.mark.parametrize(
@@ -92,20 +110,21 @@ def fake_commands(tmp_path: Path) -> dict[str, str]:
     ],
 )
 def test_entrypoint_script_dispatches_sagemaker_commands(fake_commands, arguments, output):
-    result = subprocess.run(
-        [str(CONTAINER / "docker-entrypoint.sh"), *arguments],
-        env=fake_commands,
-        capture_output=True,
-        text=True,
-        timeout=10,
-    )
-    assert (result.returncode, result.stdout.strip()) == (0, output)
+    result = entrypoint(arguments, fake_commands)
+    assert result.returncode == 0 and result.stdout.split(" uid=")[0].strip() == output
+
+
+def test_the_model_server_runs_as_the_unprivileged_user_and_training_as_started(fake_commands):
+    """SageMaker starts containers as root; only the network-facing server drops its privileges."""
+    uid = os.getuid()
+    served, trained = entrypoint(["serve"], fake_commands), entrypoint(["train"], fake_commands)
+    assert served.returncode == 0, served.stderr
+    assert served.stdout.strip().endswith(f"uid={10001 if uid == 0 else uid}")
+    assert trained.stdout.strip().endswith(f"uid={uid}")
 
 
 def test_entrypoint_script_without_a_command_prints_usage(fake_commands):
-    result = subprocess.run(
-        [str(CONTAINER / "docker-entrypoint.sh")], env=fake_commands, capture_output=True, text=True, timeout=10
-    )
+    result = entrypoint([], fake_commands)
     assert result.returncode == 64 and "usage: IMAGE train | serve" in result.stderr
 
 

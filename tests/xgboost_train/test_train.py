@@ -23,7 +23,7 @@ def test_trains_and_saves_the_contract_artifact(job):
     assert not job.failure.exists()
     booster, metadata = model_format.load_model(job.model)
     assert metadata == model_format.ModelMetadata(["a", "b", "c", "d"], 4, "rings", "reg:squarederror")
-    assert sorted(p.name for p in job.model.iterdir()) == ["model-metadata.json", "xgboost-model"]
+    assert sorted(p.name for p in job.model.iterdir()) == ["xgboost-model"]
     assert booster.num_boosted_rounds() == 50
     test = regression_data(100, seed=2)
     mse = float(np.mean((test[:, 0] - booster.predict(xgboost.DMatrix(test[:, 1:]))) ** 2))
@@ -95,65 +95,76 @@ def test_the_device_decision_is_logged(job, caplog):
     assert any(r.getMessage().startswith(f"training on {expected}: ") for r in caplog.records)
 
 
+def with_hyperparameters(**changes: str):
+    """A breakage: the seed hyperparameters with `changes`."""
+    return lambda job: job.hyperparameters({**SEED_HYPERPARAMETERS, **changes})
+
+
+def with_channel(name: str, content):
+    """A breakage: channel `name` replaced by `content`."""
+    return lambda job: job.channel(name, content)
+
+
+def remove_channel(job, name: str) -> None:
+    for path in (job.data / name).iterdir():
+        path.unlink()
+    (job.data / name).rmdir()
+
+
+def malformed_features(job) -> None:
+    job.features(["a", "b", "c", "d"])
+    (job.data / "features" / "features.json").write_text('{"feature_names": "abcd"}')
+
+
+def early_stopping_without_validation(job) -> None:
+    with_hyperparameters(early_stopping_rounds="5")(job)
+    remove_channel(job, "validation")
+
+
+BREAKAGES = {
+    "no-hyperparameters-file": lambda job: (job.config / "hyperparameters.json").unlink(),
+    "malformed-hyperparameters": lambda job: job.hyperparameters("{num_round: 5"),
+    "hyperparameters-not-an-object": lambda job: job.hyperparameters("[1, 2]"),
+    "missing-num-round": lambda job: job.hyperparameters(
+        {k: v for k, v in SEED_HYPERPARAMETERS.items() if k != "num_round"}
+    ),
+    "non-integer-num-round": with_hyperparameters(num_round="fifty"),
+    "non-numeric-eta": with_hyperparameters(eta="fast"),
+    "zero-num-round": with_hyperparameters(num_round="0"),
+    "unknown-hyperparameter": with_hyperparameters(max_dept="5"),
+    "bad-device": with_hyperparameters(device="tpu"),
+    "xgboost-rejects-value": with_hyperparameters(objective="reg:nonsense"),
+    "missing-train-channel": lambda job: remove_channel(job, "train"),
+    "unknown-channel": with_channel("training", regression_data(10)),
+    "empty-channel": lambda job: (job.data / "train" / "part-0.csv").unlink(),
+    "empty-file": with_channel("train", ""),
+    "short-row": with_channel("train", "1,2,3,4,5\n1,2,3,4,5\n1,2,3\n"),
+    "non-numeric-value": with_channel("train", "1,2,3,4,5\n1,2,abc,4,5\n"),
+    "label-only": with_channel("train", "1\n2\n"),
+    "validation-width": with_channel("validation", regression_data(20, features=3)),
+    "features-mismatch": lambda job: job.features(["a", "b"]),
+    "features-malformed": malformed_features,
+    "early-stopping-without-validation": early_stopping_without_validation,
+    "cuda-without-gpu": with_hyperparameters(device="cuda"),
+    "infinite-label": with_channel("train", "1,2,3,4,5\ninf,2,3,4,5\n"),
+    "missing-label": with_channel("train", "1,2,3,4,5\n\n2,2,3,4,5\nnan,2,3,4,5\n"),
+    "infinite-feature": with_channel("validation", "1,2,3,4,5\n1,2,-inf,4,5\n"),
+    "feature-beyond-float32": with_channel("train", "1,2,3,4,5\n1,2,3,4,1e39\n"),
+    "negative-seed": with_hyperparameters(seed="-1"),
+    "seed-too-large": with_hyperparameters(seed=str(2**70)),
+    "nan-eta": with_hyperparameters(eta="nan"),
+    "subsample-above-one": with_hyperparameters(subsample="2"),
+    "negative-max-depth": with_hyperparameters(max_depth="-3"),
+    "logistic-label-out-of-range": with_hyperparameters(objective="binary:logistic"),
+    "parquet-content-type": lambda job: (job.config / "inputdataconfig.json").write_text(
+        json.dumps({"train": {"ContentType": "application/x-parquet"}})
+    ),
+}
+
+
 def break_job(job, case: str) -> None:
     """Apply one kind of bad input to an otherwise valid job."""
-    hyperparameters = job.config / "hyperparameters.json"
-    if case == "no-hyperparameters-file":
-        hyperparameters.unlink()
-    elif case == "malformed-hyperparameters":
-        job.hyperparameters("{num_round: 5")
-    elif case == "hyperparameters-not-an-object":
-        job.hyperparameters("[1, 2]")
-    elif case == "missing-num-round":
-        job.hyperparameters({k: v for k, v in SEED_HYPERPARAMETERS.items() if k != "num_round"})
-    elif case == "non-integer-num-round":
-        job.hyperparameters({**SEED_HYPERPARAMETERS, "num_round": "fifty"})
-    elif case == "non-numeric-eta":
-        job.hyperparameters({**SEED_HYPERPARAMETERS, "eta": "fast"})
-    elif case == "zero-num-round":
-        job.hyperparameters({**SEED_HYPERPARAMETERS, "num_round": "0"})
-    elif case == "unknown-hyperparameter":
-        job.hyperparameters({**SEED_HYPERPARAMETERS, "max_dept": "5"})
-    elif case == "bad-device":
-        job.hyperparameters({**SEED_HYPERPARAMETERS, "device": "tpu"})
-    elif case == "xgboost-rejects-value":
-        job.hyperparameters({**SEED_HYPERPARAMETERS, "objective": "reg:nonsense"})
-    elif case == "missing-train-channel":
-        for path in (job.data / "train").iterdir():
-            path.unlink()
-        (job.data / "train").rmdir()
-    elif case == "unknown-channel":
-        job.channel("training", regression_data(10))
-    elif case == "empty-channel":
-        (job.data / "train" / "part-0.csv").unlink()
-    elif case == "empty-file":
-        job.channel("train", "")
-    elif case == "short-row":
-        job.channel("train", "1,2,3,4,5\n1,2,3,4,5\n1,2,3\n")
-    elif case == "non-numeric-value":
-        job.channel("train", "1,2,3,4,5\n1,2,abc,4,5\n")
-    elif case == "label-only":
-        job.channel("train", "1\n2\n")
-    elif case == "validation-width":
-        job.channel("validation", regression_data(20, features=3))
-    elif case == "features-mismatch":
-        job.features(["a", "b"])
-    elif case == "features-malformed":
-        job.features(["a", "b", "c", "d"])
-        (job.data / "features" / "features.json").write_text('{"feature_names": "abcd"}')
-    elif case == "early-stopping-without-validation":
-        job.hyperparameters({**SEED_HYPERPARAMETERS, "early_stopping_rounds": "5"})
-        for path in (job.data / "validation").iterdir():
-            path.unlink()
-        (job.data / "validation").rmdir()
-    elif case == "cuda-without-gpu":
-        job.hyperparameters({**SEED_HYPERPARAMETERS, "device": "cuda"})
-    elif case == "parquet-content-type":
-        (job.config / "inputdataconfig.json").write_text(
-            json.dumps({"train": {"ContentType": "application/x-parquet"}})
-        )
-    else:
-        raise AssertionError(case)
+    BREAKAGES[case](job)
 
 
 BAD_INPUT = {
@@ -166,7 +177,22 @@ BAD_INPUT = {
     "zero-num-round": "hyperparameter num_round='0' must be at least 1",
     "unknown-hyperparameter": "unsupported hyperparameters ['max_dept']",
     "bad-device": "hyperparameter device='tpu' must be one of ['auto', 'cpu', 'cuda']",
-    "xgboost-rejects-value": "XGBoost rejected the training job: ",
+    "xgboost-rejects-value": "XGBoost rejected the training job: Unknown objective function: `reg:nonsense`",
+    "infinite-label": "{root}/input/data/train/part-0.csv, line 2: the label 'inf' is not a finite number",
+    "missing-label": "{root}/input/data/train/part-0.csv, line 4: the label 'nan' is not a finite number",
+    "infinite-feature": (
+        "{root}/input/data/validation/part-0.csv, line 2, column 3: '-inf' is not finite "
+        "(features must be finite float32 numbers; write a missing value as nan)"
+    ),
+    "feature-beyond-float32": "{root}/input/data/train/part-0.csv, line 2, column 5: '1e39' is not finite",
+    "negative-seed": "hyperparameter seed='-1' must be at least 0",
+    "seed-too-large": f"hyperparameter seed='{2**70}' must be at most {2**63 - 1}",
+    "nan-eta": "hyperparameter eta='nan' is not a finite number",
+    "subsample-above-one": "hyperparameter subsample='2' must be at most 1",
+    "negative-max-depth": "hyperparameter max_depth='-3' must be at least 0",
+    "logistic-label-out-of-range": (
+        "XGBoost rejected the training job: Check failed: is_valid: base_score must be in (0,1) for the logistic loss."
+    ),
     "missing-train-channel": (
         "input channel 'train' not found at {root}/input/data/train (channels present: ['validation'])"
     ),
@@ -194,6 +220,7 @@ def test_bad_input_fails_with_the_reason_in_the_failure_file(job, caplog, case):
     reason = job.failure.read_text()
     assert reason.startswith("training failed: ")
     assert BAD_INPUT[case].format(root=job.root) in reason
+    assert "unexpected error" not in reason and "/workspace/" not in reason and "Stack trace" not in reason
     assert not (job.model / "xgboost-model").exists()
     assert any(reason.strip() == record.getMessage() for record in caplog.records)
 

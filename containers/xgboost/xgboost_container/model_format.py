@@ -1,23 +1,35 @@
 """The model artifact format shared by training, evaluation and serving (see docs/contracts.md).
 
 A model directory (what SageMaker packs into `model.tar.gz` from `/opt/ml/model`, and unpacks
-into `/opt/ml/model` of an endpoint) holds two files:
+into `/opt/ml/model` of an endpoint) holds one file, `xgboost-model`: the Booster in XGBoost's
+JSON model format, written so that the XGBoost of SageMaker's built-in image reads it the same
+(`requirements-builtin-image.txt`, 3.0.5 for the image version the model build records, 3.0-5).
+XGBoost 3.1 started writing the intercept (`base_score`) as a list, `[1.002E1]`; XGBoost 3.0 reads
+only a single number there, falls back to 0.5 and predicts values shifted by the intercept,
+silently. So a single intercept is written as a number, which every version reads; a model with
+one intercept per class (multi-class models trained by XGBoost 3.1 or later) keeps the list, and
+only a 3.1+ XGBoost serves it correctly.
 
-- `xgboost-model`: the Booster saved with `Booster.save_model` (XGBoost's own format);
-- `model-metadata.json`: `{"feature_names": [...], "num_features": N, "label": "...",
-  "objective": "..."}`.
+What a consumer needs besides the trees travels inside that file, as a booster attribute
+(`platform_metadata`: `{"feature_names": [...], "label": "..."}`); the feature count and the
+objective are the booster's own. One file, so that SageMaker's built-in XGBoost container serves
+the artifact as well: it loads the first file of the model directory (every file, with its
+default ensemble setting) with pickle, then `Booster.load_model`, and any other file beside the
+booster would stop it from starting. A booster without the attribute (one trained by the built-in
+container, or by this image before the attribute existed) loads with generic feature names.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import xgboost
 
 MODEL_FILE = "xgboost-model"
-METADATA_FILE = "model-metadata.json"
+METADATA_ATTRIBUTE = "platform_metadata"
+DEFAULT_LABEL = "label"
 
 
 class ModelFormatError(Exception):
@@ -41,77 +53,74 @@ class ModelMetadata:
 
 
 def save_model(
-    booster: xgboost.Booster,
-    model_dir: str | Path,
-    *,
-    feature_names: list[str],
-    label: str,
-    objective: str,
+    booster: xgboost.Booster, model_dir: str | Path, *, feature_names: list[str], label: str
 ) -> ModelMetadata:
-    """Write `booster` and its metadata into `model_dir` (created if absent); return the metadata."""
+    """Write `booster` with its metadata as the artifact in `model_dir` (created if absent); return the metadata.
+
+    `booster` itself is not changed (the attribute is set on a copy).
+    """
     if booster.num_features() != len(feature_names):
         raise ModelFormatError(
             f"the booster was trained on {booster.num_features()} features but "
             f"{len(feature_names)} feature names are given"
         )
-    metadata = ModelMetadata(list(feature_names), len(feature_names), label, objective)
+    saved = booster.copy()
+    saved.set_attr(**{METADATA_ATTRIBUTE: json.dumps({"feature_names": list(feature_names), "label": label})})
     directory = Path(model_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    # save_raw gives the bytes save_model writes in XGBoost's UBJSON format, without the warning
-    # save_model emits for a file name that lacks a .json/.ubj extension.
-    (directory / MODEL_FILE).write_bytes(booster.save_raw(raw_format="ubj"))
-    (directory / METADATA_FILE).write_text(json.dumps(asdict(metadata), indent=2) + "\n")
-    return metadata
+    (directory / MODEL_FILE).write_bytes(portable_model_bytes(saved))
+    return read_metadata(saved, MODEL_FILE)
+
+
+def portable_model_bytes(booster: xgboost.Booster) -> bytes:
+    """The booster in XGBoost's JSON model format, with a single intercept written as a number.
+
+    See the module's docstring: XGBoost 3.0 (SageMaker's built-in image) reads `base_score` only
+    as a number; XGBoost 3.1+ writes it as a list and reads either.
+    """
+    document = json.loads(booster.save_raw(raw_format="json"))
+    parameters = document["learner"]["learner_model_param"]
+    intercepts = parameters["base_score"].strip("[]").split(",")
+    if len(intercepts) == 1:
+        parameters["base_score"] = intercepts[0]
+    return json.dumps(document, separators=(",", ":")).encode()
 
 
 def load_model(model_dir: str | Path) -> tuple[xgboost.Booster, ModelMetadata]:
     """Read the Booster and its metadata from an unpacked model directory.
 
-    Raises `ModelFormatError` naming the missing or malformed file (or field) when the directory
-    does not hold a complete artifact, or when the metadata disagrees with the Booster.
+    Raises `ModelFormatError` naming the missing or malformed file (or attribute).
     """
-    directory = Path(model_dir)
-    model_path = directory / MODEL_FILE
-    metadata_path = directory / METADATA_FILE
-    for path in (model_path, metadata_path):
-        if not path.is_file():
-            raise ModelFormatError(f"model artifact file {path} not found")
-    metadata = _read_metadata(metadata_path)
+    model_path = Path(model_dir) / MODEL_FILE
+    if not model_path.is_file():
+        raise ModelFormatError(f"model artifact file {model_path} not found")
     booster = xgboost.Booster()
     try:
         booster.load_model(bytearray(model_path.read_bytes()))  # the format is detected from the bytes
     except xgboost.core.XGBoostError as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise ModelFormatError(f"{model_path} is not an XGBoost model: {first_line}") from error
-    if booster.num_features() != metadata.num_features:
-        raise ModelFormatError(
-            f"{model_path} expects {booster.num_features()} features but {metadata_path} "
-            f"declares {metadata.num_features}"
-        )
-    return booster, metadata
+    return booster, read_metadata(booster, str(model_path))
 
 
-def _read_metadata(path: Path) -> ModelMetadata:
-    """Parse and type-check `model-metadata.json`."""
+def read_metadata(booster: xgboost.Booster, source: str) -> ModelMetadata:
+    """The metadata a booster carries (generic names when it carries none); `source` names it in errors."""
+    count = booster.num_features()
+    objective = str(json.loads(booster.save_config())["learner"]["objective"]["name"])
+    text = booster.attr(METADATA_ATTRIBUTE)
+    if text is None:
+        generic = list(booster.feature_names or [f"f{index}" for index in range(count)])
+        return ModelMetadata(generic, count, DEFAULT_LABEL, objective)
     try:
-        document = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelFormatError(f"{path} is not valid JSON: {error}") from error
-    if not isinstance(document, dict):
-        raise ModelFormatError(f"{path} must hold a JSON object, found {type(document).__name__}")
-    expected = {
-        "feature_names": (list, "a list"),
-        "num_features": (int, "an integer"),
-        "label": (str, "a string"),
-        "objective": (str, "a string"),
-    }
-    for key, (kind, description) in expected.items():
-        if key not in document:
-            raise ModelFormatError(f"{path} lacks the field {key!r}")
-        value = document[key]
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise ModelFormatError(f"{path}: field {key!r} must be {description}, found {value!r}")
-    names = document["feature_names"]
-    if not all(isinstance(name, str) for name in names):
-        raise ModelFormatError(f"{path}: feature_names must all be strings, found {names!r}")
-    return ModelMetadata(names, document["num_features"], document["label"], document["objective"])
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ModelFormatError(f"{source}: attribute {METADATA_ATTRIBUTE} is not valid JSON: {error}") from None
+    names = document.get("feature_names") if isinstance(document, dict) else None
+    label = document.get("label") if isinstance(document, dict) else None
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names) or not isinstance(label, str):
+        raise ModelFormatError(
+            f'{source}: attribute {METADATA_ATTRIBUTE} must hold {{"feature_names": [strings], "label": string}}'
+        )
+    if len(names) != count:
+        raise ModelFormatError(f"{source}: the booster expects {count} features but its metadata names {len(names)}")
+    return ModelMetadata(names, count, label, objective)

@@ -8,6 +8,7 @@ plain directory.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ class ContainerPaths:
         return self.input_data / name
 
 
-def resolve(environ: dict[str, str] | None = None) -> ContainerPaths:
+def resolve(environ: Mapping[str, str] | None = None) -> ContainerPaths:
     """Resolve the layout from the environment (`os.environ` by default).
 
     `SM_ML_ROOT` moves the whole tree; `SM_MODEL_DIR`, `SM_INPUT_DATA_DIR`, `SM_INPUT_CONFIG_DIR`

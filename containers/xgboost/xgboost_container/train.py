@@ -23,6 +23,8 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
+import re
 import sys
 import traceback
 import warnings
@@ -77,7 +79,35 @@ HYPERPARAMETER_TYPES: dict[str, type] = {
     "tweedie_variance_power": float,
     "huber_slope": float,
 }
+# Ranges (inclusive) of the numeric hyperparameters, checked before XGBoost sees them: XGBoost
+# itself accepts some out-of-range values silently (a negative seed, a NaN eta).
+HYPERPARAMETER_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "num_round": (1, None),
+    "early_stopping_rounds": (1, None),
+    "max_depth": (0, None),
+    "max_leaves": (0, None),
+    "max_bin": (2, None),
+    "num_parallel_tree": (1, None),
+    "num_class": (1, None),
+    "seed": (0, 2**63 - 1),
+    "nthread": (0, None),
+    "verbosity": (0, 3),
+    "eta": (0, None),
+    "gamma": (0, None),
+    "min_child_weight": (0, None),
+    "max_delta_step": (0, None),
+    "subsample": (0, 1),
+    "colsample_bytree": (0, 1),
+    "colsample_bylevel": (0, 1),
+    "colsample_bynode": (0, 1),
+    "lambda": (0, None),
+    "alpha": (0, None),
+    "scale_pos_weight": (0, None),
+    "tweedie_variance_power": (1, 2),
+    "huber_slope": (0, None),
+}
 DEFAULT_OBJECTIVE = "reg:squarederror"
+_CPP_LOCATION = re.compile(r"^\[\d{2}:\d{2}:\d{2}\] \S+:\d+: ")
 
 
 class TrainingError(Exception):
@@ -101,9 +131,8 @@ def read_hyperparameters(path: Path) -> dict[str, object]:
     if "num_round" not in given:
         raise TrainingError(f"missing required hyperparameter 'num_round' in {path}")
     typed = {name: _convert(name, value) for name, value in given.items()}
-    for name in ("num_round", "early_stopping_rounds"):
-        if name in typed and typed[name] < 1:
-            raise TrainingError(f"hyperparameter {name}={given[name]!r} must be at least 1")
+    for name, value in typed.items():
+        _check_bounds(name, value, given[name])
     if typed.get("device", "auto") not in DEVICES:
         raise TrainingError(f"hyperparameter device={given['device']!r} must be one of {list(DEVICES)}")
     return typed
@@ -118,7 +147,10 @@ def _convert(name: str, value: object) -> object:
         if kind is int:
             return int(str(value).strip())
         if kind is float:
-            return float(str(value).strip())
+            number = float(str(value).strip())
+            if not math.isfinite(number):
+                raise TrainingError(f"hyperparameter {name}={value!r} is not a finite number")
+            return number
     except ValueError:
         noun = "an integer" if kind is int else "a number"
         raise TrainingError(f"hyperparameter {name}={value!r} is not {noun}") from None
@@ -126,6 +158,17 @@ def _convert(name: str, value: object) -> object:
     if not text:
         raise TrainingError(f"hyperparameter {name} is empty")
     return text
+
+
+def _check_bounds(name: str, value: object, given: object) -> None:
+    """Refuse a numeric hyperparameter outside its range in `HYPERPARAMETER_BOUNDS`."""
+    low, high = HYPERPARAMETER_BOUNDS.get(name, (None, None))
+    if not isinstance(value, int | float):
+        return
+    if low is not None and value < low:
+        raise TrainingError(f"hyperparameter {name}={given!r} must be at least {low}")
+    if high is not None and value > high:
+        raise TrainingError(f"hyperparameter {name}={given!r} must be at most {high}")
 
 
 def check_channels(container: paths.ContainerPaths) -> None:
@@ -179,7 +222,7 @@ def read_channel(directory: Path) -> np.ndarray:
 def read_csv(path: Path) -> np.ndarray:
     """Parse one numeric CSV file; on failure name the line, column and value at fault."""
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), np.errstate(over="ignore"):  # beyond float32 becomes inf, refused below
             warnings.simplefilter("ignore", UserWarning)  # numpy warns on empty input; checked below
             matrix = np.loadtxt(path, delimiter=",", dtype=np.float32, ndmin=2, encoding="utf-8")
     except (ValueError, UnicodeDecodeError) as error:
@@ -190,7 +233,35 @@ def read_csv(path: Path) -> np.ndarray:
         raise TrainingError(
             f"data file {path} has {matrix.shape[1]} column; expected the label followed by at least one feature"
         )
+    _check_finite(path, matrix)
     return matrix
+
+
+def _check_finite(path: Path, matrix: np.ndarray) -> None:
+    """Refuse a missing or infinite label and an infinite feature (a missing feature, nan, is fine)."""
+    bad_labels = np.flatnonzero(~np.isfinite(matrix[:, 0]))
+    if bad_labels.size:
+        line, token = _locate(path, int(bad_labels[0]), 0)
+        raise TrainingError(f"{path}, line {line}: the label {token!r} is not a finite number")
+    bad_features = np.argwhere(np.isinf(matrix[:, 1:]))
+    if bad_features.size:
+        row, column = (int(i) for i in bad_features[0])
+        line, token = _locate(path, row, column + 1)
+        raise TrainingError(
+            f"{path}, line {line}, column {column + 2}: {token!r} is not finite "
+            "(features must be finite float32 numbers; write a missing value as nan)"
+        )
+
+
+def _locate(path: Path, row: int, column: int) -> tuple[int, str]:
+    """The line number and the text of a value of a data row (numpy skips blank lines)."""
+    with path.open(encoding="utf-8") as handle:
+        data_lines = ((number, line) for number, line in enumerate(handle, start=1) if line.strip())
+        for index, (number, line) in enumerate(data_lines):
+            if index == row:
+                fields = line.split(",")
+                return number, fields[column].strip() if column < len(fields) else ""
+    return row + 1, ""
 
 
 def _describe_csv_problem(path: Path) -> str | None:
@@ -296,7 +367,6 @@ def train(container: paths.ContainerPaths) -> model_format.ModelMetadata:
     )
     LOG.info("training on %s: %s", device, reason)
     params = {"objective": DEFAULT_OBJECTIVE, "tree_method": "hist", **hyperparameters, "device": device}
-    matrices = {name: xgboost.DMatrix(data[:, 1:], label=data[:, 0]) for name, data in evals_data.items()}
     LOG.info(
         "data: %s; parameters: %s, num_round=%d",
         ", ".join(f"{name}={data.shape[0]} rows x {data.shape[1] - 1} features" for name, data in evals_data.items()),
@@ -304,6 +374,7 @@ def train(container: paths.ContainerPaths) -> model_format.ModelMetadata:
         num_round,
     )
     try:
+        matrices = {name: xgboost.DMatrix(data[:, 1:], label=data[:, 0]) for name, data in evals_data.items()}
         booster = xgboost.train(
             params,
             matrices[TRAIN_CHANNEL],
@@ -316,17 +387,15 @@ def train(container: paths.ContainerPaths) -> model_format.ModelMetadata:
         raise TrainingError(f"XGBoost rejected the training job: {_first_line(error)}") from None
     if early_stopping_rounds is not None:
         booster = booster[: booster.best_iteration + 1]
-    metadata = model_format.save_model(
-        booster, container.model, feature_names=feature_names, label=label, objective=str(params["objective"])
-    )
+    metadata = model_format.save_model(booster, container.model, feature_names=feature_names, label=label)
     LOG.info("model saved to %s (%d features, label %r)", container.model, metadata.num_features, label)
     return metadata
 
 
-def _first_line(error: Exception) -> str:
-    """The informative first line of an XGBoost error (they carry a C++ stack trace after it)."""
+def _first_line(error: BaseException) -> str:
+    """The informative first line of an error: XGBoost's carry a C++ source location and stack trace."""
     text = str(error).strip()
-    return text.splitlines()[0] if text else repr(error)
+    return _CPP_LOCATION.sub("", text.splitlines()[0]) if text else repr(error)
 
 
 def main() -> int:
@@ -339,7 +408,9 @@ def main() -> int:
         return _fail(container, f"training failed: {error}")
     except Exception as error:  # noqa: BLE001 - every failure must reach output/failure
         traceback.print_exc()
-        return _fail(container, f"training failed with an unexpected error: {type(error).__name__}: {error}")
+        return _fail(
+            container, f"training failed with an unexpected error: {type(error).__name__}: {_first_line(error)}"
+        )
     return 0
 
 

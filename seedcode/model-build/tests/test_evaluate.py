@@ -38,14 +38,7 @@ def trained(tmp_path: Path):
     root = tmp_path
     (root / "processing" / "model").mkdir(parents=True)
     (root / "processing" / "test").mkdir(parents=True)
-    metadata = {"feature_names": ["a", "b", "c"], "num_features": 3, "label": "y", "objective": "reg:squarederror"}
-    pack(
-        root / "processing" / "model" / "model.tar.gz",
-        {
-            "xgboost-model": bytes(booster.save_raw("ubj")),
-            "model-metadata.json": json.dumps(metadata).encode(),
-        },
-    )
+    pack(root / "processing" / "model" / "model.tar.gz", {"xgboost-model": bytes(booster.save_raw("ubj"))})
     return root, booster
 
 
@@ -80,8 +73,8 @@ def test_reports_mse_and_error_standard_deviation(trained, monkeypatch):
     assert 0 < report["regression_metrics"]["mse"]["value"] < np.var(test[:, 0])
 
 
-def test_model_without_metadata_is_accepted(trained, monkeypatch):
-    """SageMaker's built-in XGBoost image packs `xgboost-model` alone."""
+def test_a_model_in_xgboost_s_json_format_is_accepted(trained, monkeypatch):
+    """The built-in XGBoost image may write either of XGBoost's formats under the same name."""
     root, booster = trained
     pack(root / "processing" / "model" / "model.tar.gz", {"xgboost-model": bytes(booster.save_raw("json"))})
     write_test(root, make_data(20, seed=2))
@@ -95,7 +88,6 @@ def test_model_without_metadata_is_accepted(trained, monkeypatch):
         ("not-a-tar", "is not a readable tar.gz archive"),
         ("no-model-file", "does not contain xgboost-model"),
         ("corrupt-model", "xgboost-model in"),
-        ("bad-metadata", "model-metadata.json in"),
         ("feature-mismatch", "the test set has 2 feature columns, the model expects 3"),
         ("empty-test", "is empty"),
         ("non-numeric-test", "is not a numeric CSV file"),
@@ -114,8 +106,6 @@ def test_bad_input_fails_with_a_message_naming_the_problem(trained, monkeypatch,
         pack(archive, {"model.json": b"{}"})
     elif breakage == "corrupt-model":
         pack(archive, {"xgboost-model": b"\x00garbage"})
-    elif breakage == "bad-metadata":
-        pack(archive, {"xgboost-model": bytes(booster.save_raw("ubj")), "model-metadata.json": b"{not json"})
     elif breakage == "feature-mismatch":
         write_test(root, make_data(20, features=2))
     elif breakage == "empty-test":
@@ -129,3 +119,35 @@ def test_bad_input_fails_with_a_message_naming_the_problem(trained, monkeypatch,
     assert message.startswith("evaluate failed: ") and expected in message
     assert expected in capsys.readouterr().err
     assert not (root / "processing" / "evaluation" / "evaluation.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"1,1,2,3\ninf,1,2,3\n", "data row 2: [inf, 1.0, 2.0, 3.0] holds a label that is not a finite number"),
+        (b"nan,1,2,3\n", "data row 1: [nan, 1.0, 2.0, 3.0]"),
+        (b"1,1,-inf,3\n", "data row 1: [1.0, 1.0, -inf, 3.0]"),
+        (b"1,2,\xff,3\n", "is not a numeric CSV file"),
+    ],
+    ids=["infinite-label", "missing-label", "infinite-feature", "not-utf8"],
+)
+def test_a_test_set_value_that_is_not_a_finite_number_fails_naming_the_row(trained, monkeypatch, content, expected):
+    root, _ = trained
+    (root / "processing" / "test" / "test.csv").write_bytes(content)
+    assert run_main(root, monkeypatch) == 1
+    message = (root / "output" / "message").read_text()
+    assert message.startswith("evaluate failed: ") and expected in message
+
+
+def test_an_unexpected_failure_still_writes_the_message(trained, monkeypatch):
+    root, _ = trained
+    write_test(root, make_data(20, seed=3))
+
+    def explode(*args, **kwargs):
+        raise MemoryError("cannot allocate\n  at frame 1")
+
+    monkeypatch.setattr(evaluate, "evaluate", explode)
+    assert run_main(root, monkeypatch) == 1
+    assert (root / "output" / "message").read_text().strip() == (
+        "evaluate failed with an unexpected error: MemoryError: cannot allocate"
+    )

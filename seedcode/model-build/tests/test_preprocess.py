@@ -95,10 +95,24 @@ def test_header_row_is_skipped_when_configured(processing_root, make_rows, pipel
             "line 4: column 'diameter' holds the non-numeric value 'abc'",
         ),
         ([GOOD_ROW] * 3 + ["F,0.4,0.3,0.1,0.5,0.2,0.1,0.15,"], "line 4: the label 'rings' is missing"),
+        (
+            [GOOD_ROW] * 3 + ["F,0.4,inf,0.1,0.5,0.2,0.1,0.15,9"],
+            "line 4: column 'diameter' holds the non-finite value 'inf'",
+        ),
+        ([GOOD_ROW] * 4 + ["F,0.4,0.3,0.1,0.5,0.2,0.1,0.15,-Infinity"], "column 'rings' holds the non-finite value"),
         ([], "holds no data rows"),
         ([GOOD_ROW] * 3, "too few for the split"),
     ],
-    ids=["short-row", "long-row", "non-numeric", "missing-label", "empty-file", "too-few-rows"],
+    ids=[
+        "short-row",
+        "long-row",
+        "non-numeric",
+        "missing-label",
+        "infinite-feature",
+        "infinite-label",
+        "empty-file",
+        "too-few-rows",
+    ],
 )
 def test_bad_input_fails_with_a_message_naming_the_problem(processing_root, monkeypatch, capsys, lines, expected):
     root = processing_root(lines)
@@ -107,6 +121,19 @@ def test_bad_input_fails_with_a_message_naming_the_problem(processing_root, monk
     assert expected in message
     assert message.startswith("preprocess failed: ")
     assert expected in capsys.readouterr().err
+
+
+def test_an_unexpected_failure_still_writes_the_message(processing_root, make_rows, monkeypatch, capsys):
+    root = processing_root(make_rows(40))
+
+    def explode(*args, **kwargs):
+        raise MemoryError("cannot allocate\n  at frame 1")
+
+    monkeypatch.setattr(preprocess, "fit_transform", explode)
+    assert run_main(root, monkeypatch) == 1
+    assert (root / "output" / "message").read_text().strip() == (
+        "preprocess failed with an unexpected error: MemoryError: cannot allocate"
+    )
 
 
 def test_missing_input_directory_fails(tmp_path, monkeypatch, pipeline_config):
@@ -127,7 +154,8 @@ def test_missing_input_directory_fails(tmp_path, monkeypatch, pipeline_config):
         ({"split": {"train": 0.8, "validation": 0.15, "test": 0.15}}, "must add up to 1"),
         ({"split": {"train": 0.7, "test": 0.3}}, "exactly ['train', 'validation', 'test']"),
         ({"columns": ["a", "a", "rings"]}, "names ['a'] more than once"),
-        ({"seed": "1"}, "'seed' must be an integer"),
+        ({"seed": "1"}, "'seed' must be a non-negative integer"),
+        ({"seed": -1}, "'seed' must be a non-negative integer, found -1"),
         ({"sep": ";"}, "unknown 'dataset' settings ['sep']"),
     ],
 )

@@ -4,9 +4,11 @@ Runs as a SageMaker Processing job (`python3 evaluate.py`) on the XGBoost image 
 on a developer machine (`PIPELINE_EXECUTION_MODE=local`). Layout, below `$SM_ML_ROOT` (default
 `/opt/ml`):
 
-- `processing/model/model.tar.gz`: the training step's artifact; it holds `xgboost-model` (and,
-  from the platform's image, `model-metadata.json`, whose feature count is checked);
-- `processing/test/`: the test split (CSV without header, label first);
+- `processing/model/model.tar.gz`: the training step's artifact; it holds `xgboost-model`, whose
+  feature count is checked against the test split (the platform's image and SageMaker's built-in
+  XGBoost image write the same single file);
+- `processing/test/`: the test split (CSV without header, label first; finite numbers, nan for a
+  missing feature);
 - `processing/evaluation/evaluation.json`:
   `{"regression_metrics": {"mse": {"value": ..., "standard_deviation": ...}}}`, the standard
   deviation being that of the prediction errors (as in SageMaker's abalone example);
@@ -28,15 +30,14 @@ import numpy as np
 import xgboost
 
 MODEL_FILE = "xgboost-model"
-METADATA_FILE = "model-metadata.json"
 
 
 class EvaluationError(Exception):
     """A missing or malformed model or test set; the message names the file and the problem."""
 
 
-def load_booster(archive: Path) -> tuple[xgboost.Booster, int | None]:
-    """Read `model.tar.gz`; return the Booster and the feature count its metadata declares."""
+def load_booster(archive: Path) -> xgboost.Booster:
+    """Read the Booster from `model.tar.gz`."""
     if not archive.is_file():
         raise EvaluationError(f"model archive {archive} not found")
     try:
@@ -45,7 +46,6 @@ def load_booster(archive: Path) -> tuple[xgboost.Booster, int | None]:
             if MODEL_FILE not in members:
                 raise EvaluationError(f"{archive} does not contain {MODEL_FILE} (found {sorted(members)})")
             model_bytes = bundle.extractfile(members[MODEL_FILE]).read()
-            metadata_bytes = bundle.extractfile(members[METADATA_FILE]).read() if METADATA_FILE in members else None
     except (tarfile.TarError, OSError) as error:
         raise EvaluationError(f"{archive} is not a readable tar.gz archive: {error}") from error
     booster = xgboost.Booster()
@@ -54,12 +54,7 @@ def load_booster(archive: Path) -> tuple[xgboost.Booster, int | None]:
     except xgboost.core.XGBoostError as error:
         first_line = (str(error).strip().splitlines() or [repr(error)])[0]
         raise EvaluationError(f"{MODEL_FILE} in {archive} is not an XGBoost model: {first_line}") from None
-    if metadata_bytes is None:
-        return booster, None
-    try:
-        return booster, int(json.loads(metadata_bytes)["num_features"])
-    except (ValueError, KeyError, TypeError) as error:
-        raise EvaluationError(f"{METADATA_FILE} in {archive} is malformed: {error!r}") from None
+    return booster
 
 
 def load_test_set(directory: Path) -> np.ndarray:
@@ -71,10 +66,17 @@ def load_test_set(directory: Path) -> np.ndarray:
     for path in files:
         try:
             part = np.loadtxt(path, delimiter=",", ndmin=2)
-        except ValueError as error:
+        except (ValueError, UnicodeDecodeError) as error:
             raise EvaluationError(f"test file {path} is not a numeric CSV file: {error}") from error
         if part.size == 0:
             raise EvaluationError(f"test file {path} is empty")
+        labels, features = ~np.isfinite(part[:, 0]), np.isinf(part[:, 1:])
+        if labels.any() or features.any():
+            row = int(np.flatnonzero(labels | features.any(axis=1))[0])
+            raise EvaluationError(
+                f"test file {path}, data row {row + 1}: {part[row].tolist()} holds a label that is not a finite "
+                "number or an infinite feature (features must be finite; nan marks a missing one)"
+            )
         parts.append(part)
     widths = {part.shape[1] for part in parts}
     if len(widths) > 1:
@@ -82,10 +84,10 @@ def load_test_set(directory: Path) -> np.ndarray:
     return np.vstack(parts)
 
 
-def evaluate(booster: xgboost.Booster, test: np.ndarray, declared_features: int | None) -> dict:
+def evaluate(booster: xgboost.Booster, test: np.ndarray) -> dict:
     """Mean squared error of the predictions and the standard deviation of the errors."""
     features = test.shape[1] - 1
-    expected = declared_features if declared_features is not None else booster.num_features()
+    expected = booster.num_features()
     if features != expected:
         raise EvaluationError(f"the test set has {features} feature columns, the model expects {expected}")
     predictions = booster.predict(xgboost.DMatrix(test[:, 1:]))
@@ -102,10 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-dir", type=Path, default=ml_root / "processing")
     args = parser.parse_args(argv)
     try:
-        booster, declared = load_booster(args.base_dir / "model" / "model.tar.gz")
-        report = evaluate(booster, load_test_set(args.base_dir / "test"), declared)
+        booster = load_booster(args.base_dir / "model" / "model.tar.gz")
+        report = evaluate(booster, load_test_set(args.base_dir / "test"))
     except EvaluationError as error:
         return _fail(ml_root, f"evaluate failed: {error}")
+    except Exception as error:  # noqa: BLE001 - every failure must reach output/message, without a backtrace
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        return _fail(ml_root, f"evaluate failed with an unexpected error: {type(error).__name__}: {first_line}")
     output = args.base_dir / "evaluation" / "evaluation.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2) + "\n")

@@ -110,8 +110,8 @@ class DatasetConfig:
                 raise PreprocessError(f"split fraction {name}={fraction!r} must be between 0 and 1")
         if not math.isclose(sum(self.split.values()), 1.0, abs_tol=1e-9):
             raise PreprocessError(f"split fractions {self.split} must add up to 1")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise PreprocessError(f"'seed' must be an integer, found {self.seed!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise PreprocessError(f"'seed' must be a non-negative integer, found {self.seed!r}")
 
 
 def load_config(path: str | Path) -> DatasetConfig:
@@ -162,6 +162,12 @@ def read_dataset(input_dir: Path, config: DatasetConfig) -> pd.DataFrame:
             path, line_number = origins[index]
             raise PreprocessError(
                 f"{path}, line {line_number}: column {name!r} holds the non-numeric value {raw.at[index, name]!r}"
+            )
+        if np.isinf(values).any():
+            index = int(np.flatnonzero(np.isinf(values).to_numpy())[0])
+            path, line_number = origins[index]
+            raise PreprocessError(
+                f"{path}, line {line_number}: column {name!r} holds the non-finite value {raw.at[index, name]!r}"
             )
         if name == config.label and values.isna().any():
             path, line_number = origins[int(np.flatnonzero(values.isna().to_numpy())[0])]
@@ -275,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
         counts = run(args.base_dir, config_path)
     except PreprocessError as error:
         return _fail(ml_root, f"preprocess failed: {error}")
+    except Exception as error:  # noqa: BLE001 - every failure must reach output/message, without a backtrace
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        return _fail(ml_root, f"preprocess failed with an unexpected error: {type(error).__name__}: {first_line}")
     print("preprocess: wrote " + ", ".join(f"{name}={count} rows" for name, count in counts.items()))
     return 0
 
