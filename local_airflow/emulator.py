@@ -51,6 +51,7 @@ class LocalAwsPlatform:
         self.slack_webhook_url = slack_webhook_url
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
         self.url = ""
+        self.bucket = BUCKET
         self.queue_url = ""
         self.topic_arn = ""
 

@@ -19,12 +19,14 @@ class JsonStandIn:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 status, headers, payload = standin.handle(self.command, self.path, dict(self.headers), raw)
-                if isinstance(payload, str):  # Slack answers plain text
+                if isinstance(payload, bytes):  # artifact archives
+                    body, content_type = payload, "application/octet-stream"
+                elif isinstance(payload, str):  # Slack answers plain text
                     body, content_type = payload.encode(), "text/plain"
                 else:
                     body, content_type = json.dumps(payload).encode(), "application/json"
                 self.send_response(status)
-                for name, value in {"Content-Type": content_type, **headers}.items():
+                for name, value in {"Content-Type": content_type, **headers}.items():  # headers may override
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

@@ -12,11 +12,8 @@ import aws_cdk as cdk
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from stacks.components.airflow_gitlab_repositories import (
-    DEPLOYMENT_DAG,
-    TRAINING_DAG,
-    AirflowGitLabRepositories,
-)
+from stacks.components.airflow_ci_variables import DEPLOYMENT_DAG, TRAINING_DAG
+from stacks.components.airflow_gitlab_repositories import AirflowGitLabRepositories
 from stacks.components.airflow_sagemaker_access import AirflowSageMakerAccess
 from stacks.components.artifact_bucket import ArtifactBucket
 from stacks.components.checkov_skips import skip_checkov

@@ -22,6 +22,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
+from stacks.components.airflow_ci_variables import mlops_repository_variables, model_repository_variables
 from stacks.components.artifact_bucket import ArtifactBucket
 from stacks.components.checkov_skips import DEPLOY_TIME_FUNCTION_SKIPS, skip_checkov
 from stacks.components.log_encryption_key import LogEncryptionKey
@@ -32,9 +33,7 @@ from stacks.components.seed_code_checkin import SeedCodeCheckin, ci_variables
 from stacks.config import GitLabConfig
 
 SEEDCODE_DIR = Path(__file__).resolve().parents[2] / "seedcode"
-SEED_EXCLUDES = ["**/__pycache__", "**/*.pyc", ".pytest_cache", ".venv", ".gitlab-ci-local", "**/.local-run"]
-TRAINING_DAG = "mlops_training"
-DEPLOYMENT_DAG = "mlops_deployment"
+SEED_EXCLUDES = ["**/__pycache__", "**/*.pyc", ".pytest_cache", ".venv", ".gitlab-ci-local", "**/.local-run", "build"]
 
 
 def model_repository_name(project: str, model: str) -> str:
@@ -124,19 +123,16 @@ class AirflowGitLabRepositories(Construct):
                 project=project,
                 model=model,
                 mlops_path=mlops_path,
-                variables={
-                    "PROJECT_NAME": project,
-                    "MODEL_NAME": model,
-                    "AWS_REGION": stack.region,
-                    "AWS_ROLE_ARN": self.ci_role.role_arn,
-                    "ECR_REPOSITORY_URI": repository.repository_uri,
-                    "BASE_IMAGE_URI": base_image_uri,
-                    "ARTIFACT_BUCKET": artifacts.bucket.bucket_name,
-                    "MODEL_PACKAGE_GROUP_NAME": group,
-                    "DAG_TRIGGER_FUNCTION": trigger.function.function_name,
-                    "TRAINING_DAG": TRAINING_DAG,
-                    "DEPLOYMENT_DAG": DEPLOYMENT_DAG,
-                },
+                variables=mlops_repository_variables(
+                    project=project,
+                    model=model,
+                    region=stack.region,
+                    role_arn=self.ci_role.role_arn,
+                    repository_uri=repository.repository_uri,
+                    base_image_uri=base_image_uri,
+                    artifact_bucket=artifacts.bucket.bucket_name,
+                    trigger_function=trigger.function.function_name,
+                ),
             )
 
     def _seed(
@@ -168,7 +164,7 @@ class AirflowGitLabRepositories(Construct):
             model_build_seed=asset("ModelSeedCode", "airflow-model"),
             model_deploy_seed=asset("MlopsSeedCode", "airflow-mlops"),
             model_build_variables=ci_variables(
-                {"PROJECT_NAME": project, "MODEL_NAME": model, "MLOPS_PROJECT_PATH": mlops_path}
+                model_repository_variables(project=project, model=model, mlops_project_path=mlops_path)
             ),
             model_deploy_variables=ci_variables(variables, masked=frozenset({"AWS_ROLE_ARN"})),
         )
