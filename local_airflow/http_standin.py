@@ -38,7 +38,7 @@ class JsonStandIn:
                 """Quiet: the stand-ins record what they receive."""
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
 
