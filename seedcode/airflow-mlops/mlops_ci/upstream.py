@@ -59,8 +59,11 @@ def fetch(settings: Settings, environ: Mapping[str, str], *, output: Path, clien
     except (zipfile.BadZipFile, KeyError) as error:
         raise CiError(f"the upstream artifacts hold no {ARCHIVE} and {MANIFEST}: {error}") from None
     output.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-        tar.extractall(output, filter="data")
+    try:
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+            tar.extractall(output, filter="data")
+    except (tarfile.FilterError, tarfile.ReadError) as error:
+        raise CiError(f"the upstream {ARCHIVE} cannot be unpacked safely: {error}") from None
     (output.parent / "build").mkdir(parents=True, exist_ok=True)
     (output.parent / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return manifest
