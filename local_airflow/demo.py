@@ -63,8 +63,8 @@ class AirflowDemo:
     airflow: AirflowConfig
     data: Path
     say: Callable[[str], None] = print
-    facts: dict[str, str] = field(default_factory=dict)
     runs: list[DagRunResult] = field(default_factory=list)
+    loaded: dict[str, Any] = field(default_factory=dict)
 
     @contextmanager
     def running(self) -> Iterator[AirflowDemo]:
@@ -115,7 +115,7 @@ class AirflowDemo:
         counts = self.aws.upload_training_data(project, model, self.data)
         self.say(f"data: {self.data.name} split into {counts} rows under s3://.../{project}/{model}/data/")
         self.workspace.prepare(self.aws.platform_document())
-        loaded = self.workspace.load()
+        loaded = self.loaded = self.workspace.load()
         if loaded["import_errors"]:
             raise RuntimeError(f"DAG import errors: {loaded['import_errors']}")
         self.say(f"airflow: DagBag loaded {sorted(loaded['dags'])} with no import errors")
@@ -244,7 +244,7 @@ class AirflowDemo:
         self.execute_accepted_runs()
         return versions
 
-    def approve(self, image_version: str, pipeline_id: int) -> None:
+    def approve(self, image_version: str, pipeline_id: int) -> list[DagRunResult]:
         """The manual approval job of pipeline `pipeline_id`, then the deployment DAG run it triggered."""
         self.mlops_pipeline(
             source="pipeline",
@@ -252,12 +252,12 @@ class AirflowDemo:
             pipeline_id=pipeline_id,
             jobs=["approve-and-deploy"],
         )
-        self.execute_accepted_runs()
+        return self.execute_accepted_runs()
 
-    def retrain(self, pipeline_id: int) -> None:
+    def retrain(self, pipeline_id: int) -> list[DagRunResult]:
         """The scheduled pipeline's retrain job, then the training DAG run it triggered."""
         self.mlops_pipeline(source="schedule", variables={}, pipeline_id=pipeline_id, jobs=["retrain"])
-        self.execute_accepted_runs()
+        return self.execute_accepted_runs()
 
 
 def run(demo: AirflowDemo) -> int:
