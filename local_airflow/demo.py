@@ -52,7 +52,7 @@ def _trigger_handler() -> Callable[[Any, Any], Any]:
     sys.path.insert(0, str(REPO_ROOT / "lambdas"))
     from mwaa_dag_trigger.handler import handler
 
-    return handler  # type: ignore[no-any-return]
+    return handler
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 
 class JsonStandIn:
@@ -46,7 +46,7 @@ class JsonStandIn:
         """Answer one request (overridden by each stand-in)."""
         raise NotImplementedError
 
-    def __enter__(self) -> JsonStandIn:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
