@@ -26,7 +26,7 @@ DATA = REPO.parent / "shared" / "data" / "abalone-dataset.csv"
 
 @dataclass
 class Flow:
-    """What the run left behind, for the tests to look at."""
+    """What the run left behind (the stand-ins keep what they received after they stop)."""
 
     demo: AirflowDemo
     loaded: dict[str, Any]
@@ -86,4 +86,6 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
             .read(),
         }
         result.emails = demo.aws.emails()
-        yield result
+    # Everything is recorded: the emulator and the stand-ins are stopped (and moto's SageMaker backend
+    # unpatched) before any other test of this worker runs.
+    yield result
