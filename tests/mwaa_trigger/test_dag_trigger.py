@@ -149,3 +149,11 @@ def test_the_stand_in_refuses_unsigned_requests(mwaa: MwaaStandIn) -> None:
     with pytest.raises(urllib.error.HTTPError) as error:
         urllib.request.urlopen(request, timeout=5)
     assert error.value.code == 403
+
+
+def test_bundle_pins_equal_the_other_lambdas_pins(repo_root) -> None:
+    from tooling.requirement_pins import read_pins
+
+    own = read_pins(repo_root / "lambdas" / "mwaa_dag_trigger" / "requirements.txt")
+    shared = read_pins(repo_root / "lambdas" / "requirements.txt")
+    assert own and {name: shared.get(name) for name in own} == own
