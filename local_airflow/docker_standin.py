@@ -10,6 +10,7 @@ emulator's ECR repository, as a real push would. Nothing is built.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -36,24 +37,30 @@ def _build(arguments: list[str]) -> int:
     return 0
 
 
+def image_manifest(tag: str) -> str:
+    """A minimal image manifest (what ECR stores for a pushed tag); its digest names the tag."""
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": 2,
+                "digest": "sha256:" + hashlib.sha256(tag.encode()).hexdigest(),
+            },
+            "layers": [],
+        }
+    )
+
+
 def _push(arguments: list[str]) -> int:
     image = arguments[-1]
     repository_uri, _, tag = image.rpartition(":")
     if not tag or "/" not in repository_uri:
         return _fail(f"invalid reference format: {image}")
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {
-            "mediaType": "application/vnd.docker.container.image.v1+json",
-            "size": 2,
-            "digest": "sha256:" + "0" * 64,
-        },
-        "layers": [],
-    }
     ecr = boto3.client("ecr")
     try:
-        ecr.put_image(repositoryName=repository_uri.split("/", 1)[1], imageManifest=json.dumps(manifest), imageTag=tag)
+        ecr.put_image(repositoryName=repository_uri.split("/", 1)[1], imageManifest=image_manifest(tag), imageTag=tag)
     except ecr.exceptions.ImageTagAlreadyExistsException:
         return _fail(f"tag {tag} already exists in the immutable repository {repository_uri}")
     print(f"{tag}: digest: pushed (stand-in)")

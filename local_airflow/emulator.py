@@ -9,7 +9,6 @@ same function the stack uses.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from local_airflow.docker_standin import image_manifest
 from stacks.components.mwaa_dag_files import platform_document
 from stacks.config import AirflowConfig
 
@@ -138,18 +138,8 @@ class LocalAwsPlatform:
 
     def put_image(self, project: str, model: str, tag: str) -> None:
         """Record an image tag in the model's ECR repository, as `docker push` would."""
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {
-                "mediaType": "application/vnd.docker.container.image.v1+json",
-                "size": 2,
-                "digest": _digest(tag),
-            },
-            "layers": [],
-        }
         self.client("ecr").put_image(
-            repositoryName=f"{project}/{model}", imageManifest=json.dumps(manifest), imageTag=tag
+            repositoryName=f"{project}/{model}", imageManifest=image_manifest(tag), imageTag=tag
         )
 
     def emails(self) -> list[Email]:
@@ -164,7 +154,3 @@ class LocalAwsPlatform:
                 envelope = json.loads(message["Body"])
                 received.append(Email(envelope.get("Subject", ""), envelope.get("Message", "")))
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-
-
-def _digest(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()

@@ -141,6 +141,12 @@ _EMAIL = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
 _MWAA_CLASSES = ("mw1.micro", "mw1.small", "mw1.medium", "mw1.large", "mw1.xlarge", "mw1.2xlarge")
 
 
+def _refuse_duplicates(kind: str, names: list[str]) -> None:
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate {kind} names: {duplicates}")
+
+
 class AirflowModelConfig(_Strict):
     """One model of an Airflow project: ECR repository `<project>/<name>`, endpoint `<project>-<name>`."""
 
@@ -181,10 +187,7 @@ class AirflowProjectConfig(_Strict):
     @field_validator("models")
     @classmethod
     def _unique_models(cls, value: list[AirflowModelConfig]) -> list[AirflowModelConfig]:
-        names = [model.name for model in value]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise ValueError(f"duplicate model names: {duplicates}")
+        _refuse_duplicates("model", [model.name for model in value])
         return value
 
 
@@ -213,10 +216,7 @@ class AirflowConfig(_Strict):
     @field_validator("projects")
     @classmethod
     def _unique_projects(cls, value: list[AirflowProjectConfig]) -> list[AirflowProjectConfig]:
-        names = [project.name for project in value]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise ValueError(f"duplicate project names: {duplicates}")
+        _refuse_duplicates("project", [project.name for project in value])
         return value
 
     @model_validator(mode="after")
