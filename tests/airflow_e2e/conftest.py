@@ -2,8 +2,8 @@
 
 Model pipeline -> MLOps pipeline (gitlab-ci-local) -> trigger Lambda -> MWAA stand-in -> training DAG
 (`dag.test()` in the pinned Airflow venv against moto, SageMaker jobs running the model image's code)
--> manual approval job -> deployment DAG -> scheduled retraining -> a failing run. Every module here
-is marked `xdist_group("airflow")`, so the run happens once, on one worker.
+-> manual approval job -> deployment DAG -> scheduled retraining -> a failing run. One test uses it
+(see test_airflow_flow.py), so the run happens once, on one worker.
 """
 
 from __future__ import annotations
