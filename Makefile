@@ -16,13 +16,16 @@ DATA ?= ../shared/data/abalone-dataset.csv
 CONFIG ?= config/default.yaml
 PYTEST_ARGS ?=
 
-.PHONY: help setup check generate synth lint test diff deploy demo local-build legacy-demo bench bench-http fuzz lock clean
+.PHONY: help setup airflow-venv check generate synth lint test diff deploy demo airflow-demo local-build legacy-demo bench bench-http fuzz lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 setup: ## Install the pinned venv, npm tools and Debian packages (idempotent)
 	@scripts/setup.sh
+
+airflow-venv: ## Install the pinned Airflow (MWAA 3.3.1) virtualenv .venv-airflow (idempotent)
+	@scripts/setup-airflow.sh
 
 check: setup ## Code gates: ruff (lint + format), mypy (strict on the platform, the seeds' own settings), generated files
 	@ruff format --check . && ruff check .
@@ -40,7 +43,7 @@ synth: setup ## Synthesize every stack and product template into cdk.out/
 lint: synth ## cfn-lint and checkov on every template in cdk.out/ (product templates too), and cdk-nag findings
 	@$(PY) -m tooling.lint --outdir $(CDK_OUT)
 
-test: setup ## Run the whole test suite (PYTEST_ARGS narrows it); JUnit report in build/test-report.xml
+test: setup airflow-venv ## Run the whole test suite (PYTEST_ARGS narrows it); JUnit report in build/test-report.xml
 	@$(PY) -m pytest -n 2 --dist loadgroup --junitxml=build/test-report.xml $(PYTEST_ARGS)
 
 diff: setup ## cdk diff of every stack against the AWS account (CONFIG=config/<env>.yaml, AWS credentials)
@@ -51,6 +54,9 @@ deploy: setup ## cdk deploy of every stack (CONFIG=config/<env>.yaml, AWS creden
 
 demo: setup ## The whole MLOps lifecycle locally: synth+lint, seed, build, approve, deploy, test, promote
 	@$(PY) -m local_lifecycle --data $(DATA)
+
+airflow-demo: setup airflow-venv ## The Airflow (MWAA) variant offline: GitLab pipelines, trigger Lambda, DAG runs, endpoint
+	@$(PY) -m local_airflow --data $(DATA)
 
 local-build: setup ## Run the model build pipeline's steps locally on the Abalone data set
 	@$(PY) -m local_lifecycle.local_build $(DATA)

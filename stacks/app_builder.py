@@ -7,6 +7,7 @@ from typing import Any
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from stacks.airflow_stack import AirflowStack
 from stacks.components.cfn_lint_exceptions import ignore_cfn_lint_checks
 from stacks.config import PlatformConfig
 from stacks.legacy_processing_stack import LegacyProcessingStack
@@ -66,7 +67,7 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, context: dic
     """The app with every stack of the platform and the cdk-nag AwsSolutions checks attached."""
     app = cdk.App(outdir=outdir, context={**FEATURE_FLAGS, **(context or {})})
     env = cdk.Environment(account=config.account, region=config.region)
-    PlatformStack(
+    platform = PlatformStack(
         app,
         f"{config.name}-platform",
         config=config,
@@ -75,6 +76,16 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, context: dic
     )
     add_target_account_stacks(app, config)
     add_legacy_processing_stack(app, config)
+    if config.airflow is not None:
+        airflow = AirflowStack(
+            app,
+            f"{config.name}-airflow",
+            config=config,
+            env=env,
+            description="MLOps platform, Airflow variant: MWAA orchestrating SageMaker training and deployment",
+        )
+        # The platform stack creates the GitLab OIDC provider and the base image parameter it uses.
+        airflow.add_stack_dependency(platform)
     for construct in app.node.find_all():
         if isinstance(construct, cdk.Stack):
             # W3005: CDK adds explicit DependsOn beside references as a pattern of its own.

@@ -361,6 +361,89 @@ class LegacyProcessingConfig(_Strict):
         return self
 
 
+_MODEL_NAME = r"^[a-z][a-z0-9-]{0,19}$"
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
+_MWAA_CLASSES = ("mw1.micro", "mw1.small", "mw1.medium", "mw1.large", "mw1.xlarge", "mw1.2xlarge")
+
+
+def _refuse_duplicates(kind: str, names: list[str]) -> None:
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate {kind} names: {duplicates}")
+
+
+class AirflowModelConfig(_Strict):
+    """One model of an Airflow project: ECR repository `<project>/<name>`, endpoint `<project>-<name>`."""
+
+    name: str = Field(pattern=_MODEL_NAME)
+    training_instance_type: INSTANCE_TYPE = "ml.m5.xlarge"
+    max_runtime_seconds: int = Field(3600, ge=60, le=432000)
+    evaluation_metric: str = Field("mse", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    evaluation_threshold: float = 6.0
+    lower_is_better: bool = True
+    dashboard_metrics: list[str] = Field(default_factory=lambda: ["mse"], min_length=1)
+    endpoint_instance_type: INSTANCE_TYPE = "ml.m5.large"
+    min_capacity: int = Field(1, ge=1, le=100)
+    max_capacity: int = Field(2, ge=1, le=100)
+    invocations_per_instance: float = Field(100.0, gt=0, description="Target of the target-tracking policy")
+
+    @model_validator(mode="after")
+    def _capacity(self) -> AirflowModelConfig:
+        if self.min_capacity > self.max_capacity:
+            raise ValueError(f"min_capacity {self.min_capacity} exceeds max_capacity {self.max_capacity}")
+        if self.evaluation_metric not in self.dashboard_metrics:
+            raise ValueError(f"dashboard_metrics must include evaluation_metric {self.evaluation_metric!r}")
+        return self
+
+
+class AirflowProjectConfig(_Strict):
+    """A project: its models, a CloudWatch dashboard and, per model, a model and an MLOps repository."""
+
+    name: str = Field(pattern=_MODEL_NAME)
+    models: list[AirflowModelConfig] = Field(min_length=1)
+
+    @field_validator("models")
+    @classmethod
+    def _unique_models(cls, value: list[AirflowModelConfig]) -> list[AirflowModelConfig]:
+        _refuse_duplicates("model", [model.name for model in value])
+        return value
+
+
+class AirflowConfig(_Strict):
+    """The Airflow (Amazon MWAA) variant of the platform (seeds/03): see README, "Airflow (MWAA) variant"."""
+
+    environment_name: str = Field("mlops-airflow", pattern=r"^[a-zA-Z][0-9a-zA-Z_-]{0,79}$")
+    environment_class: str = "mw1.small"
+    min_workers: int = Field(1, ge=1, le=25)
+    max_workers: int = Field(2, ge=1, le=25)
+    vpc_cidr: str = Field("10.40.0.0/16", pattern=r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}/(1[6-9]|2[0-2])$")
+    notification_emails: list[Annotated[str, Field(pattern=_EMAIL)]] = Field(default_factory=list)
+    slack_webhook_secret_name: str = Field("mlops/airflow/slack-webhook", pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+    seed_repositories: bool = Field(
+        True, description="Create each model's model and MLOps GitLab repositories with the seed-code check-in"
+    )
+    projects: list[AirflowProjectConfig] = Field(min_length=1)
+
+    @field_validator("environment_class")
+    @classmethod
+    def _environment_class(cls, value: str) -> str:
+        if value not in _MWAA_CLASSES:
+            raise ValueError(f"must be one of {', '.join(_MWAA_CLASSES)} (got {value!r})")
+        return value
+
+    @field_validator("projects")
+    @classmethod
+    def _unique_projects(cls, value: list[AirflowProjectConfig]) -> list[AirflowProjectConfig]:
+        _refuse_duplicates("project", [project.name for project in value])
+        return value
+
+    @model_validator(mode="after")
+    def _workers(self) -> AirflowConfig:
+        if self.min_workers > self.max_workers:
+            raise ValueError(f"min_workers {self.min_workers} exceeds max_workers {self.max_workers}")
+        return self
+
+
 class PlatformConfig(_Strict):
     """The whole platform configuration (one deployment environment)."""
 
@@ -374,6 +457,7 @@ class PlatformConfig(_Strict):
     tags: dict[str, str] = Field(default_factory=dict)
     multi_account: MultiAccountConfig | None = None
     legacy_processing: LegacyProcessingConfig | None = None
+    airflow: AirflowConfig | None = None
 
     @field_validator("studio_role_arns")
     @classmethod

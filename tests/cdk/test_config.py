@@ -134,3 +134,35 @@ def test_a_ca_bundle_must_hold_a_certificate(tmp_path: Path) -> None:
     data = with_change("gitlab.connections.0.ca_bundle", "not-a-ca.pem")
     with pytest.raises(ConfigError, match="not-a-ca.pem holds no PEM certificate"):
         parse_config(data, base_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("airflow.environment_class", "mw1.huge", "airflow.environment_class: must be one of mw1.micro"),
+        ("airflow.min_workers", 5, "airflow: min_workers 5 exceeds max_workers 2"),
+        ("airflow.notification_emails", ["not-an-email"], "airflow.notification_emails.0: String should match"),
+        ("airflow.projects", [], "airflow.projects: List should have at least 1 item"),
+    ],
+)
+def test_invalid_airflow_values_name_their_key(path: str, value: object, expected: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config(with_change(path, value), source="config/test.yaml")
+    assert expected in str(error.value)
+
+
+def test_airflow_model_errors_name_the_model_key() -> None:
+    data = copy.deepcopy(DEFAULT)
+    model = data["airflow"]["projects"][0]["models"][0]
+    model.update(min_capacity=3, max_capacity=2)
+    with pytest.raises(ConfigError, match=r"airflow.projects.0.models.0: min_capacity 3 exceeds max_capacity 2"):
+        parse_config(data, source="config/test.yaml")
+    data["airflow"]["projects"][0]["models"] = [{"name": "xgboost"}, {"name": "xgboost"}]
+    with pytest.raises(ConfigError, match=r"duplicate model names: \['xgboost'\]"):
+        parse_config(data, source="config/test.yaml")
+
+
+def test_the_airflow_section_is_optional() -> None:
+    data = copy.deepcopy(DEFAULT)
+    del data["airflow"]
+    assert parse_config(data).airflow is None

@@ -1,0 +1,1 @@
+"""Lets the tests import `mlops_ci` from the repository root."""

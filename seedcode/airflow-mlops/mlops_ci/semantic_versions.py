@@ -1,0 +1,1 @@
+../../../stacks/components/mwaa_dags/mlops_airflow/versioning.py

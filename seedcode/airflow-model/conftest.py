@@ -1,0 +1,1 @@
+"""Lets the tests import the repository's scripts (package.py) as modules."""

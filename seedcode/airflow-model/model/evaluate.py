@@ -1,0 +1,1 @@
+../../model-build/pipelines/abalone/evaluate.py
