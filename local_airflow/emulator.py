@@ -17,16 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
-from moto.server import ThreadedMotoServer
-
 from local_airflow.docker_standin import image_manifest
+from local_lifecycle.emulator import Emulator
 from stacks.components.mwaa_dag_files import platform_document
 from stacks.config import AirflowConfig
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "eu-west-1"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
 BUCKET = "mlops-airflow-artifacts-local"
 TOPIC = "mlops-airflow-notifications"
 SAGEMAKER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/mlops-airflow-sagemaker"
@@ -49,36 +46,28 @@ class LocalAwsPlatform:
     def __init__(self, airflow: AirflowConfig, *, slack_webhook_url: str) -> None:
         self.airflow = airflow
         self.slack_webhook_url = slack_webhook_url
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+        self.emulator = Emulator(region=REGION)
         self.url = ""
         self.bucket = BUCKET
         self.queue_url = ""
         self.topic_arn = ""
 
     def __enter__(self) -> LocalAwsPlatform:
-        self._server.start()
-        host, port = self._server.get_host_and_port()
-        self.url = f"http://{host}:{port}"
+        self.emulator.__enter__()
+        self.url = self.emulator.url
         self._create_resources()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._server.stop()
+        self.emulator.__exit__(*exc_info)
 
     def environment(self) -> dict[str, str]:
         """Variables that point boto3 (and the AWS CLI) at the emulator."""
-        return {**CREDENTIALS, "AWS_ENDPOINT_URL": self.url, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
+        return self.emulator.environment()
 
     def client(self, service: str) -> Any:
         """A client of the emulator, independent of the process environment."""
-        return boto3.client(
-            service,
-            endpoint_url=self.url,
-            region_name=REGION,
-            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=CREDENTIALS["AWS_SESSION_TOKEN"],
-        )
+        return self.emulator.client(service)
 
     @staticmethod
     def repository_uri(project: str, model: str) -> str:

@@ -9,15 +9,14 @@ environment variables are set around each call, as Lambda sets them for the func
 from __future__ import annotations
 
 import json
-import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from local_airflow.http_standin import JsonStandIn
+from local_lifecycle.emulator import patched_environ
 
 Handler = Callable[[Any, Any], Any]
 
@@ -64,7 +63,7 @@ class LambdaStandIn(JsonStandIn):
             return 404, {"x-amzn-ErrorType": "ResourceNotFoundException"}, {"Message": f"Function not found: {name}"}
         event = json.loads(body or b"{}")
         context = LambdaContextStandIn(function_name=name, aws_request_id=str(uuid.uuid4()))
-        with self._lock, _environment(function.environment):
+        with self._lock, patched_environ(function.environment):
             try:
                 result = function.handler(event, context)
             except Exception as error:  # Lambda reports any exception as a function error
@@ -79,17 +78,3 @@ class LambdaStandIn(JsonStandIn):
                 )
         self.invocations.append((name, event, "ok"))
         return 200, {"X-Amz-Executed-Version": "$LATEST"}, result
-
-
-@contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

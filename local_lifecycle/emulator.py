@@ -13,8 +13,8 @@ import importlib.util
 import json
 import os
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -100,24 +100,28 @@ class Emulator:
         )
         return session.client(service, endpoint_url=self.url)
 
-    @contextmanager
-    def patched_environment(self) -> Iterator[None]:
+    def patched_environment(self) -> AbstractContextManager[None]:
         """The emulator's settings in `os.environ` for one call of code that makes its own clients.
 
         Restored afterwards, so nothing else in the process (tests running beside a local run
         included) stays pointed at the emulator.
         """
-        overrides = self.environment()
-        saved = {key: os.environ.get(key) for key in overrides}
-        os.environ.update(overrides)
-        try:
-            yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        return patched_environ(self.environment())
+
+
+@contextmanager
+def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
+    """`values` in `os.environ` inside the block, the previous values (or none) restored after it."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @cache
