@@ -71,7 +71,6 @@ def test_a_model_version_was_registered_with_its_metrics_and_approved(run) -> No
     bucket, key = statistics.removeprefix("s3://").split("/", 1)
     evaluation = json.loads(client(lifecycle, "s3").get_object(Bucket=bucket, Key=key)["Body"].read())
     assert evaluation["regression_metrics"]["mse"]["value"] == pytest.approx(summary["metric_value"])
-    assert package["CustomerMetadataProperties"]["EvaluationReportUri"].endswith("/evaluation/report.html")
 
 
 def test_the_approval_event_matched_the_rule_and_started_the_deploy_pipeline(run) -> None:
