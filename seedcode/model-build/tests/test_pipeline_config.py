@@ -84,7 +84,9 @@ def test_seed_configuration_is_the_abalone_regression(pipeline_config):
 def test_classification_derives_objective_num_class_and_eval_metric():
     binary = load_pipeline_config(EXAMPLES / "breast_cancer" / "config.json")
     assert binary.hyperparameters["objective"] == "binary:logistic" and binary.eval_metric == "auc"
-    assert binary.quality_gate.passes(0.96) and not binary.quality_gate.passes(0.94)
+    assert binary.quality_gate.passes(0.95) and not binary.quality_gate.passes(0.9499)
+    regression = parse_config(json.loads((EXAMPLES / "diabetes" / "config.json").read_text())).quality_gate
+    assert regression.passes(70) and not regression.passes(70.01)
     multiclass = load_pipeline_config(EXAMPLES / "wine" / "config.json")
     assert multiclass.hyperparameters["num_class"] == "3" and multiclass.eval_metric == "mlogloss"
     document = json.loads((EXAMPLES / "wine" / "config.json").read_text())

@@ -291,15 +291,6 @@ def test_another_data_set_is_configuration_only(project_env, capsys, example, pr
 
 
 @needs_training_code
-def test_a_classification_gate_that_is_not_met_fails_without_registering(project_env, capsys):
-    config = swap_config(project_env, "breast_cancer", quality_gate={"metric": "auc", "min": 0.9999})
-    assert run_pipeline.main(["--local", "--config", str(config), "--input-data", upload_example("breast_cancer")]) == 1
-    assert "is below the quality gate's 0.9999" in capsys.readouterr().err
-    packages = boto3.client("sagemaker", region_name=REGION).list_model_packages(ModelPackageGroupName=GROUP)
-    assert packages["ModelPackageSummaryList"] == []
-
-
-@needs_training_code
 def test_local_tuning_searches_the_configured_ranges_and_registers_the_best_model(project_env, capsys):
     document = json.loads((EXAMPLES / "diabetes" / "config.json").read_text())
     document["tuning"].update(enabled=True, max_trials=4, max_parallel_trials=1)
