@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
             print("---- log tail ----\n" + failure.log_tail, file=sys.stderr)
         return 1
     print("\n" + table)
-    print("\ndemo: the whole lifecycle passed")
+    print(f"\ndemo: run report {lifecycle.state.report_path}")
+    print("demo: the whole lifecycle passed")
     return 0
 
 

@@ -6,7 +6,8 @@
 4. model build CI      the build repo's .gitlab-ci.yml under gitlab-ci-local trains and registers.
 5. approve             approval, the EventBridge event as AWS sends it, the GitLab trigger.
 6. model deploy CI     build, staging deploy, test staging (real HTTP), manual production deploy.
-7. summary             a table of steps, metrics, endpoints and artifacts.
+7. summary             a table of steps, metrics, endpoints and artifacts, and the HTML run report
+                       (`run_report`: timings, metrics, plots, latency histogram, locations).
 
 Each step is a method here; what it does lives in the module named for it (emulator,
 project_resources, seed_assets, gitlab_ci, model_endpoint, staging_report, events).
@@ -34,9 +35,10 @@ from local_lifecycle.model_endpoint import download_endpoint_model, start_model_
 from local_lifecycle.processes import stop
 from local_lifecycle.product_template import ProductTemplate
 from local_lifecycle.project_resources import ProjectResources, create_project_resources
+from local_lifecycle.run_report import REPORT_FILE, RunReport, read_evaluation_plots
 from local_lifecycle.seed_assets import upload_seed_assets
 from local_lifecycle.staging_report import read_staging_report
-from local_lifecycle.steps import StepFailed, StepRunner, summary_table
+from local_lifecycle.steps import StepFailed, StepResult, StepRunner, summary_table
 from stacks.config import PlatformConfig, load_config
 from tooling.lint import cfn_lint
 from tooling.synth import synth
@@ -75,7 +77,9 @@ class RunState:
     build_project: int | None = None
     deploy_project: int | None = None
     build_summary: dict[str, Any] = field(default_factory=dict)
+    staging: dict[str, dict[str, str]] = field(default_factory=dict)
     facts: dict[str, str] = field(default_factory=dict)
+    report_path: Path | None = None
 
 
 class Lifecycle:
@@ -114,7 +118,7 @@ class Lifecycle:
             runner.run("model build pipeline (.gitlab-ci.yml: training)", self.run_model_build)
             runner.run("approve the model version; EventBridge rule -> GitLab trigger", self.approve_and_trigger)
             runner.run("model deploy pipeline (build, staging, test, manual prod)", self.run_model_deploy)
-            runner.run("summary", lambda: {})
+            runner.run("summary and HTML run report", lambda: self.write_report(runner.results))
         finally:
             if not self.keep_emulator:  # otherwise the caller inspects the emulator, then calls close()
                 self.close()
@@ -231,15 +235,19 @@ class Lifecycle:
         package = self.emulator.client("sagemaker").describe_model_package(ModelPackageName=arn)
         if package["ModelApprovalStatus"] != "PendingManualApproval":
             raise StepFailed(f"registered {arn} as {package['ModelApprovalStatus']}, expected PendingManualApproval")
+        gate = summary["quality_gate"]
+        bound = "min" if "min" in gate else "max"
+        metric = gate["metric"]
         self.state.facts.update(
             {
-                "test MSE": f"{summary['mse']:.3f} (threshold 6.0)",
+                f"test {metric}": f"{summary['metric_value']:.3f} (quality gate: {metric} "
+                f"{'>=' if bound == 'min' else '<='} {gate[bound]:g}; {summary['problem_type']})",
                 "model package": arn,
                 "model artifact": summary["artifacts"]["model_data_url"],
                 "pipeline steps": ", ".join(f"{k} {v:.1f}s" for k, v in summary["step_seconds"].items()),
             }
         )
-        return {"test_mse": f"{summary['mse']:.3f}", "status": package["ModelApprovalStatus"]}
+        return {f"test_{metric}": f"{summary['metric_value']:.3f}", "status": package["ModelApprovalStatus"]}
 
     def approve_and_trigger(self) -> dict[str, str]:
         """Step 5: approval, the event checked against the rule's pattern, the trigger's own code."""
@@ -309,6 +317,7 @@ class Lifecycle:
             sts = self.emulator.client("sts", role_chain=chains[stage])
             accounts[stage] = sts.get_caller_identity()["Account"]
         report = self._staging_figures(repo)
+        self.state.staging = read_staging_report(repo / "build" / "test-report.xml").properties
         self.state.facts.update(
             {
                 "staging endpoint": f"{staging} in account {accounts['staging']} (served on 127.0.0.1:{port})",
@@ -317,6 +326,22 @@ class Lifecycle:
             }
         )
         return {"endpoints": f"{staging}, {prod}", **report}
+
+    def write_report(self, steps: list[StepResult]) -> dict[str, str]:
+        """Step 7: the HTML run report (the evaluation plots read from the artifact bucket)."""
+        summary = self.state.build_summary
+        plots = read_evaluation_plots(
+            self.emulator.client("s3"), summary.get("artifacts", {}).get("evaluation_plots_url")
+        )
+        path = self.state.report_path = RunReport(
+            steps=list(steps),
+            build_summary=summary,
+            facts={"run directory": str(self.state.workdir), **self.state.facts},
+            evaluation_plots=plots,
+            staging=self.state.staging,
+        ).write(self.state.workdir / REPORT_FILE)
+        self.state.facts["run report"] = str(path)
+        return {"report": path.name, "plots": str(len(plots))}
 
     def _gitlab_ci(self, repo: Path, jobs: list[str], *, variables: dict[str, str], log_name: str) -> None:
         """Jobs of `repo`'s pipeline with the emulator's settings as CI variables."""
@@ -357,12 +382,13 @@ class Lifecycle:
             failed = {name: outcome for name, outcome in report.outcomes.items() if outcome != "passed"}
             raise StepFailed(f"staging tests did not pass: {failed}; see {report.path}")
         shape = report.properties.get("test_response_shape", {})
-        quality = report.properties.get("test_mse_matches_registered", {})
+        quality = report.properties.get("test_metric_matches_registered", {})
         latency = report.properties.get("test_p95_latency", {})
         return {
             "staging tests": f"{len(report.outcomes)} passed ({report.path.name})",
             "staging requests": f"{shape.get('rows', '?')} rows in {shape.get('requests', '?')} requests",
-            "staging MSE": f"MSE {quality.get('mse', '?')}, registered {quality.get('registered_mse', '?')}",
+            "staging metric": f"{quality.get('metric', '?')} {quality.get('value', '?')}, "
+            f"registered {quality.get('registered', '?')}",
             "staging latency": f"p95 {latency.get('p95_ms', '?')} ms over {latency.get('latency_probes', '?')} "
             "single-row requests",
         }

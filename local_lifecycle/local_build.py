@@ -1,11 +1,12 @@
 """`make local-build`: the model build pipeline's steps on this machine, without AWS or Docker.
 
-    python -m local_lifecycle.local_build <data.csv>
+    python -m local_lifecycle.local_build <data.csv> [--tune]
 
 Starts the emulator, creates what the SageMaker project would (artifact bucket, model package
 group), uploads the data set and runs the seed repository's
-`python -m pipelines.run_pipeline --local` against them. The pipeline's own last line is
-`test_mse=<value>`. Environment: AWS_REGION (us-east-1), LOCAL_BUILD_DIR (.local-run/build: the
+`python -m pipelines.run_pipeline --local` against them (`--tune`: with its tuning step, whatever
+`tuning.enabled` of the seed's config.json says). The pipeline's own last line is
+`test_<gate metric>=<value>`. Environment: AWS_REGION (us-east-1), LOCAL_BUILD_DIR (.local-run/build: the
 run summary), XGBOOST_IMAGE_URI / XGBOOST_GPU_IMAGE_URI (the images recorded in the model package;
 SageMaker's built-in XGBoost image when unset).
 """
@@ -31,7 +32,7 @@ PROJECT = {
 }
 
 
-def run(data: Path, *, region: str, out: Path) -> int:
+def run(data: Path, *, region: str, out: Path, tune: bool = False) -> int:
     """Run the pipeline's steps on `data`; return the pipeline's exit status."""
     with Emulator(region=region) as emulator:
         bucket = PROJECT["ARTIFACT_BUCKET"]
@@ -59,6 +60,8 @@ def run(data: Path, *, region: str, out: Path) -> int:
         )
         started = time.monotonic()
         command = [sys.executable, "-m", "pipelines.run_pipeline", "--local", "--input-data", input_url]
+        if tune:
+            command.append("--tune")
         status = subprocess.run(command, cwd=SEED, env=env, check=False).returncode
         print(
             f"local-build: run summary in {out / 'run-summary.json'} "
@@ -71,14 +74,15 @@ def run(data: Path, *, region: str, out: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; exit status 2 when the data file is missing."""
     parser = argparse.ArgumentParser(prog="make local-build", description=__doc__.splitlines()[0])
-    parser.add_argument("data", type=Path, help="CSV in the abalone layout (no header, label last)")
+    parser.add_argument("data", type=Path, help="CSV in the layout of the seed's config.json (Abalone by default)")
+    parser.add_argument("--tune", action="store_true", help="run the pipeline's tuning step")
     args = parser.parse_args(argv)
     if not args.data.is_file():
         print(f"local-build: data file {args.data} not found", file=sys.stderr)
         return 2
     out = Path(os.environ.get("LOCAL_BUILD_DIR") or REPO_ROOT / ".local-run" / "build")
     out.mkdir(parents=True, exist_ok=True)
-    return run(args.data.resolve(), region=os.environ.get("AWS_REGION") or "us-east-1", out=out)
+    return run(args.data.resolve(), region=os.environ.get("AWS_REGION") or "us-east-1", out=out, tune=args.tune)
 
 
 if __name__ == "__main__":

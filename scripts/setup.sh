@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the platform needs on a fresh Debian machine with Python 3.11 and Node 20:
 # the pinned Python venv (.venv), checkov in its own pinned venv (.venv-checkov: its pins clash with
-# the project's), the pinned npm tools (node_modules) and Debian's rsync (gitlab-ci-local).
+# the project's), the pinned npm tools (node_modules), and Debian's rsync (gitlab-ci-local) and
+# chromium (browser test of the demo's run report).
 # Idempotent: a stamp holding the hash of every pin file makes a second run take well under a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,11 +17,15 @@ command -v node >/dev/null || { echo "setup: Node.js 20 or newer is required (no
 
 stamp_of() { cat "$@" 2>/dev/null | sha256sum | cut -d' ' -f1; }
 
-if ! command -v rsync >/dev/null; then
-  echo "setup: installing Debian package rsync (needed by gitlab-ci-local)"
+# Debian packages: rsync (gitlab-ci-local), chromium (the browser test of the demo's HTML run report).
+missing=()
+command -v rsync >/dev/null || missing+=(rsync)
+command -v chromium >/dev/null || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian package(s) ${missing[*]}"
   SUDO=(env); [ "$(id -u)" -eq 0 ] || SUDO=(sudo env)
   "${SUDO[@]}" apt-get update -qq
-  "${SUDO[@]}" DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsync >/dev/null
+  "${SUDO[@]}" DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 py_stamp=$(stamp_of requirements.txt requirements-dev.txt containers/http_serving/pyproject.toml \

@@ -49,21 +49,28 @@ def test_every_step_reports_progress_and_the_summary_holds_the_key_facts(run) ->
     _, table, output = run
     for number in range(1, 8):
         assert f"[{number}/7]" in output
-    for fact in ("test MSE", "model package", "staging endpoint", "production endpoint", "staging latency"):
+    for fact in (
+        "test mse",
+        "quality gate: mse <= 6",
+        "model package",
+        "staging endpoint",
+        "staging metric",
+        "run report",
+    ):
         assert fact in table
 
 
 def test_a_model_version_was_registered_with_its_metrics_and_approved(run) -> None:
     lifecycle, _, _ = run
     summary = lifecycle.state.build_summary
-    assert summary["mse"] <= 6.0
+    assert summary["metric_value"] <= 6.0 and summary["quality_gate"] == {"metric": "mse", "max": 6.0}
     package = client(lifecycle, "sagemaker").describe_model_package(ModelPackageName=summary["model_package_arn"])
     assert package["ModelApprovalStatus"] == "Approved"
     assert package["ModelPackageGroupName"] == "abalone-p-local0demo01"
     statistics = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
     bucket, key = statistics.removeprefix("s3://").split("/", 1)
     evaluation = json.loads(client(lifecycle, "s3").get_object(Bucket=bucket, Key=key)["Body"].read())
-    assert evaluation["regression_metrics"]["mse"]["value"] == pytest.approx(summary["mse"])
+    assert evaluation["regression_metrics"]["mse"]["value"] == pytest.approx(summary["metric_value"])
 
 
 def test_the_approval_event_matched_the_rule_and_started_the_deploy_pipeline(run) -> None:
@@ -100,8 +107,27 @@ def test_staging_and_production_stacks_are_deployed_with_the_approved_model_in_t
 def test_staging_predictions_were_served_over_http_and_checked(run) -> None:
     lifecycle, table, _ = run
     assert "4 passed" in lifecycle.state.facts["staging tests"]
-    assert "MSE" in lifecycle.state.facts["staging MSE"]
+    assert lifecycle.state.facts["staging metric"].startswith("mse ")
     repo = lifecycle.state.host.repo_path(lifecycle.state.deploy_project)
     assert (repo / "build" / "test-report.xml").is_file()
     server_log = lifecycle.state.workdir / "logs"
     assert any(p.name.endswith("-server.log") for p in server_log.iterdir())
+
+
+def test_the_run_report_renders_with_every_image_loaded(run, image_report) -> None:
+    """What `make demo` prints the path of: steps, metrics, the evaluation plots and the latency histogram."""
+    lifecycle, _, _ = run
+    page = lifecycle.state.report_path
+    assert page == lifecycle.state.workdir / "run-report.html"
+    rendered = image_report(page)
+    alts = [image["alt"] for image in rendered["images"]]
+    assert alts == [
+        "Feature importance",
+        "Predicted vs actual",
+        "Residuals",
+        "Staging endpoint latency (single-row requests)",
+    ]
+    assert all(image["loaded"] for image in rendered["images"]), rendered["images"]
+    text = page.read_text()
+    for expected in ("mse &lt;= 6.0", "model build pipeline (.gitlab-ci.yml: training)", "Preprocess", "p95_ms"):
+        assert expected in text

@@ -22,9 +22,11 @@ SUMMARY_KEYS = {
     "model_package_group_name",
     "model_package_arn",
     "model_approval_status",
-    "mse",
-    "standard_deviation",
-    "mse_threshold",
+    "problem_type",
+    "quality_gate",
+    "metric_value",
+    "metrics",
+    "tuning",
     "training_image_uri",
     "cpu_image_uri",
     "gpu_image_uri",
@@ -52,7 +54,7 @@ def generated_abalone(path: Path, rows: int = 600) -> Path:
 
 
 @pytest.mark.e2e
-def test_local_build_trains_registers_and_reports_the_test_mse(tmp_path):
+def test_local_build_trains_registers_and_reports_the_configured_metric(tmp_path):
     data = SHARED_DATA if SHARED_DATA.is_file() else generated_abalone(tmp_path / "abalone.csv")
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "XGBOOST_"))}
     env.update(LOCAL_BUILD_DIR=str(tmp_path / "build"), PYTHONDONTWRITEBYTECODE="1")
@@ -71,14 +73,14 @@ def test_local_build_trains_registers_and_reports_the_test_mse(tmp_path):
     assert set(summary) == SUMMARY_KEYS
     assert summary["status"] == "Succeeded" and summary["model_approval_status"] == "PendingManualApproval"
     assert summary["model_package_arn"].startswith("arn:aws:sagemaker:us-east-1:")
-    assert float(last_line.split("=")[1]) == pytest.approx(summary["mse"], abs=1e-6)
-    assert summary["mse"] <= 6.0
-    assert set(summary["step_seconds"]) == {"Preprocess", "Train", "Evaluate", "CheckMseEvaluation", "RegisterModel"}
+    assert float(last_line.split("=")[1]) == pytest.approx(summary["metric_value"], abs=1e-6)
+    assert summary["quality_gate"] == {"metric": "mse", "max": 6.0} and summary["metric_value"] <= 6.0
+    assert set(summary["step_seconds"]) == {"Preprocess", "Train", "Evaluate", "CheckQualityGate", "RegisterModel"}
     assert summary["artifacts"]["model_data_url"].endswith("/model/model.tar.gz")
     if data == SHARED_DATA:
         # The seeded 70/15/15 split of the 4,177 rows and the published reference (about 4.91).
         assert summary["input_data"].endswith("/dataset/abalone-dataset.csv")
-        assert summary["mse"] < 5.0
+        assert summary["metric_value"] < 5.0
 
 
 def test_missing_data_file_is_reported(tmp_path):

@@ -142,8 +142,11 @@ def test_missing_credentials_fail_the_job_with_a_message(ci, tmp_path):
 def test_readme_documents_every_configuration_setting():
     readme = (SEED / "README.md").read_text()
     config = json.loads((SEED / "pipelines" / "abalone" / "config.json").read_text())
-    for key in [*config, *config["dataset"]]:
+    range_keys = {key for spec in config["tuning"]["ranges"].values() for key in spec}
+    for key in [*config, *config["dataset"], *config["quality_gate"], *config["tuning"], *range_keys, "classes"]:
         assert f"`{key}`" in readme, f"README.md does not document the setting {key!r}"
+    for problem_type in ("regression", "binary_classification", "multiclass_classification"):
+        assert f'"problem_type": "{problem_type}"' in readme, f"README.md has no {problem_type} example"
     for variable in (
         "XGBOOST_IMAGE_URI",
         "XGBOOST_GPU_IMAGE_URI",

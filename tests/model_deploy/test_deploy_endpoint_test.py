@@ -7,6 +7,7 @@ tests run exactly that in a subprocess, with S3 and SageMaker in the in-process 
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
@@ -19,11 +20,13 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
+import xgboost
 from botocore.stub import Stubber
 from xgboost_server.server_support import ServerProcess, make_model_dir, regression_rows
 
 from local_lifecycle.emulator import Emulator
 from local_lifecycle.staging_report import StagingReport, read_staging_report
+from xgboost_container.model_format import save_model
 from xgboost_container.server_model import DeviceChoice, load
 
 from .conftest import BUCKET, EVALUATION_URI, EXECUTION_PREFIX, REGION, SEED
@@ -33,11 +36,11 @@ TEST_KEY = "abalone-pipeline/exec-1/data/test/test.csv"
 SETTINGS = {
     "InServiceTimeoutSeconds": 5,
     "BatchRows": 40,
-    "MseRelativeTolerance": 0.01,
+    "MetricRelativeTolerance": 0.01,
     "LatencyProbes": 20,
     "P95LatencyMs": 2000,
 }
-CASES = ["test_endpoint_in_service", "test_response_shape", "test_mse_matches_registered", "test_p95_latency"]
+CASES = ["test_endpoint_in_service", "test_response_shape", "test_metric_matches_registered", "test_p95_latency"]
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +72,11 @@ def emulator() -> Iterator[Emulator]:
 @pytest.fixture
 def staging(emulator: Emulator, held_out: tuple[np.ndarray, np.ndarray, float]) -> Emulator:
     """The artifact bucket (test split + evaluation.json) and an InService endpoint in the emulator."""
+    return stage(emulator, held_out)
+
+
+def stage(emulator: Emulator, held_out: tuple[np.ndarray, np.ndarray, float]) -> Emulator:
+    """Reset the emulator, then lay out the held-out rows, an MSE evaluation.json and the endpoint."""
     emulator._post("/moto-api/reset", {})
     features, labels, mse = held_out
     s3 = emulator.client("s3")
@@ -95,6 +103,7 @@ def staging(emulator: Emulator, held_out: tuple[np.ndarray, np.ndarray, float]) 
 
 
 def write_evaluation(s3: Any, mse: float) -> None:
+    """What the model build registers for a regression gated on MSE (an older report names neither)."""
     report = {"regression_metrics": {"mse": {"value": mse, "standard_deviation": 1.0}}}
     s3.put_object(Bucket=BUCKET, Key=EVALUATION_URI.removeprefix(f"s3://{BUCKET}/"), Body=json.dumps(report).encode())
 
@@ -123,17 +132,20 @@ def run_staging_tests(emulator: Emulator, server: ServerProcess, tmp_path: Path,
 def test_every_check_passes_against_the_real_server(staging: Emulator, server: ServerProcess, held_out, tmp_path):
     report = run_staging_tests(staging, server, tmp_path)
     assert report.outcomes == dict.fromkeys(CASES, "passed")
-    assert float(report.properties["test_mse_matches_registered"]["mse"]) == pytest.approx(held_out[2], rel=1e-3)
-    assert report.properties["test_response_shape"] == {"rows": "150", "requests": "4"}
-    assert float(report.properties["test_p95_latency"]["p95_ms"]) > 0
+    quality = report.properties["test_metric_matches_registered"]
+    assert (quality["problem_type"], quality["metric"]) == ("regression", "mse")
+    assert float(quality["value"]) == pytest.approx(held_out[2], rel=1e-3)
+    assert report.properties["test_response_shape"] == {"rows": "150", "requests": "4", "outputs_per_row": "1"}
+    latency = report.properties["test_p95_latency"]
+    assert float(latency["p95_ms"]) > 0 and len(json.loads(latency["latencies_ms"])) == SETTINGS["LatencyProbes"]
     assert server.log().count("Booting worker") == 1
 
 
 def test_mse_far_from_the_registered_one_fails(staging: Emulator, server: ServerProcess, held_out, tmp_path):
     write_evaluation(staging.client("s3"), held_out[2] * 2)
     report = run_staging_tests(staging, server, tmp_path)
-    assert report.outcomes["test_mse_matches_registered"] == "failed"
-    failure = report.failures["test_mse_matches_registered"]
+    assert report.outcomes["test_metric_matches_registered"] == "failed"
+    failure = report.failures["test_metric_matches_registered"]
     assert f"registered {held_out[2] * 2:.4f}" in failure and "150 held-out rows" in failure and "1.0%" in failure
     assert not report.passed
 
@@ -148,7 +160,7 @@ def test_rows_the_server_rejects_fail_the_shape_check_with_its_message(staging, 
     staging.client("s3").put_object(Bucket=BUCKET, Key=TEST_KEY, Body=b"10,1,2,3\n11,4,5,6\n")  # 3 features, not 4
     report = run_staging_tests(staging, server, tmp_path)
     assert report.outcomes["test_endpoint_in_service"] == "passed"
-    assert report.outcomes["test_response_shape"] == report.outcomes["test_mse_matches_registered"] == "error"
+    assert report.outcomes["test_response_shape"] == report.outcomes["test_metric_matches_registered"] == "error"
     assert "each row must have 4 features" in report.failures["test_response_shape"]
 
 
@@ -241,9 +253,10 @@ class CannedRuntime:
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
-        (b"1.0\n", "sent 2 rows, got 1 predictions"),
+        (b"1.0\n", "sent 2 rows, got 1 lines back"),
         (b"1.0\nnan\n", "'nan' is not finite"),
-        (b"1.0\nabc\n", "'abc' is not a number"),
+        (b"1.0\nabc\n", "'abc' is not numeric"),
+        (b"0.2,0.8\n0.5\n", "answer lines have different lengths"),
     ],
 )
 def test_response_shape_problems(seed_checks, body: bytes, fragment: str) -> None:
@@ -255,3 +268,70 @@ def test_percentile_is_nearest_rank(seed_checks) -> None:
     values = [float(v) for v in range(1, 101)]
     assert seed_checks.percentile(values, 0.95) == 95
     assert seed_checks.percentile([7.0], 0.95) == 7.0
+
+
+def build_evaluate() -> Any:
+    """The model build's own evaluate.py (it is standalone: uploaded alone to its processing job)."""
+    path = SEED.parent / "model-build" / "pipelines" / "abalone" / "evaluate.py"
+    spec = importlib.util.spec_from_file_location("model_build_seed_evaluate", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+CLASSIFIERS = {
+    "binary_classification": ({"objective": "binary:logistic"}, ["no", "yes"], "auc"),
+    "multiclass_classification": ({"objective": "multi:softprob", "num_class": 3}, ["a", "b", "c"], "log_loss"),
+}
+
+
+@pytest.mark.parametrize("problem_type", sorted(CLASSIFIERS))
+def test_a_classifier_s_probabilities_are_scored_with_the_registered_metric(
+    emulator: Emulator, problem_type: str, tmp_path: Path
+):
+    """The build's evaluation registers the gate metric; the staging test measures the same value on the
+    probabilities the real server returns for the same rows."""
+    params, classes, metric = CLASSIFIERS[problem_type]
+    features, target = regression_rows(240, seed=3)
+    labels = np.digitize(target, np.quantile(target, np.linspace(0, 1, len(classes) + 1)[1:-1])).astype(float)
+    booster = xgboost.train({**params, "max_depth": 2, "nthread": 1}, xgboost.DMatrix(features[:160], labels[:160]), 8)
+    model_dir = tmp_path / "model"
+    save_model(booster, model_dir, feature_names=[f"f{i}" for i in range(4)], label="y")
+    held_features, held_labels = features[160:], labels[160:]
+    description = {"feature_names": [f"f{i}" for i in range(4)], "problem_type": problem_type, "classes": classes}
+    outputs = np.asarray(booster.predict(xgboost.DMatrix(held_features)), dtype=float)
+    evaluation = build_evaluate().evaluate(held_labels, outputs, description, metric)
+    with ServerProcess(model_dir, tmp_path / "server.log", workers=1) as server:
+        staged = stage(emulator, (held_features, held_labels, 0.0))
+        s3 = staged.client("s3")
+        key = EVALUATION_URI.removeprefix(f"s3://{BUCKET}/")
+        s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(evaluation).encode())
+        report = run_staging_tests(staged, server, tmp_path, BatchRows=25)
+    assert report.outcomes == dict.fromkeys(CASES, "passed"), report.failures
+    quality = report.properties["test_metric_matches_registered"]
+    assert (quality["problem_type"], quality["metric"]) == (problem_type, metric)
+    section = evaluation[build_evaluate().SECTIONS[problem_type]]
+    assert float(quality["value"]) == pytest.approx(section[metric]["value"], rel=1e-3)
+    width = "1" if problem_type == "binary_classification" else "3"
+    assert report.properties["test_response_shape"]["outputs_per_row"] == width
+
+
+def test_every_gate_metric_is_scored_as_the_model_build_scores_it(seed_checks) -> None:
+    """Same rows, same outputs: the staging test's score equals the build's evaluation for every metric."""
+    evaluate = build_evaluate()
+    rng = np.random.default_rng(0)
+    cases = {
+        "regression": (rng.normal(10, 3, 200), rng.normal(10, 3, 200)),
+        "binary_classification": (rng.integers(0, 2, 200).astype(float), rng.uniform(0, 1, 200)),
+        "multiclass_classification": (rng.integers(0, 3, 200).astype(float), rng.dirichlet(np.ones(3), 200)),
+    }
+    for problem_type, (labels, outputs) in cases.items():
+        classes = None if problem_type == "regression" else ["x", "y", "z"][: 2 if "binary" in problem_type else 3]
+        description = {"feature_names": ["f"], "problem_type": problem_type, "classes": classes}
+        rows = outputs.reshape(len(labels), -1).tolist()
+        for metric in evaluate.GATE_METRICS[problem_type]:
+            expected = evaluate.evaluate(labels, outputs, description, metric)[evaluate.SECTIONS[problem_type]]
+            registered = seed_checks.RegisteredMetric(problem_type, metric, expected[metric]["value"])
+            assert seed_checks.score(registered, labels.tolist(), rows) == pytest.approx(
+                expected[metric]["value"], rel=1e-9
+            ), (problem_type, metric)

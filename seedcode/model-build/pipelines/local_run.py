@@ -5,11 +5,14 @@ per-step directory laid out like the container's `/opt/ml`:
 
 1. Preprocess: `pipelines/abalone/preprocess.py` on the input (an `s3://` prefix read through
    boto3, which honours `AWS_ENDPOINT_URL`, or a local file or directory);
-2. Train: `python -m xgboost_container.train`, the image's training entrypoint;
-3. Evaluate: `pipelines/abalone/evaluate.py` on the packed `model.tar.gz`;
-4. CheckMseEvaluation: `mse <= threshold`;
+2. Train: `python -m xgboost_container.train`, the image's training entrypoint; or, with tuning,
+   Tune: the local search of `pipelines.tuning` over the configuration's ranges (the best
+   trial's model goes on);
+3. Evaluate: `pipelines/abalone/evaluate.py --metric <gate metric>` on the packed `model.tar.gz`
+   (evaluation.json, PNG plots, HTML report);
+4. CheckQualityGate: the configured gate, e.g. `mse <= 6.0` or `auc >= 0.8`;
 5. RegisterModel (the model package, through the SDK call the pipeline step uses) or
-   MseAboveThreshold (the run fails with the measured MSE).
+   QualityGateFailed (the run fails with the measured value).
 
 Outputs go to `s3://$ARTIFACT_BUCKET/<pipeline>/<execution id>/...`, the layout of the SageMaker
 execution (see `pipelines.abalone.pipeline.artifact_prefix`).
@@ -31,15 +34,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import boto3
 from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 from sagemaker.session import Session
 
+from pipelines import tuning as local_tuning
 from pipelines.abalone import pipeline as definition
+from pipelines.abalone.evaluate import SECTIONS
+from pipelines.abalone.pipeline_config import PipelineConfig, QualityGate
 
 TRAINING_MODULE = "xgboost_container.train"
+T = TypeVar("T")
 
 
 class LocalRunError(Exception):
@@ -59,7 +67,8 @@ class LocalSettings:
     config_path: Path = definition.CONFIG_PATH
     training_instance_type: str = definition.DEFAULT_TRAINING_INSTANCE_TYPE
     approval_status: str = definition.DEFAULT_APPROVAL_STATUS
-    mse_threshold: float = definition.DEFAULT_MSE_THRESHOLD
+    threshold: float | None = None  # QualityGateThreshold; None: the configured gate's
+    tune: bool | None = None  # None: tuning.enabled of the configuration
 
 
 def new_execution_id() -> str:
@@ -78,6 +87,14 @@ class LocalExecution:
         echo: Callable[[str], None] = print,
     ) -> None:
         self.settings = settings
+        self.config: PipelineConfig = definition.load_pipeline_config(settings.config_path)
+        configured = self.config.quality_gate
+        self.gate = QualityGate(
+            configured.metric,
+            configured.bound,
+            configured.threshold if settings.threshold is None else settings.threshold,
+        )
+        self.tuning = self.config.tuning_enabled(settings.tune)
         self.execution_id = new_execution_id()
         self.work_dir = work_dir / self.execution_id
         self.boto_session = boto3.Session(region_name=settings.region)
@@ -85,7 +102,7 @@ class LocalExecution:
         self.echo = echo
         self.step_seconds: dict[str, float] = {}
         self.artifacts: dict[str, str] = {}
-        self.summary: dict[str, object] = {
+        self.summary: dict[str, Any] = {
             "mode": "local",
             "status": "Executing",
             "pipeline_name": settings.pipeline_name,
@@ -94,9 +111,11 @@ class LocalExecution:
             "model_package_group_name": settings.model_package_group_name,
             "model_package_arn": None,
             "model_approval_status": None,
-            "mse": None,
-            "standard_deviation": None,
-            "mse_threshold": settings.mse_threshold,
+            "problem_type": self.config.problem_type,
+            "quality_gate": {"metric": self.gate.metric, self.gate.bound: self.gate.threshold},
+            "metric_value": None,
+            "metrics": {},
+            "tuning": None,
             "training_image_uri": settings.images.for_training(settings.training_instance_type),
             "cpu_image_uri": settings.images.cpu,
             "gpu_image_uri": settings.images.gpu,
@@ -106,7 +125,7 @@ class LocalExecution:
             "failure_reason": None,
         }
 
-    def run(self) -> dict[str, object]:
+    def run(self) -> dict[str, Any]:
         """Execute every step; return the run summary (`status` is `Succeeded` or `Failed`)."""
         started = time.perf_counter()
         try:
@@ -124,11 +143,15 @@ class LocalExecution:
             )
         self.echo(f"local execution {self.execution_id} of pipeline {self.settings.pipeline_name}")
         splits = self._step(definition.STEP_PREPROCESS, self._preprocess)
-        model_archive = self._step(definition.STEP_TRAIN, lambda: self._train(splits))
-        mse = self._step(definition.STEP_EVALUATE, lambda: self._evaluate(model_archive, splits))
-        if not self._step(definition.STEP_CONDITION, lambda: self._check(mse)):
+        if self.tuning:
+            model_archive = self._step(definition.STEP_TUNE, lambda: self._pack_model(self._tune(splits)))
+        else:
+            model_archive = self._step(definition.STEP_TRAIN, lambda: self._pack_model(self._train(splits)))
+        value = self._step(definition.STEP_EVALUATE, lambda: self._evaluate(model_archive, splits))
+        if not self._step(definition.STEP_CONDITION, lambda: self._check(value)):
             self.summary["failed_step"] = definition.STEP_FAIL
-            reason = f"Test MSE {mse} is above the threshold {self.settings.mse_threshold}"
+            comparison = "below" if self.gate.bound == "min" else "above"
+            reason = f"Test {self.gate.metric} {value} is {comparison} the quality gate's {self.gate.threshold}"
             self.echo(f"[{definition.STEP_FAIL}] {reason}")
             raise LocalRunError(reason)
         self._step(definition.STEP_REGISTER, self._register)
@@ -136,13 +159,13 @@ class LocalExecution:
 
     # --- steps -------------------------------------------------------------------------------
 
-    def _step(self, name: str, action: Callable[[], object]) -> object:
+    def _step(self, name: str, action: Callable[[], T]) -> T:
         """Run one step, time it and print its outcome; a failure names the step in the summary."""
         self.echo(f"[{name}] started")
         began = time.perf_counter()
         try:
             result = action()
-        except LocalRunError as error:
+        except (LocalRunError, local_tuning.TuningError) as error:
             self.summary["failed_step"] = name
             raise LocalRunError(f"step {name} failed: {error}") from None
         except (ClientError, BotoCoreError, Boto3Error) as error:
@@ -171,49 +194,81 @@ class LocalExecution:
         return processing
 
     def _train(self, splits: Path) -> Path:
-        """Run the image's training entrypoint on the splits, pack and upload `model.tar.gz`."""
+        """Run the image's training entrypoint on the splits; return its model directory."""
         root = self.work_dir / "train"
-        channels = {"train": "text/csv", "validation": "text/csv", definition.FEATURES_OUTPUT: "application/json"}
+        channels = local_tuning.TRAINING_CHANNELS
         for channel in channels:
             shutil.copytree(splits / channel, root / "input" / "data" / channel)
         config_dir = root / "input" / "config"
         config_dir.mkdir(parents=True)
-        hyperparameters = definition.load_pipeline_config(self.settings.config_path).hyperparameters
-        (config_dir / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+        (config_dir / "hyperparameters.json").write_text(json.dumps(self.config.hyperparameters))
         (config_dir / "inputdataconfig.json").write_text(
             json.dumps({name: {"ContentType": content_type} for name, content_type in channels.items()})
         )
         self._run_script(definition.STEP_TRAIN, ["-m", TRAINING_MODULE], root, "output/failure")
-        archive = root / "model.tar.gz"
+        return root / "model"
+
+    def _tune(self, splits: Path) -> Path:
+        """The local search over `tuning.ranges`; return the best trial's model directory."""
+        tuning = self.config.tuning
+        assert tuning is not None
+        (regex,) = [
+            item["Regex"]
+            for item in definition.metric_definitions(self.config.eval_metric)
+            if item["Name"] == tuning.objective_metric
+        ]
+        result = local_tuning.run_search(
+            tuning,
+            hyperparameters=self.config.hyperparameters,
+            regex=regex,
+            channels=splits,
+            work_dir=self.work_dir / "tune",
+            seed=self.config.dataset.seed,
+            echo=self.echo,
+        )
+        self.summary["tuning"] = result.summary()
+        return result.best_model_dir
+
+    def _pack_model(self, model_dir: Path) -> Path:
+        """Pack the model directory as SageMaker does (`model.tar.gz`) and upload it."""
+        archive = self.work_dir / "model.tar.gz"
         with tarfile.open(archive, "w:gz") as bundle:
-            for path in sorted((root / "model").iterdir()):
+            for path in sorted(model_dir.iterdir()):
                 bundle.add(path, arcname=path.name)
         self.artifacts["model_data_url"] = self._upload_file(archive, "model", archive.name)
         return archive
 
     def _evaluate(self, model_archive: Path, splits: Path) -> float:
-        """Run evaluate.py on the model and the test split, upload `evaluation.json`; return the MSE."""
+        """Run evaluate.py on the model and the test split, upload its outputs; return the gate metric."""
         root = self.work_dir / "evaluate"
         model_dir = root / "processing" / "model"
         model_dir.mkdir(parents=True)
         shutil.copy(model_archive, model_dir / model_archive.name)
-        shutil.copytree(splits / "test", root / "processing" / "test")
-        self._run_script(definition.STEP_EVALUATE, [str(definition.EVALUATE_SCRIPT)], root, "output/message")
-        report_path = root / "processing" / definition.EVALUATION_OUTPUT / definition.EVALUATION_FILE
-        mse_report = json.loads(report_path.read_text())["regression_metrics"]["mse"]
-        self.artifacts["evaluation_url"] = self._upload_file(
-            report_path, definition.EVALUATION_OUTPUT, definition.EVALUATION_FILE
-        )
-        self.summary["mse"] = mse_report["value"]
-        self.summary["standard_deviation"] = mse_report["standard_deviation"]
-        return mse_report["value"]
+        for name in ("test", definition.FEATURES_OUTPUT):
+            shutil.copytree(splits / name, root / "processing" / name)
+        arguments = [str(definition.EVALUATE_SCRIPT), "--metric", self.gate.metric]
+        self._run_script(definition.STEP_EVALUATE, arguments, root, "output/message")
+        output = root / "processing" / definition.EVALUATION_OUTPUT
+        evaluation = json.loads((output / definition.EVALUATION_FILE).read_text())
+        prefix = self._upload_dir(output, definition.EVALUATION_OUTPUT)
+        self.artifacts["evaluation_url"] = f"{prefix}/{definition.EVALUATION_FILE}"
+        self.artifacts["evaluation_report_url"] = f"{prefix}/{definition.REPORT_FILE}"
+        self.artifacts["evaluation_plots_url"] = f"{prefix}/{definition.PLOTS_DIR}/"
+        section = evaluation[SECTIONS[self.config.problem_type]]
+        self.summary["metrics"] = {
+            name: value["value"] for name, value in section.items() if isinstance(value, dict) and "value" in value
+        }
+        self.summary["metric_value"] = section[self.gate.metric]["value"]
+        return float(self.summary["metric_value"])
 
-    def _check(self, mse: float) -> bool:
-        """The pipeline's condition: `mse <= MseThreshold`."""
-        passed = mse <= self.settings.mse_threshold
+    def _check(self, value: float) -> bool:
+        """The pipeline's condition: the configured quality gate."""
+        passed = self.gate.passes(value)
         branch = definition.STEP_REGISTER if passed else definition.STEP_FAIL
-        operator = "<=" if passed else ">"
-        self.echo(f"[{definition.STEP_CONDITION}] mse {mse:.4f} {operator} {self.settings.mse_threshold} -> {branch}")
+        verdict = "meets" if passed else "fails"
+        self.echo(
+            f"[{definition.STEP_CONDITION}] {self.gate.metric} {value:.4f} {verdict} {self.gate.describe()} -> {branch}"
+        )
         return passed
 
     def _register(self) -> str:
@@ -230,8 +285,9 @@ class LocalExecution:
             Session(boto_session=self.boto_session, default_bucket=self.settings.bucket),
             role=None,
             images=self.settings.images,
+            problem_type=self.config.problem_type,
             model_data=self.artifacts["model_data_url"],
-            evaluation_uri=self.artifacts["evaluation_url"],
+            evaluation_prefix=self.artifacts["evaluation_url"].rsplit("/", 1)[0],
             model_package_group_name=group,
             approval_status=self.settings.approval_status,
         )
@@ -240,7 +296,7 @@ class LocalExecution:
         self.echo(
             f"[{definition.STEP_REGISTER}] registered {package.model_package_arn} ({self.settings.approval_status})"
         )
-        return package.model_package_arn
+        return str(package.model_package_arn)
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -303,7 +359,7 @@ class LocalExecution:
 
 def run_local(
     settings: LocalSettings, work_dir: Path | None = None, *, echo: Callable[[str], None] = print
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Run the steps below `work_dir`/<execution id> (a temporary directory, removed afterwards,
     when None); return the run summary."""
     with tempfile.TemporaryDirectory(prefix="model-build-") as scratch:

@@ -5,7 +5,8 @@
 SageMaker mode (default) creates or updates the SageMaker Pipeline, starts an execution and
 prints its ARN; `--wait` waits for the end and fails when the execution fails.
 Local mode (`--local` or `PIPELINE_EXECUTION_MODE=local`) runs the same steps on this machine
-(see `pipelines.local_run`), printing each step and finally `test_mse=<value>`.
+(see `pipelines.local_run`), printing each step and finally `test_<gate metric>=<value>`
+(`test_mse=4.82`, `test_auc=0.97`). `--tune` tunes this run whatever `tuning.enabled` says.
 
 Environment (the GitLab CI/CD variables the project sets):
 `AWS_REGION`, `ARTIFACT_BUCKET`, `MODEL_PACKAGE_GROUP_NAME`, `SAGEMAKER_PROJECT_NAME`,
@@ -24,6 +25,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
@@ -43,6 +45,7 @@ for _name, _level in _QUIET_LOGGERS.items():
 
 from pipelines import local_run  # noqa: E402 - after the logging set-up above
 from pipelines.abalone import pipeline as definition  # noqa: E402
+from pipelines.abalone.evaluate import SECTIONS  # noqa: E402
 
 WAIT_DELAY_SECONDS = 30
 WAIT_MAX_ATTEMPTS = 240  # two hours
@@ -77,7 +80,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--processing-instance-count", type=int, help="ProcessingInstanceCount")
     parser.add_argument("--approval-status", default=definition.DEFAULT_APPROVAL_STATUS, help="ModelApprovalStatus")
-    parser.add_argument("--mse-threshold", type=float, default=definition.DEFAULT_MSE_THRESHOLD, help="MseThreshold")
+    parser.add_argument(
+        "--quality-gate-threshold",
+        type=float,
+        help=f"{definition.THRESHOLD_PARAMETER} (default: the bound of quality_gate in the configuration)",
+    )
+    parser.add_argument(
+        "--tune",
+        action="store_true",
+        default=None,
+        help="run the tuning step (tuning section of the configuration) even where tuning.enabled is false",
+    )
     parser.add_argument(
         "--work-dir", type=Path, help="local mode: keep the step directories here (default: a temporary directory)"
     )
@@ -108,8 +121,8 @@ def pipeline_name(args: argparse.Namespace) -> str:
     return f"{env['SAGEMAKER_PROJECT_NAME']}-{env['SAGEMAKER_PROJECT_ID']}"
 
 
-def run_local(args: argparse.Namespace) -> tuple[int, dict]:
-    """Local mode: run the steps, print `test_mse=`; return the exit status and the summary."""
+def run_local(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    """Local mode: run the steps, print `test_<metric>=`; return the exit status and the summary."""
     region = region_name()
     env = require_env("ARTIFACT_BUCKET", "MODEL_PACKAGE_GROUP_NAME")
     config = definition.load_pipeline_config(args.config)
@@ -123,17 +136,18 @@ def run_local(args: argparse.Namespace) -> tuple[int, dict]:
         config_path=args.config,
         training_instance_type=args.training_instance_type,
         approval_status=args.approval_status,
-        mse_threshold=args.mse_threshold,
+        threshold=args.quality_gate_threshold,
+        tune=args.tune,
     )
     summary = local_run.run_local(settings, args.work_dir)
     if summary["status"] != "Succeeded":
         print(f"local execution failed: {summary['failure_reason']}", file=sys.stderr)
-    if summary["mse"] is not None:
-        print(f"test_mse={summary['mse']:.6f}")
+    if summary["metric_value"] is not None:
+        print(f"test_{config.quality_gate.metric}={summary['metric_value']:.6f}")
     return (0 if summary["status"] == "Succeeded" else 1), summary
 
 
-def run_sagemaker(args: argparse.Namespace) -> tuple[int, dict]:
+def run_sagemaker(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     """SageMaker mode: upsert, start, print the ARN, optionally wait; return status and summary."""
     from sagemaker.workflow.pipeline_context import PipelineSession
 
@@ -151,8 +165,9 @@ def run_sagemaker(args: argparse.Namespace) -> tuple[int, dict]:
         config_path=args.config,
         training_instance_type=args.training_instance_type,
         processing_instance_type=args.processing_instance_type,
+        tune=args.tune,
     )
-    tags = [
+    tags: list[dict[str, Any]] = [
         {"Key": f"sagemaker:{key}", "Value": os.environ[variable]}
         for key, variable in (("project-name", "SAGEMAKER_PROJECT_NAME"), ("project-id", "SAGEMAKER_PROJECT_ID"))
         if os.environ.get(variable)
@@ -163,11 +178,16 @@ def run_sagemaker(args: argparse.Namespace) -> tuple[int, dict]:
         "ProcessingInstanceType": args.processing_instance_type,
         "ProcessingInstanceCount": args.processing_instance_count,
         "ModelApprovalStatus": args.approval_status,
-        "MseThreshold": args.mse_threshold,
+        definition.THRESHOLD_PARAMETER: args.quality_gate_threshold,
     }
     execution = pipeline.start(parameters={key: value for key, value in parameters.items() if value is not None})
     print(f"started pipeline {name}: execution_arn={execution.arn}")
-    summary = {"mode": "sagemaker", "pipeline_name": name, "execution_arn": execution.arn, "status": "Executing"}
+    summary: dict[str, Any] = {
+        "mode": "sagemaker",
+        "pipeline_name": name,
+        "execution_arn": execution.arn,
+        "status": "Executing",
+    }
     if not args.wait:
         return 0, summary
     try:
@@ -189,9 +209,16 @@ def run_sagemaker(args: argparse.Namespace) -> tuple[int, dict]:
         .get_object(Bucket=env["ARTIFACT_BUCKET"], Key=evaluation_uri.split("/", 3)[3])["Body"]
         .read()
     )
-    mse = json.loads(body)["regression_metrics"]["mse"]
-    summary.update(mse=mse["value"], standard_deviation=mse["standard_deviation"], evaluation_url=evaluation_uri)
-    print(f"pipeline execution Succeeded\ntest_mse={mse['value']:.6f}")
+    config = definition.load_pipeline_config(args.config)
+    section = json.loads(body)[SECTIONS[config.problem_type]]
+    metric = config.quality_gate.metric
+    summary.update(
+        problem_type=config.problem_type,
+        metric_value=section[metric]["value"],
+        metrics={key: value["value"] for key, value in section.items() if isinstance(value, dict) and "value" in value},
+        evaluation_url=evaluation_uri,
+    )
+    print(f"pipeline execution Succeeded\ntest_{metric}={section[metric]['value']:.6f}")
     return 0, summary
 
 

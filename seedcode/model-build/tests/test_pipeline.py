@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import boto3
 import moto
@@ -16,6 +17,7 @@ NAME = "abalone-p-test"
 ROLE = "arn:aws:iam::123456789012:role/pipeline-role"
 CPU_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/xgboost:cpu-1"
 GPU_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/xgboost:gpu-1"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def build(images: definition.ImageUris, **kwargs) -> dict:
@@ -58,7 +60,7 @@ def test_steps_in_order(pipeline_json):
         "Preprocess",
         "Train",
         "Evaluate",
-        "CheckMseEvaluation",
+        "CheckQualityGate",
     ]
     assert [step["Type"] for step in pipeline_json["Steps"]] == ["Processing", "Training", "Processing", "Condition"]
 
@@ -72,7 +74,7 @@ def test_parameters_and_defaults(pipeline_json):
         "TrainingImageUri": ("String", CPU_IMAGE),
         "InputDataUrl": ("String", "s3://sagemaker-servicecatalog-seedcode-us-east-1/dataset/abalone-dataset.csv"),
         "ModelApprovalStatus": ("String", "PendingManualApproval"),
-        "MseThreshold": ("Float", 6.0),
+        "QualityGateThreshold": ("Float", 6.0),
     }
 
 
@@ -104,6 +106,7 @@ def test_training_step_uses_seed_hyperparameters_and_channels(pipeline_json):
         "gamma": "4",
         "min_child_weight": "6",
         "subsample": "0.7",
+        "eval_metric": "rmse",
     }
     channels = {c["ChannelName"]: c for c in arguments["InputDataConfig"]}
     assert set(channels) == {"train", "validation", "features"}
@@ -114,7 +117,7 @@ def test_training_step_uses_seed_hyperparameters_and_channels(pipeline_json):
 
 
 def test_condition_compares_the_evaluated_mse_with_the_threshold(pipeline_json):
-    condition = steps_by_name(pipeline_json)["CheckMseEvaluation"]["Arguments"]
+    condition = steps_by_name(pipeline_json)["CheckQualityGate"]["Arguments"]
     assert condition["Conditions"] == [
         {
             "Type": "LessThanOrEqualTo",
@@ -124,11 +127,11 @@ def test_condition_compares_the_evaluated_mse_with_the_threshold(pipeline_json):
                     "Path": "regression_metrics.mse.value",
                 }
             },
-            "RightValue": {"Get": "Parameters.MseThreshold"},
+            "RightValue": {"Get": "Parameters.QualityGateThreshold"},
         }
     ]
     assert [s["Type"] for s in condition["IfSteps"]] == ["RegisterModel"]
-    assert [s["Name"] for s in condition["ElseSteps"]] == ["MseAboveThreshold"]
+    assert [s["Name"] for s in condition["ElseSteps"]] == ["QualityGateFailed"]
     evaluate = steps_by_name(pipeline_json)["Evaluate"]
     assert evaluate["PropertyFiles"] == [
         {"PropertyFileName": "EvaluationReport", "OutputName": "evaluation", "FilePath": "evaluation.json"}
@@ -139,7 +142,14 @@ def test_registration_records_metrics_images_and_instance_types(pipeline_json):
     register = next(s for s in steps_by_name(pipeline_json).values() if s["Type"] == "RegisterModel")["Arguments"]
     assert register["ModelPackageGroupName"] == NAME
     assert register["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
-    assert register["CustomerMetadataProperties"] == {"CpuImageUri": CPU_IMAGE, "GpuImageUri": GPU_IMAGE}
+    metadata = register["CustomerMetadataProperties"]
+    assert {k: metadata[k] for k in ("CpuImageUri", "GpuImageUri", "ProblemType")} == {
+        "CpuImageUri": CPU_IMAGE,
+        "GpuImageUri": GPU_IMAGE,
+        "ProblemType": "regression",
+    }
+    assert metadata["EvaluationReportUri"]["Std:Join"]["Values"][-1] == "report.html"
+    assert metadata["EvaluationPlotsUri"]["Std:Join"]["Values"][-1] == "plots/"
     spec = register["InferenceSpecification"]
     assert spec["Containers"][0]["Image"] == CPU_IMAGE
     assert spec["Containers"][0]["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
@@ -153,10 +163,11 @@ def test_registration_records_metrics_images_and_instance_types(pipeline_json):
 
 
 def test_fail_step_reports_the_measured_mse(pipeline_json):
-    message = steps_by_name(pipeline_json)["MseAboveThreshold"]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
-    assert message[0] == "Test MSE"
+    message = steps_by_name(pipeline_json)["QualityGateFailed"]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
+    assert message[0] == "Test mse"
     assert message[1]["Std:JsonGet"]["Path"] == "regression_metrics.mse.value"
-    assert message[3] == {"Get": "Parameters.MseThreshold"}
+    assert message[2] == "is above the quality gate's"
+    assert message[3] == {"Get": "Parameters.QualityGateThreshold"}
 
 
 def test_gpu_training_instance_selects_the_gpu_image(builtin_uri):
@@ -204,20 +215,69 @@ def test_gpu_instance_families(instance_type, gpu):
     assert definition.is_gpu_instance(instance_type) is gpu
 
 
-@pytest.mark.parametrize(
-    ("change", "expected"),
-    [
-        (lambda c: c.pop("hyperparameters"), "lacks ['hyperparameters']"),
-        (lambda c: c["hyperparameters"].pop("num_round"), "must be an object that sets num_round"),
-        (lambda c: c["hyperparameters"].update(eta=[0.1]), "hyperparameter eta=[0.1]"),
-        (lambda c: c["dataset"].update(label="age"), "label 'age' is not one of the columns"),
-        (lambda c: c.update(input_data=""), "'input_data' must be a non-empty string"),
-    ],
-)
-def test_invalid_configuration_fails_before_anything_is_built(tmp_path, pipeline_config, change, expected):
-    change(pipeline_config)
+def test_evaluate_step_gets_the_model_test_split_and_features_and_the_gate_metric(pipeline_json):
+    evaluate = steps_by_name(pipeline_json)["Evaluate"]["Arguments"]
+    assert evaluate["AppSpecification"]["ContainerArguments"] == ["--metric", "mse"]
+    inputs = {i["InputName"]: i["S3Input"] for i in evaluate["ProcessingInputs"]}
+    assert inputs["model"]["S3Uri"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+    assert inputs["features"]["S3Uri"] == {
+        "Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['features'].S3Output.S3Uri"
+    }
+    assert inputs["features"]["LocalPath"] == "/opt/ml/processing/features"
+
+
+def example_config(tmp_path: Path, name: str, **changes) -> Path:
+    document = json.loads((EXAMPLES / name / "config.json").read_text())
+    document.update(changes)
     path = tmp_path / "config.json"
-    path.write_text(json.dumps(pipeline_config))
-    with pytest.raises(definition.ConfigError) as raised:
-        definition.load_pipeline_config(path)
-    assert expected in str(raised.value)
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_a_classification_gate_is_a_lower_bound_on_its_metric(tmp_path, builtin_uri):
+    images = definition.ImageUris(cpu=CPU_IMAGE, gpu=GPU_IMAGE, builtin=builtin_uri)
+    document = build(images, config_path=example_config(tmp_path, "breast_cancer"))
+    condition = steps_by_name(document)["CheckQualityGate"]["Arguments"]["Conditions"][0]
+    assert condition["Type"] == "GreaterThanOrEqualTo"
+    assert condition["LeftValue"]["Std:JsonGet"]["Path"] == "binary_classification_metrics.auc.value"
+    parameters = {p["Name"]: p.get("DefaultValue") for p in document["Parameters"]}
+    assert parameters["QualityGateThreshold"] == 0.95
+    train = steps_by_name(document)["Train"]["Arguments"]
+    assert train["HyperParameters"]["objective"] == "binary:logistic"
+    assert train["HyperParameters"]["eval_metric"] == "auc"
+    assert {m["Name"] for m in train["AlgorithmSpecification"]["MetricDefinitions"]} == {"train:auc", "validation:auc"}
+    message = steps_by_name(document)["QualityGateFailed"]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
+    assert message[0] == "Test auc" and message[2] == "is below the quality gate's"
+    assert steps_by_name(document)["Evaluate"]["Arguments"]["AppSpecification"]["ContainerArguments"] == [
+        "--metric",
+        "auc",
+    ]
+
+
+def test_tuning_replaces_training_with_a_tuning_job_over_the_configured_ranges(pipeline_json, builtin_uri):
+    images = definition.ImageUris(cpu=CPU_IMAGE, gpu=GPU_IMAGE, builtin=builtin_uri)
+    document = build(images, tune=True)
+    assert [step["Name"] for step in document["Steps"]] == ["Preprocess", "Tune", "Evaluate", "CheckQualityGate"]
+    tune = steps_by_name(document)["Tune"]["Arguments"]
+    config = tune["HyperParameterTuningJobConfig"]
+    assert config["Strategy"] == "Bayesian"
+    assert config["HyperParameterTuningJobObjective"] == {"Type": "Minimize", "MetricName": "validation:rmse"}
+    assert config["ResourceLimits"] == {"MaxNumberOfTrainingJobs": 20, "MaxParallelTrainingJobs": 2}
+    ranges = config["ParameterRanges"]
+    integer = {r["Name"]: r for r in ranges["IntegerParameterRanges"]}
+    continuous = {r["Name"]: r for r in ranges["ContinuousParameterRanges"]}
+    assert integer["num_round"] == {"Name": "num_round", "MinValue": "50", "MaxValue": "400", "ScalingType": "Auto"}
+    assert continuous["eta"]["ScalingType"] == "Logarithmic" and continuous["eta"]["MinValue"] == "0.01"
+    assert set(integer) | set(continuous) == set(json.loads(definition.CONFIG_PATH.read_text())["tuning"]["ranges"])
+    static = tune["TrainingJobDefinition"]["StaticHyperParameters"]
+    assert "eta" not in static and "num_round" not in static and static["objective"] == "reg:squarederror"
+    definitions = tune["TrainingJobDefinition"]["AlgorithmSpecification"]["MetricDefinitions"]
+    assert {"Name": "validation:rmse", "Regex": r"\tvalidation-rmse:([-+0-9.eE]+)"} in definitions
+    # The best training job's model is evaluated and registered.
+    model = {i["InputName"]: i["S3Input"] for i in steps_by_name(document)["Evaluate"]["Arguments"]["ProcessingInputs"]}
+    values = model["model"]["S3Uri"]["Std:Join"]["Values"]
+    assert values[-2:] == [{"Get": "Steps.Tune.TrainingJobSummaries[0].TrainingJobName"}, "output/model.tar.gz"]
+    register = next(s for s in steps_by_name(document).values() if s["Type"] == "RegisterModel")["Arguments"]
+    assert register["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == model["model"]["S3Uri"]
+    # Without --tune the configuration decides (tuning.enabled is false in the seed).
+    assert [step["Name"] for step in pipeline_json["Steps"]][1] == "Train"

@@ -40,7 +40,7 @@ def test_writes_seeded_70_15_15_split_with_label_first(processing_root, make_row
     assert (len(train), len(validation), len(test)) == (140, 30, 30)
     assert all(part.shape[1] == 1 + len(FEATURES) for part in (train, validation, test))
     features = json.loads((root / "processing" / "features" / "features.json").read_text())
-    assert features == {"feature_names": FEATURES, "label": "rings"}
+    assert features == {"feature_names": FEATURES, "label": "rings", "problem_type": "regression", "classes": None}
     # Label first and untouched: integer ring counts.
     assert np.all(train[:, 0] == np.round(train[:, 0])) and train[:, 0].min() >= 1
     # One-hot sex: exactly one of the three columns set.
@@ -148,14 +148,14 @@ def test_missing_input_directory_fails(tmp_path, monkeypatch, pipeline_config):
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"label": "age"}, "label 'age' is not one of the columns"),
-        ({"categorical_columns": ["colour"]}, "categorical column 'colour' is not one of the columns"),
-        ({"categorical_columns": ["rings"]}, "the label 'rings' cannot be a categorical column"),
-        ({"split": {"train": 0.8, "validation": 0.15, "test": 0.15}}, "must add up to 1"),
+        ({"label": "age"}, "'dataset.label' 'age' is not one of the columns"),
+        ({"categorical_columns": ["colour"]}, "'dataset.categorical_columns': 'colour' is not one of the columns"),
+        ({"categorical_columns": ["rings"]}, "the label 'rings' cannot be a feature"),
+        ({"split": {"train": 0.8, "validation": 0.15, "test": 0.15}}, "'dataset.split' fractions"),
         ({"split": {"train": 0.7, "test": 0.3}}, "exactly ['train', 'validation', 'test']"),
-        ({"columns": ["a", "a", "rings"]}, "names ['a'] more than once"),
-        ({"seed": "1"}, "'seed' must be a non-negative integer"),
-        ({"seed": -1}, "'seed' must be a non-negative integer, found -1"),
+        ({"columns": ["a", "a", "rings"]}, "'dataset.columns' names ['a'] more than once"),
+        ({"seed": "1"}, "'dataset.seed' must be a non-negative integer"),
+        ({"seed": -1}, "'dataset.seed' must be a non-negative integer, found -1"),
         ({"sep": ";"}, "unknown 'dataset' settings ['sep']"),
     ],
 )
@@ -178,4 +178,72 @@ def test_another_data_set_is_configuration_only(processing_root, monkeypatch):
     root = processing_root(lines, config, file_name="other.csv")
     assert run_main(root, monkeypatch) == 0
     features = json.loads((root / "processing" / "features" / "features.json").read_text())
-    assert features == {"feature_names": ["x", "y", "colour_blue", "colour_red"], "label": "target"}
+    assert features["feature_names"] == ["x", "y", "colour_blue", "colour_red"] and features["label"] == "target"
+
+
+@pytest.mark.parametrize(
+    ("problem_type", "classes", "expected"),
+    [
+        ("binary_classification", None, "'dataset.classes' must list the label values"),
+        ("binary_classification", ["M", "F", "I"], "exactly 2 values"),
+        ("multiclass_classification", ["M", "F"], "at least 3 values"),
+        ("regression", ["M", "F"], "'dataset.classes' applies to classification"),
+        ("multiclass_classification", ["M", "M", "F"], "'dataset.classes' names ['M'] more than once"),
+        ("ordinal", None, "'problem_type' must be one of"),
+    ],
+)
+def test_invalid_classification_settings_are_rejected(pipeline_config, problem_type, classes, expected):
+    section = {**pipeline_config["dataset"], "label": "sex", "categorical_columns": []}
+    if classes is not None:
+        section["classes"] = classes
+    with pytest.raises(preprocess.PreprocessError) as raised:
+        preprocess.DatasetConfig.from_dict(section, problem_type)
+    assert expected in str(raised.value)
+
+
+def test_classification_label_becomes_its_class_index(processing_root, make_rows, monkeypatch):
+    """Abalone's sex as a three-class label in the first column: index = position in `classes`."""
+    document = {
+        "problem_type": "multiclass_classification",
+        "dataset": {
+            "columns": ["sex", "length", "diameter", "height", "whole", "shucked", "viscera", "shell", "rings"],
+            "label": "sex",
+            "classes": ["I", "F", "M"],
+        },
+    }
+    lines = make_rows(120)
+    root = processing_root(lines, document)
+    assert run_main(root, monkeypatch) == 0
+    features = json.loads((root / "processing" / "features" / "features.json").read_text())
+    assert features["classes"] == ["I", "F", "M"] and features["problem_type"] == "multiclass_classification"
+    assert len(features["feature_names"]) == 8  # seven measurements and the ring count
+    labels = np.concatenate([load(root, name)[:, 0] for name in preprocess.SPLITS])
+    expected = sorted({"I": 0, "F": 1, "M": 2}[line.split(",")[0]] for line in lines)
+    assert sorted(labels.astype(int).tolist()) == expected
+
+
+def test_numeric_classes_match_the_file_s_numbers(processing_root):
+    """`"classes": [0, 1]` matches the file's `0.0` and `1`, and `1` is the positive class."""
+    rng = np.random.default_rng(5)
+    values = rng.normal(size=60)
+    lines = [f"{x:.3f},{'1' if x > 0 else '0.0'}" for x in values]
+    config = preprocess.DatasetConfig.from_dict(
+        {"columns": ["x", "label"], "label": "label", "classes": [0, 1]}, "binary_classification"
+    )
+    frame = preprocess.read_dataset(processing_root(lines) / "processing" / "input" / "data", config)
+    np.testing.assert_array_equal(frame["label"].to_numpy(), (values > 0).astype(float))
+
+
+def test_a_label_value_outside_the_classes_is_named(processing_root, make_rows, monkeypatch):
+    document = {
+        "problem_type": "binary_classification",
+        "dataset": {
+            "columns": ["sex", "length", "diameter", "height", "whole", "shucked", "viscera", "shell", "rings"],
+            "label": "sex",
+            "classes": ["M", "F"],
+        },
+    }
+    root = processing_root(["M,0.4,0.3,0.1,0.5,0.2,0.1,0.15,9", "X,0.4,0.3,0.1,0.5,0.2,0.1,0.15,9"], document)
+    assert run_main(root, monkeypatch) == 1
+    message = (root / "output" / "message").read_text()
+    assert "line 2: label 'sex' holds 'X', which is not one of 'dataset.classes' ['M', 'F']" in message

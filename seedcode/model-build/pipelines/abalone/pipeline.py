@@ -1,32 +1,38 @@
-"""The model build SageMaker Pipeline (SDK v2): preprocess, train, evaluate, then register or fail.
+"""The model build SageMaker Pipeline (SDK v2): preprocess, train (or tune), evaluate, then register or fail.
 
-    Preprocess -> Train -> Evaluate -> CheckMseEvaluation --(mse <= MseThreshold)--> RegisterModel
-                                                          \\--(otherwise)-----------> MseAboveThreshold
+    Preprocess -> Train | Tune -> Evaluate -> CheckQualityGate --(gate met)--> RegisterModel
+                                                               \\--(otherwise)--> QualityGateFailed
 
-Everything data set specific comes from `config.json` next to this file (input location, columns,
-label, categorical columns, split, hyperparameters; see README.md). Images come from the
-environment: `XGBOOST_IMAGE_URI` (CPU: processing, CPU training, CPU inference) and
-`XGBOOST_GPU_IMAGE_URI` (GPU training and GPU inference); each falls back to SageMaker's
-built-in XGBoost image when unset. The names, paths and S3 layout defined here are shared with
-the local execution (`pipelines.local_run`), which runs the same steps without SageMaker.
+Everything data set specific comes from `config.json` next to this file (input location, problem
+type, columns, label, classes, split, hyperparameters, quality gate, tuning; see README.md and
+`pipeline_config.py`). With `tuning.enabled` (or `--tune`) a SageMaker tuning job (`TuningStep`)
+over `tuning.ranges` replaces the training step and the best training job's model is evaluated
+and registered. Images come from the environment: `XGBOOST_IMAGE_URI` (CPU: processing, CPU
+training, CPU inference) and `XGBOOST_GPU_IMAGE_URI` (GPU training and GPU inference); each falls
+back to SageMaker's built-in XGBoost image when unset. The names, paths and S3 layout defined here
+are shared with the local execution (`pipelines.local_run`), which runs the same steps without
+SageMaker.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sagemaker import image_uris
 from sagemaker.estimator import Estimator
 from sagemaker.inputs import TrainingInput
 from sagemaker.model import Model
 from sagemaker.model_metrics import MetricsSource, ModelMetrics
+from sagemaker.parameter import CategoricalParameter, ContinuousParameter, IntegerParameter
 from sagemaker.processing import ProcessingInput, ProcessingOutput, ScriptProcessor
 from sagemaker.session import Session
+from sagemaker.tuner import HyperparameterTuner
 from sagemaker.workflow.condition_step import ConditionStep
-from sagemaker.workflow.conditions import ConditionLessThanOrEqualTo
+from sagemaker.workflow.conditions import ConditionGreaterThanOrEqualTo, ConditionLessThanOrEqualTo
 from sagemaker.workflow.execution_variables import ExecutionVariables
 from sagemaker.workflow.fail_step import FailStep
 from sagemaker.workflow.functions import Join, JsonGet
@@ -35,9 +41,16 @@ from sagemaker.workflow.parameters import ParameterFloat, ParameterInteger, Para
 from sagemaker.workflow.pipeline import Pipeline
 from sagemaker.workflow.pipeline_context import PipelineSession
 from sagemaker.workflow.properties import PropertyFile
-from sagemaker.workflow.steps import ProcessingStep, TrainingStep
+from sagemaker.workflow.steps import ProcessingStep, TrainingStep, TuningStep
 
-from pipelines.abalone.preprocess import SPLITS, DatasetConfig, PreprocessError
+from pipelines.abalone.evaluate import EVALUATION_FILE, PLOTS_DIR, REPORT_FILE
+from pipelines.abalone.pipeline_config import (  # noqa: F401 - ConfigError and the loader are this module's API too
+    ConfigError,
+    PipelineConfig,
+    TuningConfig,
+    load_pipeline_config,
+)
+from pipelines.abalone.preprocess import SPLITS
 from pipelines.instance_families import is_gpu_instance
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -47,15 +60,16 @@ EVALUATE_SCRIPT = BASE_DIR / "evaluate.py"
 
 STEP_PREPROCESS = "Preprocess"
 STEP_TRAIN = "Train"
+STEP_TUNE = "Tune"
 STEP_EVALUATE = "Evaluate"
-STEP_CONDITION = "CheckMseEvaluation"
+STEP_CONDITION = "CheckQualityGate"
 STEP_REGISTER = "RegisterModel"
-STEP_FAIL = "MseAboveThreshold"
+STEP_FAIL = "QualityGateFailed"
+THRESHOLD_PARAMETER = "QualityGateThreshold"
 
 DEFAULT_PROCESSING_INSTANCE_TYPE = "ml.m5.xlarge"
 DEFAULT_TRAINING_INSTANCE_TYPE = "ml.m5.xlarge"
 DEFAULT_APPROVAL_STATUS = "PendingManualApproval"
-DEFAULT_MSE_THRESHOLD = 6.0
 INFERENCE_INSTANCE_TYPES = ["ml.m5.large", "ml.m5.xlarge", "ml.c5.xlarge", "ml.g4dn.xlarge", "ml.g5.xlarge"]
 TRANSFORM_INSTANCE_TYPES = ["ml.m5.large", "ml.m5.xlarge"]
 CONTENT_TYPE = "text/csv"
@@ -67,59 +81,19 @@ PROCESSING_DATA_INPUT = f"{PROCESSING_ROOT}/input/data"
 PROCESSING_CONFIG_INPUT = f"{PROCESSING_ROOT}/input/config"
 FEATURES_OUTPUT = "features"
 EVALUATION_OUTPUT = "evaluation"
-EVALUATION_FILE = "evaluation.json"
-MSE_JSON_PATH = "regression_metrics.mse.value"
-# Training output lines of the platform's image (XGBoost's own evaluation log).
-METRIC_DEFINITIONS = [
-    {"Name": "train:rmse", "Regex": r"\ttrain-rmse:([0-9.]+)"},
-    {"Name": "validation:rmse", "Regex": r"\tvalidation-rmse:([0-9.]+)"},
-]
 
 
-class ConfigError(Exception):
-    """An invalid pipeline configuration file; the message names the entry at fault."""
+def metric_definitions(eval_metric: str) -> list[dict[str, Any]]:
+    """Regular expressions for the training and validation metric in XGBoost's evaluation log.
 
-
-@dataclass(frozen=True)
-class PipelineConfig:
-    """The validated content of `config.json`."""
-
-    input_data: str
-    dataset: DatasetConfig
-    hyperparameters: dict[str, str]
-
-    def input_data_for(self, region: str) -> str:
-        """The default input location, with `{region}` replaced."""
-        return self.input_data.replace("{region}", region)
-
-
-def load_pipeline_config(path: str | Path = CONFIG_PATH) -> PipelineConfig:
-    """Read and validate the pipeline configuration file."""
-    try:
-        document = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"configuration file {path} not found") from None
-    except json.JSONDecodeError as error:
-        raise ConfigError(f"configuration file {path} is not valid JSON: {error}") from None
-    if not isinstance(document, dict):
-        raise ConfigError(f"configuration file {path} must hold a JSON object")
-    missing = [key for key in ("input_data", "dataset", "hyperparameters") if key not in document]
-    if missing:
-        raise ConfigError(f"configuration file {path} lacks {missing}")
-    if not isinstance(document["input_data"], str) or not document["input_data"]:
-        raise ConfigError(f"{path}: 'input_data' must be a non-empty string")
-    try:
-        dataset = DatasetConfig.from_dict(document["dataset"])
-    except PreprocessError as error:
-        raise ConfigError(f"{path}: {error}") from None
-    hyperparameters = document["hyperparameters"]
-    if not isinstance(hyperparameters, dict) or "num_round" not in hyperparameters:
-        raise ConfigError(f"{path}: 'hyperparameters' must be an object that sets num_round")
-    for name, value in hyperparameters.items():
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise ConfigError(f"{path}: hyperparameter {name}={value!r} must be a string or a number")
-    # SageMaker passes every hyperparameter to the container as a string.
-    return PipelineConfig(document["input_data"], dataset, {k: str(v) for k, v in hyperparameters.items()})
+    SageMaker reads them from the platform image's log (tuning uses the `validation:` one as its
+    objective); the local tuning applies the same expressions to the same log lines.
+    """
+    name = re.escape(eval_metric)
+    return [
+        {"Name": f"{channel}:{eval_metric}", "Regex": rf"\t{channel}-{name}:([-+0-9.eE]+)"}
+        for channel in ("train", "validation")
+    ]
 
 
 @dataclass(frozen=True)
@@ -164,18 +138,28 @@ def artifact_prefix(bucket, pipeline_name, execution_id, *parts):
 def register_model(
     session: Session,
     *,
-    role: str,
+    role: str | None,
     images: ImageUris,
-    model_data,
-    evaluation_uri,
+    problem_type: str,
+    model_data: Any,
+    evaluation_prefix: Any,
     model_package_group_name: str,
-    approval_status,
-):
+    approval_status: Any,
+) -> Any:
     """Register the trained model version; the same call serves the pipeline step and local runs.
 
-    With a `PipelineSession` it returns the step arguments of the registration step; with a plain
-    `Session` it creates the model package and returns the SDK's `ModelPackage`.
+    The version carries evaluation.json as its model quality statistics (Studio draws its metrics,
+    curves and confusion matrix) and, as metadata, the problem type and where the HTML evaluation
+    report and the PNG plots are. With a `PipelineSession` it returns the step arguments of the
+    registration step; with a plain `Session` it creates the model package and returns the SDK's
+    `ModelPackage`.
     """
+
+    def evaluation(name: str) -> Any:
+        if isinstance(evaluation_prefix, str):
+            return f"{evaluation_prefix}/{name}"
+        return Join(on="/", values=[evaluation_prefix, name])
+
     model = Model(image_uri=images.cpu, model_data=model_data, role=role, sagemaker_session=session)
     return model.register(
         content_types=[CONTENT_TYPE],
@@ -185,11 +169,114 @@ def register_model(
         model_package_group_name=model_package_group_name,
         approval_status=approval_status,
         model_metrics=ModelMetrics(
-            model_statistics=MetricsSource(s3_uri=evaluation_uri, content_type="application/json")
+            model_statistics=MetricsSource(s3_uri=evaluation(EVALUATION_FILE), content_type="application/json")
         ),
-        customer_metadata_properties={"CpuImageUri": images.cpu, "GpuImageUri": images.gpu},
-        description="XGBoost regression model trained by the model build pipeline",
+        customer_metadata_properties={
+            "CpuImageUri": images.cpu,
+            "GpuImageUri": images.gpu,
+            "ProblemType": problem_type,
+            "EvaluationReportUri": evaluation(REPORT_FILE),
+            "EvaluationPlotsUri": evaluation(PLOTS_DIR + "/"),
+        },
+        description=f"XGBoost {problem_type.replace('_', ' ')} model trained by the model build pipeline",
     )
+
+
+def hyperparameter_ranges(tuning: TuningConfig) -> dict[Any, Any]:
+    """The SDK's ranges for the tuning job, from `tuning.ranges`."""
+    ranges: dict[Any, Any] = {}
+    for item in tuning.ranges:
+        if item.kind == "categorical":
+            ranges[item.name] = CategoricalParameter(list(item.values))
+        elif item.kind == "integer":
+            ranges[item.name] = IntegerParameter(int(item.low), int(item.high), scaling_type=item.scaling)
+        else:
+            ranges[item.name] = ContinuousParameter(item.low, item.high, scaling_type=item.scaling)
+    return ranges
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What the step builders of one pipeline definition share."""
+
+    config: PipelineConfig
+    images: ImageUris
+    session: PipelineSession
+    role: str
+    bucket: str
+    pipeline_name: str
+
+    def prefix(self, *parts: str) -> Any:
+        return artifact_prefix(self.bucket, self.pipeline_name, ExecutionVariables.PIPELINE_EXECUTION_ID, *parts)
+
+
+def _processor(context: _Context, step: str, instance_type: Any, instance_count: Any) -> ScriptProcessor:
+    return ScriptProcessor(
+        image_uri=context.images.cpu,
+        command=["python3"],
+        instance_type=instance_type,
+        instance_count=instance_count,
+        base_job_name=f"{context.pipeline_name}-{step.lower()}",
+        role=context.role,
+        sagemaker_session=context.session,
+    )
+
+
+def _training_step(
+    context: _Context, step_preprocess: ProcessingStep, *, tune: bool, instance_type: Any, image: Any, builtin: bool
+) -> tuple[TrainingStep | TuningStep, Any]:
+    """The Train step (or, tuning, the Tune step) and the S3 URI of the model it produces."""
+
+    def split_uri(name: str) -> Any:
+        return step_preprocess.properties.ProcessingOutputConfig.Outputs[name].S3Output.S3Uri
+
+    channels = {name: TrainingInput(split_uri(name), content_type=CONTENT_TYPE) for name in ("train", "validation")}
+    if not builtin:  # SageMaker's built-in algorithm rejects channels it does not know
+        channels[FEATURES_OUTPUT] = TrainingInput(split_uri(FEATURES_OUTPUT), content_type="application/json")
+    definitions = None if builtin else metric_definitions(context.config.eval_metric)
+    estimator = Estimator(
+        image_uri=image,
+        instance_type=instance_type,
+        instance_count=1,
+        output_path=context.prefix("model"),
+        base_job_name=f"{context.pipeline_name}-train",
+        hyperparameters=dict[str, Any](context.config.hyperparameters),
+        metric_definitions=definitions,
+        disable_profiler=True,
+        debugger_hook_config=False,
+        role=context.role,
+        sagemaker_session=context.session,
+    )
+    if not tune:
+        step = TrainingStep(name=STEP_TRAIN, step_args=estimator.fit(inputs=channels))
+        return step, step.properties.ModelArtifacts.S3ModelArtifacts
+    tuning = context.config.tuning
+    assert tuning is not None
+    tuner = HyperparameterTuner(
+        estimator,
+        objective_metric_name=tuning.objective_metric,
+        hyperparameter_ranges=hyperparameter_ranges(tuning),
+        metric_definitions=definitions,
+        strategy=tuning.strategy,
+        objective_type=tuning.objective_type,
+        max_jobs=tuning.max_trials,
+        max_parallel_jobs=tuning.max_parallel_trials,
+    )
+    step_tune = TuningStep(name=STEP_TUNE, step_args=tuner.fit(inputs=channels))
+    # The best training job's artifact: <output_path>/<job name>/output/model.tar.gz.
+    best_model = Join(
+        on="/",
+        values=[
+            "s3:/",
+            context.bucket,
+            context.pipeline_name,
+            ExecutionVariables.PIPELINE_EXECUTION_ID,
+            "model",
+            step_tune.properties.TrainingJobSummaries[0].TrainingJobName,
+            "output/model.tar.gz",
+        ],
+    )
+    return step_tune, best_model
 
 
 def get_pipeline(
@@ -204,18 +291,22 @@ def get_pipeline(
     images: ImageUris | None = None,
     training_instance_type: str = DEFAULT_TRAINING_INSTANCE_TYPE,
     processing_instance_type: str = DEFAULT_PROCESSING_INSTANCE_TYPE,
+    tune: bool | None = None,
 ) -> Pipeline:
     """Build the pipeline definition.
 
     `training_instance_type` is the default of the `TrainingInstanceType` parameter and picks the
     default of `TrainingImageUri` (the GPU image for a GPU type). A Studio user who changes the
-    instance type of one execution changes the image parameter with it.
+    instance type of one execution changes the image parameter with it. `tune` overrides
+    `tuning.enabled` of the configuration.
     """
     config = load_pipeline_config(config_path)
+    tuning = config.tuning_enabled(tune)
     images = images or resolve_image_uris(region)
     session = sagemaker_session or PipelineSession(default_bucket=default_bucket)
+    context = _Context(config, images, session, role, default_bucket, pipeline_name)
     training_image = images.for_training(training_instance_type)
-    execution_id = ExecutionVariables.PIPELINE_EXECUTION_ID
+    gate = config.quality_gate
 
     processing_instance = ParameterString("ProcessingInstanceType", processing_instance_type)
     processing_instance_count = ParameterInteger("ProcessingInstanceCount", 1)
@@ -223,22 +314,11 @@ def get_pipeline(
     training_image_uri = ParameterString("TrainingImageUri", training_image)
     input_data = ParameterString("InputDataUrl", config.input_data_for(region))
     approval_status = ParameterString("ModelApprovalStatus", DEFAULT_APPROVAL_STATUS)
-    mse_threshold = ParameterFloat("MseThreshold", DEFAULT_MSE_THRESHOLD)
-
-    def processor(step: str) -> ScriptProcessor:
-        return ScriptProcessor(
-            image_uri=images.cpu,
-            command=["python3"],
-            instance_type=processing_instance,
-            instance_count=processing_instance_count,
-            base_job_name=f"{pipeline_name}-{step.lower()}",
-            role=role,
-            sagemaker_session=session,
-        )
+    threshold = ParameterFloat(THRESHOLD_PARAMETER, gate.threshold)
 
     step_preprocess = ProcessingStep(
         name=STEP_PREPROCESS,
-        step_args=processor(STEP_PREPROCESS).run(
+        step_args=_processor(context, STEP_PREPROCESS, processing_instance, processing_instance_count).run(
             code=str(PREPROCESS_SCRIPT),
             inputs=[
                 ProcessingInput(source=input_data, destination=PROCESSING_DATA_INPUT, input_name="data"),
@@ -246,50 +326,39 @@ def get_pipeline(
             ],
             outputs=[
                 ProcessingOutput(
-                    output_name=name,
-                    source=f"{PROCESSING_ROOT}/{name}",
-                    destination=artifact_prefix(default_bucket, pipeline_name, execution_id, "data", name),
+                    output_name=name, source=f"{PROCESSING_ROOT}/{name}", destination=context.prefix("data", name)
                 )
                 for name in (*SPLITS, FEATURES_OUTPUT)
             ],
         ),
     )
+    step_train, model_data = _training_step(
+        context,
+        step_preprocess,
+        tune=tuning,
+        instance_type=training_instance,
+        image=training_image_uri,
+        builtin=images.is_builtin(training_image),
+    )
 
-    def split_uri(name: str):
+    def split_uri(name: str) -> Any:
         return step_preprocess.properties.ProcessingOutputConfig.Outputs[name].S3Output.S3Uri
 
-    channels = {name: TrainingInput(split_uri(name), content_type=CONTENT_TYPE) for name in ("train", "validation")}
-    builtin = images.is_builtin(training_image)
-    if not builtin:  # SageMaker's built-in algorithm rejects channels it does not know
-        channels[FEATURES_OUTPUT] = TrainingInput(split_uri(FEATURES_OUTPUT), content_type="application/json")
-    estimator = Estimator(
-        image_uri=training_image_uri,
-        instance_type=training_instance,
-        instance_count=1,
-        output_path=artifact_prefix(default_bucket, pipeline_name, execution_id, "model"),
-        base_job_name=f"{pipeline_name}-train",
-        hyperparameters=config.hyperparameters,
-        metric_definitions=None if builtin else METRIC_DEFINITIONS,
-        disable_profiler=True,
-        debugger_hook_config=False,
-        role=role,
-        sagemaker_session=session,
-    )
-    step_train = TrainingStep(name=STEP_TRAIN, step_args=estimator.fit(inputs=channels))
-
     evaluation_report = PropertyFile(name="EvaluationReport", output_name=EVALUATION_OUTPUT, path=EVALUATION_FILE)
-    evaluation_prefix = artifact_prefix(default_bucket, pipeline_name, execution_id, EVALUATION_OUTPUT)
+    evaluation_prefix = context.prefix(EVALUATION_OUTPUT)
     step_evaluate = ProcessingStep(
         name=STEP_EVALUATE,
-        step_args=processor(STEP_EVALUATE).run(
+        step_args=_processor(context, STEP_EVALUATE, processing_instance, processing_instance_count).run(
             code=str(EVALUATE_SCRIPT),
+            arguments=["--metric", gate.metric],
             inputs=[
-                ProcessingInput(
-                    source=step_train.properties.ModelArtifacts.S3ModelArtifacts,
-                    destination=f"{PROCESSING_ROOT}/model",
-                    input_name="model",
-                ),
+                ProcessingInput(source=model_data, destination=f"{PROCESSING_ROOT}/model", input_name="model"),
                 ProcessingInput(source=split_uri("test"), destination=f"{PROCESSING_ROOT}/test", input_name="test"),
+                ProcessingInput(
+                    source=split_uri(FEATURES_OUTPUT),
+                    destination=f"{PROCESSING_ROOT}/{FEATURES_OUTPUT}",
+                    input_name=FEATURES_OUTPUT,
+                ),
             ],
             outputs=[
                 ProcessingOutput(
@@ -302,28 +371,34 @@ def get_pipeline(
         property_files=[evaluation_report],
     )
 
-    measured_mse = JsonGet(step_name=step_evaluate.name, property_file=evaluation_report, json_path=MSE_JSON_PATH)
+    measured: Any = JsonGet(
+        step_name=step_evaluate.name, property_file=evaluation_report, json_path=config.metric_json_path
+    )
     step_register = ModelStep(
         name=STEP_REGISTER,
         step_args=register_model(
             session,
             role=role,
             images=images,
-            model_data=step_train.properties.ModelArtifacts.S3ModelArtifacts,
-            evaluation_uri=Join(on="/", values=[evaluation_prefix, EVALUATION_FILE]),
+            problem_type=config.problem_type,
+            model_data=model_data,
+            evaluation_prefix=evaluation_prefix,
             model_package_group_name=model_package_group_name,
             approval_status=approval_status,
         ),
     )
+    comparison = "below" if gate.bound == "min" else "above"
     step_fail = FailStep(
         name=STEP_FAIL,
-        error_message=Join(on=" ", values=["Test MSE", measured_mse, "is above the threshold", mse_threshold]),
+        error_message=Join(
+            on=" ", values=[f"Test {gate.metric}", measured, f"is {comparison} the quality gate's", threshold]
+        ),
+    )
+    condition = (ConditionGreaterThanOrEqualTo if gate.bound == "min" else ConditionLessThanOrEqualTo)(
+        left=measured, right=threshold
     )
     step_condition = ConditionStep(
-        name=STEP_CONDITION,
-        conditions=[ConditionLessThanOrEqualTo(left=measured_mse, right=mse_threshold)],
-        if_steps=[step_register],
-        else_steps=[step_fail],
+        name=STEP_CONDITION, conditions=[condition], if_steps=[step_register], else_steps=[step_fail]
     )
     return Pipeline(
         name=pipeline_name,
@@ -334,7 +409,7 @@ def get_pipeline(
             training_image_uri,
             input_data,
             approval_status,
-            mse_threshold,
+            threshold,
         ],
         steps=[step_preprocess, step_train, step_evaluate, step_condition],
         sagemaker_session=session,
