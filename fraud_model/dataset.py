@@ -1,6 +1,6 @@
 """The generated transactions in the layouts the platform's trainers read.
 
-- `write_model_build_dataset`: the model build seed's layout (`seedcode/model-build`): one CSV with
+- `write_model_build_dataset`: the model build seed's layout (`seedcode/model-build`): a CSV with
   a header row, the label `is_fraud` as the last column, and a `config.json` in the seed's format
   (`input_data`, `dataset`, `hyperparameters` with `objective: binary:logistic`), so the seed's
   pipeline can be pointed at it by configuration.
@@ -51,14 +51,15 @@ def time_split(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
 def write_model_build_dataset(table: pd.DataFrame, directory: Path, *, input_data: str | None = None) -> Path:
     """Write `transactions.csv` and `config.json` for the model build seed; returns the config path.
 
-    `input_data` defaults to the CSV's own path (the seed's local mode reads local paths; on AWS,
-    upload the file and set its `s3://` URL).
+    The CSV goes to `data/` (the seed reads every file under `input_data`). `input_data` defaults to
+    that directory (the seed's local mode reads local paths; on AWS, upload the file and set its
+    `s3://` URL).
     """
-    directory.mkdir(parents=True, exist_ok=True)
-    csv_path = directory / MODEL_BUILD_CSV
+    (directory / "data").mkdir(parents=True, exist_ok=True)
+    csv_path = directory / "data" / MODEL_BUILD_CSV
     table[[*FEATURE_NAMES, LABEL]].to_csv(csv_path, index=False)
     config = {
-        "input_data": input_data or str(csv_path.resolve()),
+        "input_data": input_data or str(csv_path.parent.resolve()),
         "dataset": {
             "columns": [*FEATURE_NAMES, LABEL],
             "label": LABEL,

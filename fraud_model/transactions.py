@@ -47,7 +47,7 @@ LABEL = "is_fraud"
 CATEGORY = {name: index for index, name in enumerate(MERCHANT_CATEGORIES)}
 # Typical amount of a category relative to the card's typical payment.
 CATEGORY_SCALE = np.array([1.0, 0.8, 1.1, 1.3, 4.0, 6.0, 0.5, 2.0])
-# Which categories are paid with the card present (a terminal); the others are online.
+# Which categories honest cardholders pay with the card present (a terminal); the others online.
 CARD_PRESENT_CATEGORIES = {"grocery", "restaurant", "fuel", "cash_withdrawal"}
 LEGIT_CATEGORY_WEIGHTS = np.array([0.30, 0.20, 0.12, 0.18, 0.04, 0.03, 0.08, 0.05])
 # Payments by local hour for honest cardholders: few at night, most in the day and evening.
@@ -99,6 +99,7 @@ def _legit_payments(rng: np.random.Generator, cards: pd.DataFrame, days: int) ->
             "category": category,
             "amount": amount,
             "new_device": (rng.random(n) < 0.05).astype(float),
+            "card_present": np.isin(category, [CATEGORY[name] for name in CARD_PRESENT_CATEGORIES]).astype(float),
             "fraud_type": "",
         }
     )
@@ -121,6 +122,7 @@ def _account_takeover(rng: np.random.Generator, card: Any, start: float) -> dict
         "category": list(categories),
         "amount": list(card.typical_amount * multiple),
         "new_device": list((rng.random(n) < 0.6).astype(float)),
+        "card_present": [0.0] * n,
         "fraud_type": ["account_takeover"] * n,
     }
 
@@ -139,12 +141,14 @@ def _cloned_card(rng: np.random.Generator, card: Any, start: float) -> dict[str,
         "category": list(categories),
         "amount": list(card.typical_amount * CATEGORY_SCALE[categories] * rng.lognormal(0.3, 0.6, n)),
         "new_device": [0.0] * n,
+        "card_present": [1.0] * n,  # a copy of the card's magnetic stripe, read at a terminal
         "fraud_type": ["cloned_card"] * n,
     }
 
 
 def _fraud_payments(rng: np.random.Generator, cards: pd.DataFrame, legit: pd.DataFrame, days: int) -> pd.DataFrame:
-    rows: dict[str, list[Any]] = {key: [] for key in ("card", "time", "x", "y", "category", "amount", "new_device")}
+    columns = ("card", "time", "x", "y", "category", "amount", "new_device", "card_present")
+    rows: dict[str, list[Any]] = {key: [] for key in columns}
     rows["fraud_type"] = []
     last_legit = legit.groupby("card")["time"].max()
     for card in cards[cards["compromised"]].itertuples():
@@ -163,7 +167,9 @@ def _cards(rng: np.random.Generator, settings: GeneratorSettings) -> pd.DataFram
     n = settings.cards
     account_age = rng.uniform(10, 3650, n)
     young = account_age < 365
-    compromised = rng.random(n) < np.where(young, settings.compromised_share * 2.5, settings.compromised_share * 0.8)
+    # compromised_share is per 30 days, so the fraud share stays about the same for any period.
+    share = settings.compromised_share * settings.days / 30
+    compromised = rng.random(n) < np.where(young, share * 2.5, share * 0.8)
     travels = rng.random(n) < settings.travel_share
     trip_distance = rng.uniform(200, 3000, n)
     trip_angle = rng.uniform(0, 2 * np.pi, n)
@@ -203,13 +209,12 @@ def _features(payments: pd.DataFrame, cards: pd.DataFrame) -> pd.DataFrame:
     speed = np.where(same_card, hop / hours, 0.0)
     home_x, home_y = cards["home_x"].to_numpy()[card], cards["home_y"].to_numpy()[card]
     category = df["category"].to_numpy()
-    present_codes = [CATEGORY[name] for name in CARD_PRESENT_CATEGORIES]
     features = pd.DataFrame(
         {
             "amount": np.round(np.clip(amount, 0.01, None), 2),
             "merchant_category": category.astype(float),
             "hour_of_day": np.floor((time % DAY) / HOUR),
-            "card_present": np.isin(category, present_codes).astype(float),
+            "card_present": df["card_present"].to_numpy(),
             "new_device": df["new_device"].to_numpy(),
             "distance_from_home_km": np.round(np.hypot(x - home_x, y - home_y), 1),
             "km_per_hour_from_last": np.round(speed, 1),

@@ -139,11 +139,13 @@ class SyncExecutions:
         self._client = client
         self._poll = poll_seconds
         self._timeout = timeout_seconds
+        self.executions: list[str] = []  # one StartSyncExecution call each
 
     def start_sync_execution(self, *, stateMachineArn: str, input: str, **_: Any) -> dict[str, Any]:  # noqa: N803
         """Run the execution to its end; the fields `StartSyncExecution` answers with."""
         name = str(uuid.uuid4())
         arn = self._client.start_execution(stateMachineArn=stateMachineArn, input=input, name=name)["executionArn"]
+        self.executions.append(arn)
         deadline = time.monotonic() + self._timeout
         while True:
             described: dict[str, Any] = self._client.describe_execution(executionArn=arn)

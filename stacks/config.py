@@ -154,14 +154,16 @@ class FraudThresholds(_Strict):
 class FraudStreamConfig(_Strict):
     """The Kinesis architecture: stream size, Lambda batching and how long a record is retried."""
 
-    shard_count: int = Field(1, ge=1, le=100)
-    batch_size: int = Field(100, ge=1, le=100, description="records per Lambda batch (one workflow run each)")
-    max_batching_window_seconds: int = Field(1, ge=0, le=300)
-    retry_attempts: int = Field(10, ge=0, le=10_000, description="Lambda retries of a failing batch")
+    shard_count: int = Field(default=1, ge=1, le=100)
+    batch_size: int = Field(default=100, ge=1, le=100, description="records per Lambda batch (one workflow run each)")
+    max_batching_window_seconds: int = Field(default=1, ge=0, le=300)
+    retry_attempts: int = Field(default=10, ge=0, le=10_000, description="Lambda retries of a failing batch")
     give_up_after_seconds: int = Field(
-        900, ge=60, description="age after which a record the workflow keeps failing goes to the dead-letter queue"
+        default=900,
+        ge=60,
+        description="age after which a record the workflow keeps failing goes to the dead-letter queue",
     )
-    max_record_age_seconds: int = Field(3600, ge=60, le=604_800)
+    max_record_age_seconds: int = Field(default=3600, ge=60, le=604_800)
 
     @model_validator(mode="after")
     def _gives_up_before_lambda(self) -> FraudStreamConfig:
@@ -176,15 +178,15 @@ class FraudStreamConfig(_Strict):
 class FraudEventsConfig(_Strict):
     """The EventBridge architecture: which events on the transaction bus are transactions."""
 
-    source: str = Field("payments", min_length=1, max_length=256)
-    detail_type: str = Field("Transaction", min_length=1, max_length=128)
+    source: str = Field(default="payments", min_length=1, max_length=256)
+    detail_type: str = Field(default="Transaction", min_length=1, max_length=128)
 
 
 class FraudScoringConfig(_Strict):
     """How the workflows call the endpoint: timeout per attempt and attempts in all."""
 
-    timeout_seconds: int = Field(10, ge=1, le=60)
-    max_attempts: int = Field(3, ge=0, le=10)
+    timeout_seconds: int = Field(default=10, ge=1, le=60)
+    max_attempts: int = Field(default=3, ge=0, le=10)
 
 
 class FraudDetectionConfig(_Strict):
@@ -199,7 +201,7 @@ class FraudDetectionConfig(_Strict):
     stream: FraudStreamConfig = FraudStreamConfig()
     events: FraudEventsConfig = FraudEventsConfig()
     scoring: FraudScoringConfig = FraudScoringConfig()
-    firehose_lambda_concurrency: int = Field(5, ge=1, le=1000)
+    firehose_lambda_concurrency: int = Field(default=5, ge=1, le=1000)
 
 
 class PlatformConfig(_Strict):

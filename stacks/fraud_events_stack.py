@@ -17,15 +17,16 @@ from constructs import Construct
 
 from stacks.components.fraud.encryption_key import fraud_key
 from stacks.components.fraud.endpoint import endpoint_arn, scoring_retry, thresholds
-from stacks.components.fraud.event_workflow_definition import event_workflow_definition
+from stacks.components.fraud.event_workflow_definition import event_workflow_definition, transaction_pattern
 from stacks.components.fraud.express_workflow import ExpressWorkflow
 from stacks.components.fraud.records import dead_letter_queue, decision_table, notification_topic
 from stacks.config import FraudDetectionConfig, FraudEventsConfig
 
 
 def transaction_event_pattern(config: FraudEventsConfig) -> events.EventPattern:
-    """Which events of the transaction bus are transactions to score."""
-    return events.EventPattern(source=[config.source], detail_type=[config.detail_type])
+    """Which events of the transaction bus are transactions to score (`transaction_pattern` as CDK's type)."""
+    pattern = transaction_pattern(source=config.source, detail_type=config.detail_type)
+    return events.EventPattern(source=pattern["source"], detail_type=pattern["detail-type"])
 
 
 class FraudEventsStack(cdk.Stack):

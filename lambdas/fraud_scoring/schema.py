@@ -120,6 +120,19 @@ def parse_record(data: bytes) -> Any:
     return parse_transaction(document)
 
 
+def claimed_transaction_id(data: bytes) -> str | None:
+    """The `transaction_id` a record carries, even when the record is not a valid transaction (else None).
+
+    Lets a rejected record be found again by the ID its producer gave it.
+    """
+    try:
+        document = json.loads(data)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    value = document.get("transaction_id") if isinstance(document, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def feature_row(transaction: Any) -> list[float]:
     """The model's input row for one transaction, in `FEATURE_NAMES` order."""
     return [float(getattr(transaction, name)) for name in FEATURE_NAMES]

@@ -29,7 +29,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from fraud_scoring.schema import InvalidTransaction, features_csv, parse_record
+from fraud_scoring.schema import InvalidTransaction, claimed_transaction_id, features_csv, parse_record
 
 logger = Logger(service="fraud-stream-ingest")
 
@@ -101,7 +101,8 @@ class StreamIngest:
             try:
                 transaction = parse_record(_raw(record))
             except (InvalidTransaction, ValueError) as error:
-                to_dead_letter.append(_Pending(record, f"poison record: {error}"))
+                reason = f"poison record: {error}"
+                to_dead_letter.append(_Pending(record, reason, claimed_transaction_id(_raw(record))))
                 continue
             if transaction.transaction_id in chosen:
                 outcome.duplicates.append(_sequence(record))

@@ -46,6 +46,11 @@ INVALID_CAUSE = (
 )
 
 
+def transaction_pattern(*, source: str, detail_type: str) -> dict[str, list[str]]:
+    """The event pattern (EventBridge JSON) of transactions on the transaction bus."""
+    return {"source": [source], "detail-type": [detail_type]}
+
+
 def _to_dead_letters(error: str) -> dict[str, Any]:
     return {"ErrorEquals": [error], "ResultPath": "$.failure", "Next": "DeadLetter"}
 
