@@ -46,7 +46,7 @@ from local_lifecycle.fraud_replay import ReplayResult, replay_events, replay_fir
 from local_lifecycle.fraud_resources import create_resources
 from local_lifecycle.model_endpoint import start_model_server
 from local_lifecycle.processes import stop
-from stacks.components.fraud.endpoint import scoring_retry, thresholds
+from stacks.components.fraud.endpoint import retry_policy, thresholds
 from stacks.config import FraudDetectionConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,7 +150,7 @@ def _replay(
             emulator,
             endpoint_name=fraud.endpoint_name,
             thresholds=thresholds(fraud),
-            scoring=scoring_retry(fraud),
+            retry=retry_policy(fraud),
             source=fraud.events.source,
             detail_type=fraud.events.detail_type,
         )

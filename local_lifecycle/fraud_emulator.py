@@ -163,24 +163,24 @@ def task_calls(client: Any, execution_arn: str) -> int:
 
 
 class ApiCallCounter:
-    """Counts the API calls boto3 clients make (registered on each client's events)."""
+    """Counts the AWS API requests boto3 clients send, retries included (as workflow task attempts are)."""
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
 
     def watch(self, client: Any) -> Any:
-        """Count every call `client` makes from now on; returns the client."""
-        service = client.meta.service_model.service_name
+        """Count every request `client` sends from now on; returns the client."""
 
-        def count(model: Any, **_: Any) -> None:
-            self.calls[f"{service}:{model.name}"] += 1
+        def count(event_name: str, **_: Any) -> None:
+            _, service, operation = event_name.split(".", 2)
+            self.calls[f"{service}:{operation}"] += 1
 
-        client.meta.events.register("before-call", count)
+        client.meta.events.register("before-send", count)
         return client
 
     @property
     def total(self) -> int:
-        """Calls counted so far."""
+        """Requests counted so far."""
         return sum(self.calls.values())
 
 

@@ -18,7 +18,7 @@ import boto3
 import fraud_model  # noqa: F401  (puts lambdas/ on sys.path)
 from fraud_scoring.scoring import Thresholds
 from local_lifecycle.emulator import DUMMY_CREDENTIALS, Emulator
-from stacks.components.fraud.decision_states import ScoringRetry
+from stacks.components.fraud.decision_states import RetryPolicy
 from stacks.components.fraud.event_workflow_definition import event_workflow_definition, transaction_pattern
 from stacks.components.fraud.stream_workflow_definition import stream_workflow_definition
 
@@ -117,7 +117,7 @@ def create_resources(
     *,
     endpoint_name: str,
     thresholds: Thresholds,
-    scoring: ScoringRetry,
+    retry: RetryPolicy,
     source: str = "payments",
     detail_type: str = "Transaction",
 ) -> FraudResources:
@@ -134,7 +134,7 @@ def create_resources(
             table_name=stream.table,
             topic_arn=stream.topic_arn,
             thresholds=thresholds,
-            scoring=scoring,
+            retry=retry,
         ),
     )
     events_arch = _architecture(emulator, "fraud-events")
@@ -151,7 +151,7 @@ def create_resources(
             enriched_bus_name="fraud-enriched",
             dead_letter_queue_url=events_arch.dead_letter_queue_url,
             thresholds=thresholds,
-            scoring=scoring,
+            retry=retry,
         ),
     )
     # EventBridge cannot target a state machine here: the rule delivers to a queue, drained by the replay.

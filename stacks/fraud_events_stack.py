@@ -16,7 +16,7 @@ from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
 from stacks.components.fraud.encryption_key import fraud_key
-from stacks.components.fraud.endpoint import endpoint_arn, scoring_retry, thresholds
+from stacks.components.fraud.endpoint import endpoint_arn, retry_policy, thresholds
 from stacks.components.fraud.event_workflow_definition import event_workflow_definition, transaction_pattern
 from stacks.components.fraud.express_workflow import ExpressWorkflow
 from stacks.components.fraud.records import dead_letter_queue, decision_table, notification_topic
@@ -57,7 +57,7 @@ class FraudEventsStack(cdk.Stack):
                 enriched_bus_name=self.enriched_bus.event_bus_name,
                 dead_letter_queue_url=self.dead_letters.queue_url,
                 thresholds=thresholds(fraud),
-                scoring=scoring_retry(fraud),
+                retry=retry_policy(fraud),
             ),
             key=key,
             endpoint_arn=endpoint_arn(self, fraud.endpoint_name),

@@ -18,7 +18,7 @@ from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from stacks.components.fraud.encryption_key import fraud_key
-from stacks.components.fraud.endpoint import endpoint_arn, scoring_retry, thresholds
+from stacks.components.fraud.endpoint import endpoint_arn, retry_policy, thresholds
 from stacks.components.fraud.express_workflow import ExpressWorkflow
 from stacks.components.fraud.fraud_function import fraud_function
 from stacks.components.fraud.records import dead_letter_queue, decision_table, notification_topic
@@ -71,7 +71,7 @@ class FraudStreamStack(cdk.Stack):
                 table_name=self.table.table_name,
                 topic_arn=self.topic.topic_arn,
                 thresholds=thresholds(fraud),
-                scoring=scoring_retry(fraud),
+                retry=retry_policy(fraud),
             ),
             key=key,
             endpoint_arn=endpoint_arn(self, fraud.endpoint_name),

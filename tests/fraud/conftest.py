@@ -27,12 +27,13 @@ from local_lifecycle.fraud_emulator import ScoringBridge, moto_port
 from local_lifecycle.fraud_resources import FraudResources, create_resources
 from local_lifecycle.model_endpoint import start_model_server
 from local_lifecycle.processes import stop
-from stacks.components.fraud.decision_states import ScoringRetry
+from stacks.components.fraud.decision_states import RetryPolicy
 
 ENDPOINT = "fraud-test-endpoint"
 THRESHOLDS = Thresholds(investigate=0.15, block=0.6)
-# Short timeouts and one retry keep the fault-injection tests fast.
-SCORING = ScoringRetry(timeout_seconds=1, max_attempts=1, interval_seconds=1, backoff_rate=1.0)
+# One retry after a second keeps the fault-injection tests fast; 3 s per endpoint call leaves room
+# for a loaded machine (the slow-endpoint test answers after 4 s).
+SCORING = RetryPolicy(timeout_seconds=3, max_attempts=1, interval_seconds=1, backoff_rate=1.0)
 
 for _name in ("werkzeug", "moto"):
     logging.getLogger(_name).setLevel(logging.ERROR)
@@ -91,7 +92,7 @@ def world(emulator: Emulator, model_url: str) -> Iterator[FraudWorld]:
         request = urllib.request.Request(f"{emulator.url}{path}", data=json.dumps(body).encode(), method="POST")
         urllib.request.urlopen(request, timeout=10).close()
     with ScoringBridge({ENDPOINT: model_url}) as bridge:
-        resources = create_resources(emulator, endpoint_name=ENDPOINT, thresholds=THRESHOLDS, scoring=SCORING)
+        resources = create_resources(emulator, endpoint_name=ENDPOINT, thresholds=THRESHOLDS, retry=SCORING)
         yield FraudWorld(emulator, resources, bridge)
 
 

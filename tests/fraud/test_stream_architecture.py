@@ -81,7 +81,7 @@ def test_throttling_and_a_slow_endpoint_are_retried_inside_the_workflow(
     world.bridge.inject("ThrottlingException")
     throttled = replay_stream(world.emulator, world.resources, payloads(replay_events[:10]), batch_size=100)
     assert throttled.deliveries == 1 and world.bridge.calls == 2
-    world.bridge.slow_seconds = 2.5  # past the 1 s task timeout of the test workflow
+    world.bridge.slow_seconds = 4  # past the 3 s task timeout of the test workflow
     world.bridge.inject("slow")
     client(world.emulator, "kinesis").delete_stream(StreamName=world.resources.stream_name)
     client(world.emulator, "kinesis").create_stream(StreamName=world.resources.stream_name, ShardCount=1)

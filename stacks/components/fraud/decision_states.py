@@ -26,8 +26,11 @@ TRANSACTION_CANCELED = "DynamoDb.TransactionCanceledException"
 
 
 @dataclass(frozen=True)
-class ScoringRetry:
-    """How a workflow calls the endpoint: per-attempt timeout and retries with exponential back-off."""
+class RetryPolicy:
+    """How a workflow retries its calls (endpoint, SNS, EventBridge, SQS) with exponential back-off.
+
+    `timeout_seconds` bounds each endpoint call.
+    """
 
     timeout_seconds: int = 10
     max_attempts: int = 3
@@ -35,7 +38,7 @@ class ScoringRetry:
     backoff_rate: float = 2.0
 
 
-def score_task(*, endpoint_name: str, body_path: str, retry: ScoringRetry, next_state: str) -> dict[str, Any]:
+def score_task(*, endpoint_name: str, body_path: str, retry: RetryPolicy, next_state: str) -> dict[str, Any]:
     """`InvokeEndpoint` with a `text/csv` body; the answer's lines end up in `$.scoring.scores`.
 
     Every failure is retried (a 5xx, throttling, a timeout: the endpoint may recover; a 4xx costs
@@ -65,6 +68,18 @@ def score_task(*, endpoint_name: str, body_path: str, retry: ScoringRetry, next_
         ],
         "Next": next_state,
     }
+
+
+def retry_all(retry: RetryPolicy) -> list[dict[str, Any]]:
+    """Retry any error of a call whose repetition is harmless (a publish, a send) per `retry`."""
+    return [
+        {
+            "ErrorEquals": ["States.ALL"],
+            "IntervalSeconds": retry.interval_seconds,
+            "MaxAttempts": retry.max_attempts,
+            "BackoffRate": retry.backoff_rate,
+        }
+    ]
 
 
 def dynamodb_retry() -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from fraud_scoring.scoring import Thresholds
-from stacks.components.fraud.decision_states import ScoringRetry
+from stacks.components.fraud.decision_states import RetryPolicy
 from stacks.config import FraudDetectionConfig
 
 
@@ -20,6 +20,6 @@ def thresholds(config: FraudDetectionConfig) -> Thresholds:
     return Thresholds(config.thresholds.investigate, config.thresholds.block)
 
 
-def scoring_retry(config: FraudDetectionConfig) -> ScoringRetry:
+def retry_policy(config: FraudDetectionConfig) -> RetryPolicy:
     """The configured endpoint timeout and attempts as the workflow definitions' type."""
-    return ScoringRetry(timeout_seconds=config.scoring.timeout_seconds, max_attempts=config.scoring.max_attempts)
+    return RetryPolicy(timeout_seconds=config.scoring.timeout_seconds, max_attempts=config.scoring.max_attempts)

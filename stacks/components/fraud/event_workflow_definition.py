@@ -27,11 +27,12 @@ from typing import Any
 from fraud_scoring.scoring import DECISIONS, Thresholds
 from stacks.components.fraud.decision_states import (
     CONDITIONAL_CHECK_FAILED,
-    ScoringRetry,
+    RetryPolicy,
     decision_choice,
     dynamodb_retry,
     feature_csv_row,
     notified,
+    retry_all,
     score_task,
     transaction_item,
     validation_rules,
@@ -81,7 +82,7 @@ def _decided(decision: str) -> dict[str, Any]:
     }
 
 
-def _release_and_dead_letter(table_name: str, queue_url: str) -> dict[str, Any]:
+def _release_and_dead_letter(table_name: str, queue_url: str, retry: RetryPolicy) -> dict[str, Any]:
     return {
         "Release": {
             "Type": "Task",
@@ -100,7 +101,7 @@ def _release_and_dead_letter(table_name: str, queue_url: str) -> dict[str, Any]:
                 "MessageBody": {"reason.$": "$.failure", "event.$": "$$.Execution.Input"},
                 "MessageAttributes": {"error": {"DataType": "String", "StringValue.$": "$.failure.Error"}},
             },
-            "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2.0}],
+            "Retry": retry_all(retry),
             "ResultPath": None,
             "Next": "DeadLettered",
         },
@@ -120,11 +121,11 @@ def event_workflow_definition(
     enriched_bus_name: str,
     dead_letter_queue_url: str,
     thresholds: Thresholds,
-    scoring: ScoringRetry,
+    retry: RetryPolicy,
 ) -> dict[str, Any]:
     """The Amazon States Language of the event architecture's workflow."""
     score = score_task(
-        endpoint_name=endpoint_name, body_path=feature_csv_row("$.detail"), retry=scoring, next_state="ReadScore"
+        endpoint_name=endpoint_name, body_path=feature_csv_row("$.detail"), retry=retry, next_state="ReadScore"
     )
     score["Catch"] = [_to_dead_letters("States.ALL")]
     release = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "Release"}]
@@ -203,7 +204,7 @@ def event_workflow_definition(
                     },
                 },
                 "ResultPath": None,
-                "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2.0}],
+                "Retry": retry_all(retry),
                 "Catch": release,
                 "Next": "PublishEnriched",
             },
@@ -224,10 +225,10 @@ def event_workflow_definition(
                     ]
                 },
                 "ResultPath": None,
-                "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2.0}],
+                "Retry": retry_all(retry),
                 "Catch": release,
                 "End": True,
             },
-            **_release_and_dead_letter(table_name, dead_letter_queue_url),
+            **_release_and_dead_letter(table_name, dead_letter_queue_url, retry),
         },
     }

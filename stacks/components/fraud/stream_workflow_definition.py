@@ -30,7 +30,7 @@ from fraud_scoring.scoring import DECISIONS, Thresholds
 from stacks.components.fraud.decision_states import (
     CONDITIONAL_CHECK_FAILED,
     TRANSACTION_CANCELED,
-    ScoringRetry,
+    RetryPolicy,
     decision_choice,
     dynamodb_retry,
     notified,
@@ -140,7 +140,7 @@ def _claim_each(table_name: str) -> dict[str, Any]:
     }
 
 
-def _publish_chunk(topic_arn: str, table_name: str) -> dict[str, Any]:
+def _publish_chunk(topic_arn: str, table_name: str, retry: RetryPolicy) -> dict[str, Any]:
     """One `PublishBatch` of up to 10 entries; refused entries have their record released."""
     return {
         "ProcessorConfig": {"Mode": "INLINE"},
@@ -154,9 +154,9 @@ def _publish_chunk(topic_arn: str, table_name: str) -> dict[str, Any]:
                 "Retry": [
                     {
                         "ErrorEquals": ["Sns.ThrottledException", "Sns.InternalErrorException", "States.Timeout"],
-                        "IntervalSeconds": 1,
-                        "MaxAttempts": 3,
-                        "BackoffRate": 2.0,
+                        "IntervalSeconds": retry.interval_seconds,
+                        "MaxAttempts": retry.max_attempts,
+                        "BackoffRate": retry.backoff_rate,
                     }
                 ],
                 "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": "ChunkRefused"}],
@@ -193,7 +193,7 @@ def _publish_chunk(topic_arn: str, table_name: str) -> dict[str, Any]:
     }
 
 
-def _notify(topic_arn: str, table_name: str) -> dict[str, Any]:
+def _notify(topic_arn: str, table_name: str, retry: RetryPolicy) -> dict[str, Any]:
     # Paths below only ever read arrays known to be non-empty (an empty match is an error in ASL).
     return {
         "AnyToNotify": {
@@ -219,7 +219,7 @@ def _notify(topic_arn: str, table_name: str) -> dict[str, Any]:
             "Type": "Map",
             "ItemsPath": "$.notifications.chunks",
             "MaxConcurrency": 5,
-            "ItemProcessor": _publish_chunk(topic_arn, table_name),
+            "ItemProcessor": _publish_chunk(topic_arn, table_name, retry),
             "ResultPath": "$.published",
             "Next": "AllNotified",
         },
@@ -244,7 +244,7 @@ def _notify(topic_arn: str, table_name: str) -> dict[str, Any]:
 
 
 def stream_workflow_definition(
-    *, endpoint_name: str, table_name: str, topic_arn: str, thresholds: Thresholds, scoring: ScoringRetry
+    *, endpoint_name: str, table_name: str, topic_arn: str, thresholds: Thresholds, retry: RetryPolicy
 ) -> dict[str, Any]:
     """The Amazon States Language of the stream architecture's workflow."""
     return {
@@ -252,7 +252,7 @@ def stream_workflow_definition(
         "StartAt": "Score",
         "States": {
             "Score": score_task(
-                endpoint_name=endpoint_name, body_path="$.features_csv", retry=scoring, next_state="CountScores"
+                endpoint_name=endpoint_name, body_path="$.features_csv", retry=retry, next_state="CountScores"
             ),
             "CountScores": {
                 "Type": "Pass",
@@ -286,6 +286,6 @@ def stream_workflow_definition(
                 "Next": "AnyToNotify",
             },
             "ClaimEach": _claim_each(table_name),
-            **_notify(topic_arn, table_name),
+            **_notify(topic_arn, table_name, retry),
         },
     }
