@@ -15,8 +15,9 @@ CDK_OUT ?= cdk.out
 DATA ?= ../shared/data/abalone-dataset.csv
 CONFIG ?= config/default.yaml
 PYTEST_ARGS ?=
+FRAUD_TRANSACTIONS ?= 1000
 
-.PHONY: help setup check generate synth lint test diff deploy demo local-build bench lock clean
+.PHONY: help setup check generate synth lint test diff deploy demo local-build fraud-demo bench lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,6 +55,9 @@ demo: setup ## The whole MLOps lifecycle locally: synth+lint, seed, build, appro
 
 local-build: setup ## Run the model build pipeline's steps locally on the Abalone data set
 	@$(PY) -m local_lifecycle.local_build $(DATA)
+
+fraud-demo: setup ## Fraud detection offline: train the model, replay FRAUD_TRANSACTIONS through the three architectures
+	@$(PY) -m local_lifecycle.fraud_demo --transactions $(FRAUD_TRANSACTIONS)
 
 bench: setup ## Serving benchmark: our model server vs MLServer vs in-process predict
 	@bench/serving/run.sh

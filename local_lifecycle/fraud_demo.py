@@ -98,6 +98,8 @@ def _print_result(result: ReplayResult, labels: dict[str, int]) -> None:
     )
     for label, counts in by_class.items():
         print(f"    {label:10} " + "  ".join(f"{decision}={counts[decision]}" for decision in DECISIONS))
+    for key, reason in list(result.dead_lettered.items())[:3]:
+        print(f"    kept: {key}: {reason[:110]}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,9 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=30, help="days of the training population")
     parser.add_argument("--config", default=str(ROOT / "config" / "default.yaml"))
     args = parser.parse_args(argv)
-    # The Lambdas' per-batch info logs and the emulator's request log would drown the summary.
+    # The Lambdas' logs and the emulator's own would drown the summary (which names the reasons kept).
     for name in ("fraud-stream-ingest", "fraud-firehose-enrich", "werkzeug", "moto"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     fraud = load_config(args.config).fraud_detection
     if fraud is None:
         print(f"{args.config} has no fraud_detection section", file=sys.stderr)
@@ -162,7 +164,8 @@ def _replay(
         firehose, _ = replay_firehose(
             payloads, scorer=EndpointScorer(runtime, fraud.endpoint_name), settings=settings, counter=counter
         )
-        event_details = details[: args.event_transactions]
+        # Spread over the whole replay set, so that the events meet fraud too.
+        event_details = details[:: max(1, len(details) // max(args.event_transactions, 1))][: args.event_transactions]
         events = replay_events(
             emulator,
             resources,

@@ -171,8 +171,8 @@ class ApiCallCounter:
     def watch(self, client: Any) -> Any:
         """Count every request `client` sends from now on; returns the client."""
 
-        def count(event_name: str, **_: Any) -> None:
-            _, service, operation = event_name.split(".", 2)
+        def count(event_name: str, **details: Any) -> None:
+            service, operation = event_name.split(".", 2)[1:]  # before-send.<service>.<operation>
             self.calls[f"{service}:{operation}"] += 1
 
         client.meta.events.register("before-send", count)

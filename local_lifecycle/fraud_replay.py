@@ -123,11 +123,13 @@ def replay_stream(
     ingest = StreamIngest(
         settings=IngestSettings(
             state_machine_arn=resources.stream.state_machine_arn,
+            table_name=resources.stream.table,
             dead_letter_queue_url=resources.stream.dead_letter_queue_url,
             give_up_after_seconds=give_up_after_seconds,
         ),
         workflow=executions,
         sqs=counter.watch(fresh_client(emulator, "sqs")),
+        dynamodb=counter.watch(fresh_client(emulator, "dynamodb")),
         clock=clock,
     )
     result = ReplayResult("stream", len(records))

@@ -87,6 +87,7 @@ class FraudStreamStack(cdk.Stack):
             key=key,
             environment={
                 "STATE_MACHINE_ARN": self.workflow.state_machine.state_machine_arn,
+                "TABLE_NAME": self.table.table_name,
                 "DEAD_LETTER_QUEUE_URL": self.dead_letters.queue_url,
                 "GIVE_UP_AFTER_SECONDS": str(fraud.stream.give_up_after_seconds),
             },
@@ -97,6 +98,7 @@ class FraudStreamStack(cdk.Stack):
         )
         self.workflow.state_machine.grant_start_sync_execution(self.function)
         self.dead_letters.grant_send_messages(self.function)
+        self.table.grant(self.function, "dynamodb:BatchGetItem")
         self.function.add_event_source(
             sources.KinesisEventSource(
                 self.stream,

@@ -27,7 +27,10 @@ class RecordRetried(Exception):
 @cache
 def _ingest() -> StreamIngest:
     return StreamIngest(
-        settings=IngestSettings.from_env(), workflow=boto3.client("stepfunctions"), sqs=boto3.client("sqs")
+        settings=IngestSettings.from_env(),
+        workflow=boto3.client("stepfunctions"),
+        sqs=boto3.client("sqs"),
+        dynamodb=boto3.client("dynamodb"),
     )
 
 

@@ -3,8 +3,9 @@
 1. Decode every record as a transaction (`fraud_scoring.schema`). A record that is not one (a
    poison record) goes to the dead-letter queue with the reason at once: retrying it would only
    block the shard.
-2. A transaction delivered twice in the same batch is scored once (the workflow also refuses any
-   transaction already recorded, so redeliveries across batches are caught there).
+2. A transaction delivered twice in the same batch is scored once, and one already recorded (a
+   redelivery) is skipped: one `BatchGetItem` per 100 finds those. The workflow's conditional write
+   still refuses any that slips through (two deliveries racing), so this only saves work.
 3. The valid transactions go to the Express workflow in one synchronous execution per 100 (one
    endpoint call, one conditional batch write, SNS batches of 10).
 4. When the workflow fails (scorer down, throttled, timing out...), its records are reported as
@@ -39,18 +40,20 @@ SQS_BATCH = 10
 
 @dataclass(frozen=True)
 class IngestSettings:
-    """Where batches go: the workflow, the dead-letter queue, and when to stop retrying a record."""
+    """Where batches go: the workflow, the decision table, the dead-letter queue, when to stop retrying."""
 
     state_machine_arn: str
+    table_name: str
     dead_letter_queue_url: str
     give_up_after_seconds: int
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> IngestSettings:
-        """Read `STATE_MACHINE_ARN`, `DEAD_LETTER_QUEUE_URL`, `GIVE_UP_AFTER_SECONDS`."""
+        """Read `STATE_MACHINE_ARN`, `TABLE_NAME`, `DEAD_LETTER_QUEUE_URL`, `GIVE_UP_AFTER_SECONDS`."""
         env = os.environ if environ is None else environ
         return cls(
             state_machine_arn=env["STATE_MACHINE_ARN"],
+            table_name=env["TABLE_NAME"],
             dead_letter_queue_url=env["DEAD_LETTER_QUEUE_URL"],
             give_up_after_seconds=int(env["GIVE_UP_AFTER_SECONDS"]),
         )
@@ -85,11 +88,18 @@ class StreamIngest:
     """Processes Kinesis batches with the given clients (boto3's, or the emulator's in local runs)."""
 
     def __init__(
-        self, *, settings: IngestSettings, workflow: Any, sqs: Any, clock: Callable[[], float] = time.time
+        self,
+        *,
+        settings: IngestSettings,
+        workflow: Any,
+        sqs: Any,
+        dynamodb: Any,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
         self._workflow = workflow
         self._sqs = sqs
+        self._dynamodb = dynamodb
         self._clock = clock
 
     def process(self, records: list[dict[str, Any]]) -> BatchOutcome:
@@ -108,11 +118,38 @@ class StreamIngest:
                 outcome.duplicates.append(_sequence(record))
                 continue
             chosen[transaction.transaction_id] = (record, transaction)
-        items = list(chosen.values())
+        recorded = self._already_recorded(list(chosen))
+        items = []
+        for transaction_id, (record, transaction) in chosen.items():
+            if transaction_id in recorded:
+                outcome.duplicates.append(_sequence(record))
+            else:
+                items.append((record, transaction))
         for start in range(0, len(items), WORKFLOW_BATCH):
             to_dead_letter += self._run_workflow(items[start : start + WORKFLOW_BATCH], outcome)
         self._dead_letter(to_dead_letter, outcome)
         return outcome
+
+    def _already_recorded(self, transaction_ids: list[str]) -> set[str]:
+        """The IDs already in the decision table (keys DynamoDB could not read now count as not recorded)."""
+        found: set[str] = set()
+        table = self._settings.table_name
+        for start in range(0, len(transaction_ids), WORKFLOW_BATCH):
+            keys = [{"transaction_id": {"S": tid}} for tid in transaction_ids[start : start + WORKFLOW_BATCH]]
+            request: dict[str, Any] = {
+                table: {"Keys": keys, "ProjectionExpression": "transaction_id", "ConsistentRead": True}
+            }
+            for _ in range(3):  # unprocessed keys (throttling) are asked again, twice
+                try:
+                    answer = self._dynamodb.batch_get_item(RequestItems=request)
+                except Exception as error:  # noqa: BLE001 - the workflow's conditional write still catches duplicates
+                    logger.warning("could not look up recorded transactions", extra={"error": str(error)})
+                    break
+                found.update(item["transaction_id"]["S"] for item in answer["Responses"].get(table, []))
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+        return found
 
     def _run_workflow(self, items: list[tuple[dict[str, Any], Any]], outcome: BatchOutcome) -> list[_Pending]:
         transactions = [transaction for _, transaction in items]

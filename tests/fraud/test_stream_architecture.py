@@ -156,9 +156,10 @@ def test_refused_notifications_release_their_records_so_the_retry_notifies_them(
 
     workflow = _RecreateTopicOnRetry(SyncExecutions(client(world.emulator, "stepfunctions")))
     ingest = StreamIngest(
-        settings=IngestSettings(stream.state_machine_arn, stream.dead_letter_queue_url, 900),
+        settings=IngestSettings(stream.state_machine_arn, stream.table, stream.dead_letter_queue_url, 900),
         workflow=workflow,
         sqs=client(world.emulator, "sqs"),
+        dynamodb=client(world.emulator, "dynamodb"),
     )
     from local_lifecycle.fraud_replay import _kinesis_event, _read_stream
 

@@ -13,7 +13,9 @@ from fraud_stream_ingest.handler import handle
 from fraud_stream_ingest.ingest import IngestSettings, StreamIngest
 
 pytestmark = pytest.mark.xdist_group("fraud")
-SETTINGS = IngestSettings(state_machine_arn="arn:sm", dead_letter_queue_url="https://dlq", give_up_after_seconds=900)
+SETTINGS = IngestSettings(
+    state_machine_arn="arn:sm", table_name="decisions", dead_letter_queue_url="https://dlq", give_up_after_seconds=900
+)
 
 
 def _record(sequence: int, payload: bytes) -> dict[str, Any]:
@@ -56,6 +58,14 @@ class _Workflow:
         return {"status": "SUCCEEDED", "output": json.dumps({"results": results})}
 
 
+class _Table:
+    """A DynamoDB client in whose table `tx-3` is already recorded."""
+
+    def batch_get_item(self, *, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
+        keys = RequestItems["decisions"]["Keys"]
+        return {"Responses": {"decisions": [k for k in keys if k["transaction_id"]["S"] == "tx-3"]}}
+
+
 class _Queue:
     """An SQS client whose SendMessageBatch refuses every entry."""
 
@@ -65,20 +75,18 @@ class _Queue:
 
 def test_only_the_record_that_could_not_be_kept_is_handed_back() -> None:
     workflow = _Workflow()
-    ingest = StreamIngest(settings=SETTINGS, workflow=workflow, sqs=_Queue(), clock=lambda: 1000.0)
-    event = {"Records": [_record(1, _transaction(1)), _record(2, b"poison"), _record(3, _transaction(3))]}
-    assert handle(event, None, ingest) == {"batchItemFailures": [{"itemIdentifier": "2"}]}
-    (sent,) = workflow.inputs
-    assert [t["transaction_id"] for t in sent["transactions"]] == ["tx-1", "tx-3"]
-    assert (
-        sent["features_csv"]
-        == "0.5," * (len(FEATURE_NAMES) - 1) + "0.5\n" + "0.5," * (len(FEATURE_NAMES) - 1) + "0.5\n"
-    )
+    ingest = StreamIngest(settings=SETTINGS, workflow=workflow, sqs=_Queue(), dynamodb=_Table(), clock=lambda: 1000.0)
+    records = [_record(1, _transaction(1)), _record(2, b"poison"), _record(3, _transaction(3))]
+    records.append(_record(4, _transaction(4)))
+    assert handle({"Records": records}, None, ingest) == {"batchItemFailures": [{"itemIdentifier": "2"}]}
+    (sent,) = workflow.inputs  # tx-3 is recorded already: a redelivery, skipped
+    assert [t["transaction_id"] for t in sent["transactions"]] == ["tx-1", "tx-4"]
+    assert sent["features_csv"] == ("0.5," * (len(FEATURE_NAMES) - 1) + "0.5\n") * 2
 
 
 def test_more_than_100_transactions_make_one_workflow_run_per_100() -> None:
     workflow = _Workflow()
-    ingest = StreamIngest(settings=SETTINGS, workflow=workflow, sqs=_Queue(), clock=lambda: 1000.0)
-    event = {"Records": [_record(i, _transaction(i)) for i in range(230)]}
+    ingest = StreamIngest(settings=SETTINGS, workflow=workflow, sqs=_Queue(), dynamodb=_Table(), clock=lambda: 1000.0)
+    event = {"Records": [_record(i, _transaction(i)) for i in range(4, 234)]}
     assert handle(event, None, ingest) == {"batchItemFailures": []}
     assert [len(document["transactions"]) for document in workflow.inputs] == [100, 100, 30]
