@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -56,7 +57,9 @@ POISON = [b"not json at all", json.dumps({"transaction_id": "tx-poison-1", "amou
 def _train(args: argparse.Namespace, fraud: FraudDetectionConfig, run_dir: Path) -> tuple[Path, Evaluation, Path]:
     table = generate(GeneratorSettings(cards=args.cards, days=args.days, seed=7))
     started = time.perf_counter()
-    model_dir, splits = train_model(table, run_dir / "training-job")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with (run_dir / "training.log").open("w") as log, contextlib.redirect_stdout(log):  # XGBoost's per-round lines
+        model_dir, splits = train_model(table, run_dir / "training-job")
     evaluation = evaluate(model_dir, splits, thresholds(fraud))
     write_metrics(evaluation, run_dir / "metrics.json")
     curve = plot_pr_curve(model_dir, splits, evaluation, run_dir / "pr-curve.png")
