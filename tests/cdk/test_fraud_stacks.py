@@ -5,14 +5,15 @@ cfn-lint and cdk-nag run on these templates in `test_lint_and_nag.py` (every tem
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
 import pytest
+import yaml
 from aws_cdk.assertions import Match, Template
-from test_config import DEFAULT, with_change
 
 from stacks.app_builder import FEATURE_FLAGS, add_fraud_detection_stacks
 from stacks.components.fraud.decision_states import RetryPolicy
@@ -24,10 +25,25 @@ from stacks.fraud_firehose_stack import ERROR_PREFIX
 from tooling.requirement_pins import read_pins
 
 pytestmark = pytest.mark.xdist_group("cdk")
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT = yaml.safe_load((ROOT / "config" / "default.yaml").read_text())
 CONFIG = parse_config(DEFAULT)
 FRAUD = CONFIG.fraud_detection
 ENDPOINT_ARN = "arn:aws:sagemaker:eu-west-1:111111111111:endpoint/fraud-detector-prod"
-ROOT = Path(__file__).resolve().parents[2]
+
+
+def with_change(path: str, value: object) -> dict[str, Any]:
+    """The default configuration with one dotted key set, or deleted when `value` is `...`."""
+    data = copy.deepcopy(DEFAULT)
+    *parents, leaf = path.split(".")
+    node = data
+    for key in parents:
+        node = node[key]
+    if value is ...:
+        del node[leaf]
+    else:
+        node[leaf] = value
+    return data
 
 
 def _template(outdir: Path, suffix: str) -> dict[str, Any]:

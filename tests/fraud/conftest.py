@@ -11,41 +11,23 @@ import json
 import logging
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from fraud_test_support import ENDPOINT, SCORING, THRESHOLDS, FraudWorld, TrainedModel
 
 import fraud_model  # noqa: F401  (puts lambdas/ on sys.path)
 from fraud_model.training import train_model
 from fraud_model.transactions import GeneratorSettings, generate, to_events
-from fraud_scoring.scoring import Thresholds
 from local_lifecycle.emulator import Emulator
 from local_lifecycle.fraud_emulator import ScoringBridge, moto_port
-from local_lifecycle.fraud_resources import FraudResources, create_resources
+from local_lifecycle.fraud_resources import create_resources
 from local_lifecycle.model_endpoint import start_model_server
 from local_lifecycle.processes import stop
-from stacks.components.fraud.decision_states import RetryPolicy
-
-ENDPOINT = "fraud-test-endpoint"
-THRESHOLDS = Thresholds(investigate=0.15, block=0.6)
-# One retry after a second keeps the fault-injection tests fast; 3 s per endpoint call leaves room
-# for a loaded machine (the slow-endpoint test answers after 4 s).
-SCORING = RetryPolicy(timeout_seconds=3, max_attempts=1, interval_seconds=1, backoff_rate=1.0)
 
 for _name in ("werkzeug", "moto"):
     logging.getLogger(_name).setLevel(logging.ERROR)
-
-
-@dataclass(frozen=True)
-class TrainedModel:
-    """The session's model and the data it was trained and evaluated on."""
-
-    model_dir: Path
-    table: pd.DataFrame
-    splits: dict[str, pd.DataFrame]
 
 
 @pytest.fixture(scope="session")
@@ -73,15 +55,6 @@ def emulator() -> Iterator[Emulator]:
         yield running
 
 
-@dataclass
-class FraudWorld:
-    """A fresh emulator state with the three architectures and the bridge to the model server."""
-
-    emulator: Emulator
-    resources: FraudResources
-    bridge: ScoringBridge
-
-
 @pytest.fixture
 def world(emulator: Emulator, model_url: str) -> Iterator[FraudWorld]:
     """Reset the emulator, create the resources, bridge the endpoint to the model server."""
@@ -103,8 +76,3 @@ def replay_events() -> list[dict[str, Any]]:
     fraud = table[table["is_fraud"] == 1]
     legit = table[table["is_fraud"] == 0].sample(n=150, random_state=0)
     return to_events(pd.concat([fraud, legit]).sample(frac=1, random_state=0))
-
-
-def payloads(details: list[dict[str, Any]]) -> list[bytes]:
-    """Transactions as stream records."""
-    return [json.dumps(detail).encode() for detail in details]

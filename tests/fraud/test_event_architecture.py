@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import THRESHOLDS, FraudWorld, TrainedModel
+from fraud_test_support import THRESHOLDS, FraudWorld, TrainedModel
 from moto.events.models import EventPattern
 
 from fraud_model.training import predict

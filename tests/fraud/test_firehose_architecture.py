@@ -17,7 +17,7 @@ import boto3
 import pandas as pd
 import pytest
 from botocore.config import Config
-from conftest import ENDPOINT, THRESHOLDS, FraudWorld, TrainedModel, payloads
+from fraud_test_support import ENDPOINT, THRESHOLDS, FraudWorld, TrainedModel, payloads
 
 from fraud_firehose_enrich.enrich import EnrichSettings
 from fraud_model.training import predict

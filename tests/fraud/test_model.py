@@ -9,7 +9,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import THRESHOLDS, TrainedModel
+from fraud_test_support import THRESHOLDS, TrainedModel
 
 from fraud_model.dataset import HYPERPARAMETERS, write_model_build_dataset
 from fraud_model.training import evaluate, package_model, plot_pr_curve, suggest_thresholds

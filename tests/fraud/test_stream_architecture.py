@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from conftest import THRESHOLDS, FraudWorld, TrainedModel, payloads
+from fraud_test_support import THRESHOLDS, FraudWorld, TrainedModel, payloads
 
 from fraud_model.training import predict
 from fraud_scoring.schema import parse_transaction
