@@ -15,8 +15,9 @@ CDK_OUT ?= cdk.out
 DATA ?= ../shared/data/abalone-dataset.csv
 CONFIG ?= config/default.yaml
 PYTEST_ARGS ?=
+FRAUD_TRANSACTIONS ?= 1000
 
-.PHONY: help setup airflow-venv check generate synth lint test diff deploy demo airflow-demo local-build legacy-demo bench bench-http fuzz lock clean
+.PHONY: help setup airflow-venv check generate synth lint test diff deploy demo airflow-demo local-build legacy-demo fraud-demo bench bench-http fuzz lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -63,6 +64,9 @@ local-build: setup ## Run the model build pipeline's steps locally on the Abalon
 
 legacy-demo: setup ## Legacy ML code on SageMaker: the Step Functions workflow on the emulator, jobs run locally
 	@$(PY) -m local_lifecycle.legacy_demo
+
+fraud-demo: setup ## Fraud detection offline: train the model, replay FRAUD_TRANSACTIONS through the three architectures
+	@$(PY) -m local_lifecycle.fraud_demo --transactions $(FRAUD_TRANSACTIONS)
 
 bench: setup ## Serving benchmark: our model server vs MLServer vs in-process predict (and a zero-work HTTP baseline)
 	@bench/serving/run.sh

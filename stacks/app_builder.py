@@ -10,6 +10,9 @@ from cdk_nag import AwsSolutionsChecks
 from stacks.airflow_stack import AirflowStack
 from stacks.components.cfn_lint_exceptions import ignore_cfn_lint_checks
 from stacks.config import PlatformConfig
+from stacks.fraud_events_stack import FraudEventsStack
+from stacks.fraud_firehose_stack import FraudFirehoseStack
+from stacks.fraud_stream_stack import FraudStreamStack
 from stacks.legacy_processing_stack import LegacyProcessingStack
 from stacks.platform_stack import PlatformStack
 from stacks.target_account_stack import TargetAccountStack
@@ -63,6 +66,37 @@ def add_legacy_processing_stack(app: cdk.App, config: PlatformConfig) -> LegacyP
     )
 
 
+def add_fraud_detection_stacks(app: cdk.App, config: PlatformConfig) -> list[cdk.Stack]:
+    """The three fraud detection architectures (none without `fraud_detection`)."""
+    fraud = config.fraud_detection
+    if fraud is None:
+        return []
+    env = cdk.Environment(account=config.account, region=config.region)
+    return [
+        FraudStreamStack(
+            app,
+            f"{config.name}-fraud-stream",
+            fraud=fraud,
+            env=env,
+            description="Real-time fraud detection: Kinesis Data Stream -> Lambda -> Step Functions Express",
+        ),
+        FraudFirehoseStack(
+            app,
+            f"{config.name}-fraud-firehose",
+            fraud=fraud,
+            env=env,
+            description="Real-time fraud detection: Firehose with a Lambda transform enriching each record",
+        ),
+        FraudEventsStack(
+            app,
+            f"{config.name}-fraud-events",
+            fraud=fraud,
+            env=env,
+            description="Real-time fraud detection: EventBridge bus -> rule -> Step Functions Express -> enriched bus",
+        ),
+    ]
+
+
 def build_app(config: PlatformConfig, *, outdir: str | None = None, context: dict[str, Any] | None = None) -> cdk.App:
     """The app with every stack of the platform and the cdk-nag AwsSolutions checks attached."""
     app = cdk.App(outdir=outdir, context={**FEATURE_FLAGS, **(context or {})})
@@ -86,6 +120,7 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, context: dic
         )
         # The platform stack creates the GitLab OIDC provider and the base image parameter it uses.
         airflow.add_stack_dependency(platform)
+    add_fraud_detection_stacks(app, config)
     for construct in app.node.find_all():
         if isinstance(construct, cdk.Stack):
             # W3005: CDK adds explicit DependsOn beside references as a pattern of its own.

@@ -444,6 +444,72 @@ class AirflowConfig(_Strict):
         return self
 
 
+class FraudThresholds(_Strict):
+    """Fraud probabilities at or above which a transaction is investigated, and blocked."""
+
+    investigate: float = Field(gt=0, lt=1)
+    block: float = Field(gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FraudThresholds:
+        if self.investigate >= self.block:
+            raise ValueError(f"investigate ({self.investigate}) must be below block ({self.block})")
+        return self
+
+
+class FraudStreamConfig(_Strict):
+    """The Kinesis architecture: stream size, Lambda batching and how long a record is retried."""
+
+    shard_count: int = Field(default=1, ge=1, le=100)
+    batch_size: int = Field(default=100, ge=1, le=100, description="records per Lambda batch (one workflow run each)")
+    max_batching_window_seconds: int = Field(default=1, ge=0, le=300)
+    retry_attempts: int = Field(default=10, ge=0, le=10_000, description="Lambda retries of a failing batch")
+    give_up_after_seconds: int = Field(
+        default=900,
+        ge=60,
+        description="age after which a record the workflow keeps failing goes to the dead-letter queue",
+    )
+    max_record_age_seconds: int = Field(default=3600, ge=60, le=604_800)
+
+    @model_validator(mode="after")
+    def _gives_up_before_lambda(self) -> FraudStreamConfig:
+        if self.give_up_after_seconds >= self.max_record_age_seconds:
+            raise ValueError(
+                f"give_up_after_seconds ({self.give_up_after_seconds}) must be below max_record_age_seconds "
+                f"({self.max_record_age_seconds}): the Lambda dead-letters records before Lambda drops them"
+            )
+        return self
+
+
+class FraudEventsConfig(_Strict):
+    """The EventBridge architecture: which events on the transaction bus are transactions."""
+
+    source: str = Field(default="payments", min_length=1, max_length=256)
+    detail_type: str = Field(default="Transaction", min_length=1, max_length=128)
+
+
+class FraudScoringConfig(_Strict):
+    """How the workflows call the endpoint: timeout per attempt and attempts in all."""
+
+    timeout_seconds: int = Field(default=10, ge=1, le=60)
+    max_attempts: int = Field(default=3, ge=0, le=10)
+
+
+class FraudDetectionConfig(_Strict):
+    """Real-time fraud detection (three stacks); see README "Real-time fraud detection".
+
+    The stacks score with an existing SageMaker endpoint, the one the model deploy repository
+    deploys after approval (e.g. `<project>-prod`), named here; they never deploy a model.
+    """
+
+    endpoint_name: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    thresholds: FraudThresholds
+    stream: FraudStreamConfig = FraudStreamConfig()
+    events: FraudEventsConfig = FraudEventsConfig()
+    scoring: FraudScoringConfig = FraudScoringConfig()
+    firehose_lambda_concurrency: int = Field(default=5, ge=1, le=1000)
+
+
 class PlatformConfig(_Strict):
     """The whole platform configuration (one deployment environment)."""
 
@@ -458,6 +524,7 @@ class PlatformConfig(_Strict):
     multi_account: MultiAccountConfig | None = None
     legacy_processing: LegacyProcessingConfig | None = None
     airflow: AirflowConfig | None = None
+    fraud_detection: FraudDetectionConfig | None = None
 
     @field_validator("studio_role_arns")
     @classmethod

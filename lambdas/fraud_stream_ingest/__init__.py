@@ -1,0 +1,1 @@
+"""Stream architecture: the Kinesis consumer that hands each batch to the scoring workflow."""
