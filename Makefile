@@ -16,7 +16,7 @@ DATA ?= ../shared/data/abalone-dataset.csv
 CONFIG ?= config/default.yaml
 PYTEST_ARGS ?=
 
-.PHONY: help setup check generate synth lint test diff deploy demo local-build bench lock clean
+.PHONY: help setup pytorch-env check generate synth lint test diff deploy demo local-build pytorch-train bench lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,9 +24,13 @@ help: ## List the targets
 setup: ## Install the pinned venv, npm tools and Debian packages (idempotent)
 	@scripts/setup.sh
 
-check: setup ## Code gates: ruff (lint + format), mypy (strict on the platform, the seeds' own settings), generated files
+pytorch-env: ## Install the PyTorch ML core's own pinned venv (.venv-pytorch: torch 2.13.0, ONNX Runtime; idempotent)
+	@scripts/setup-pytorch.sh
+
+check: setup pytorch-env ## Code gates: ruff (lint + format), mypy (strict on the platform, the seeds' own settings), generated files
 	@ruff format --check . && ruff check .
 	@mypy
+	@mypy --python-executable .venv-pytorch/bin/python containers/pytorch/pytorch_container
 	@cd seedcode/model-build && mypy .
 	@cd seedcode/model-deploy && mypy .
 	@$(PY) -m tooling.generated --check
@@ -40,7 +44,7 @@ synth: setup ## Synthesize every stack and product template into cdk.out/
 lint: synth ## cfn-lint every template in cdk.out/ (product templates too) and report cdk-nag findings
 	@$(PY) -m tooling.lint --outdir $(CDK_OUT)
 
-test: setup ## Run the whole test suite (PYTEST_ARGS narrows it); JUnit report in build/test-report.xml
+test: setup pytorch-env ## Run the whole test suite (PYTEST_ARGS narrows it); JUnit report in build/test-report.xml
 	@$(PY) -m pytest -n 2 --dist loadgroup --junitxml=build/test-report.xml $(PYTEST_ARGS)
 
 diff: setup ## cdk diff of every stack against the AWS account (CONFIG=config/<env>.yaml, AWS credentials)
@@ -54,6 +58,10 @@ demo: setup ## The whole MLOps lifecycle locally: synth+lint, seed, build, appro
 
 local-build: setup ## Run the model build pipeline's steps locally on the Abalone data set
 	@$(PY) -m local_lifecycle.local_build $(DATA)
+
+pytorch-train: pytorch-env ## Train the PyTorch image classifier locally on the digits (the image's code; job in .local-run/pytorch)
+	@rm -rf .local-run/pytorch && mkdir -p .local-run/pytorch
+	@SM_ML_ROOT=.local-run/pytorch OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} .venv-pytorch/bin/python -m pytorch_container.train
 
 bench: setup ## Serving benchmark: our model server vs MLServer vs in-process predict
 	@bench/serving/run.sh
