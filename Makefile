@@ -16,7 +16,7 @@ DATA ?= ../shared/data/abalone-dataset.csv
 CONFIG ?= config/default.yaml
 PYTEST_ARGS ?=
 
-.PHONY: help setup pytorch-env check generate synth lint test diff deploy demo local-build pytorch-train bench lock clean
+.PHONY: help setup pytorch-env check generate synth lint test diff deploy demo local-build pytorch-train bench bench-pytorch-quantization lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -65,6 +65,9 @@ pytorch-train: pytorch-env ## Train the PyTorch image classifier locally on the 
 
 bench: setup ## Serving benchmark: our model server vs MLServer vs in-process predict
 	@bench/serving/run.sh
+
+bench-pytorch-quantization: pytorch-env ## In-process: the PyTorch engines and int8 variants (static/dynamic), speed and accuracy
+	@OMP_NUM_THREADS=1 .venv-pytorch/bin/python bench/pytorch/quantization.py
 
 lock: ## Re-resolve the pins from requirements*.in (needs network)
 	@scripts/lock.sh

@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import shutil
 import socket
 import sys
 import tempfile
@@ -44,12 +43,6 @@ from pytorch_container.runtime import Runtime, Topology
 LOG = logging.getLogger("pytorch_container.train")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 EVAL_BATCH = 256
-INFERENCE_SHIM = '''"""Imported by AWS's PyTorch inference containers (SAGEMAKER_PROGRAM=inference.py)."""
-
-from pytorch_container.inference import input_fn, model_fn, output_fn, predict_fn
-
-__all__ = ["input_fn", "model_fn", "output_fn", "predict_fn"]
-'''
 
 
 @dataclass(frozen=True)
@@ -118,8 +111,8 @@ def run(container: paths.ContainerPaths) -> None:
             master_port=runtime.master_port(os.environ) if multi_host else _free_port(),
             reasons=Path(reasons),
         )
-        if job.world_size == 1:
-            worker(0, job)
+        if plan.processes_per_host == 1:
+            worker(0, job)  # this host's one device: this process is its training process
             return
         try:
             # "spawn": each process starts clean (CUDA cannot be forked); it receives the picklable `Job`.
@@ -355,31 +348,23 @@ def accuracy(predict: Any, dataset: data.LabelledImages) -> float:
 
 
 def write_artifact(trainer: Trainer, *, train_seconds: float, resumed_from: int) -> None:
-    """Write weights, exports, int8 model, metadata, metrics and the inference code into `model/`."""
+    """Write the artifact (`export.write_model`), then the test accuracy of every engine, into `model/`."""
     from pytorch_container import export  # the exporters load ONNX tooling: rank 0 only, at the end
 
     model_dir = trainer.job.container.model
-    model_dir.mkdir(parents=True, exist_ok=True)
     splits = trainer.data
-    network = copy.deepcopy(trainer.network).to("cpu").eval()
-    torch.save(network.state_dict(), model_dir / artifact.WEIGHTS_FILE)
     metadata = artifact.ModelMetadata(
         arch=trainer.hp.arch,
         class_names=splits.class_names,
         preprocessing=splits.preprocessing,
         files=dict(engines.ENGINE_FILES),
     )
-    started = time.monotonic()
-    example = torch.zeros((2, *splits.preprocessing.input_shape))
-    export.export_program(network, example, model_dir / artifact.EXPORTED_FILE)
-    export.export_onnx(network, example, model_dir / artifact.ONNX_FILE)
     count = min(trainer.hp.calibration_images, len(splits.train))
     chosen = np.random.default_rng(trainer.hp.seed).choice(len(splits.train), size=count, replace=False)
     calibration, _ = splits.train.arrays(sorted(chosen.tolist()))
-    export.quantize_int8(model_dir / artifact.ONNX_FILE, model_dir / artifact.ONNX_INT8_FILE, calibration)
+    started = time.monotonic()
+    export.write_model(copy.deepcopy(trainer.network), metadata, calibration, model_dir)
     export_seconds = time.monotonic() - started
-    artifact.write_metadata(model_dir, metadata)
-    write_inference_code(model_dir / artifact.CODE_DIR)
     metrics: dict[str, Any] = {
         "data": splits.source,
         "epochs": trainer.hp.epochs,
@@ -411,15 +396,6 @@ def write_artifact(trainer: Trainer, *, train_seconds: float, resumed_from: int)
         ", ".join(f"{name} {size / 1024:.0f} KiB" for name, size in metrics["file_bytes"].items()),
         model_dir,
     )
-
-
-def write_inference_code(code_dir: Path) -> None:
-    """`code/inference.py` and a copy of this package: what AWS's PyTorch inference containers import."""
-    package = Path(__file__).resolve().parent
-    if code_dir.exists():
-        shutil.rmtree(code_dir)
-    shutil.copytree(package, code_dir / package.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    (code_dir / "inference.py").write_text(INFERENCE_SHIM, encoding="utf-8")
 
 
 def _fail(container: paths.ContainerPaths, message: str) -> int:

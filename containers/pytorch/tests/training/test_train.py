@@ -172,3 +172,38 @@ def test_every_path_moves_with_its_own_variable(tmp_path, monkeypatch) -> None:
     assert resolved.failure == Path(env["SM_OUTPUT_DIR"]) / "failure"
     assert paths.resolve({}).model == Path("/opt/ml/model")
     assert json.loads(json.dumps(str(resolved.root)))  # the root itself defaults to /opt/ml
+
+
+def test_two_hosts_rendezvous_through_sm_hosts_and_only_the_master_writes_the_model(tmp_path, training_job) -> None:
+    """Two "hosts" on this machine (two names for the loopback interface), one process each: one job of 2."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    hosts = ["127.0.0.1", "localhost"]  # sorted: 127.0.0.1 is the master
+    jobs = {host: training_job(tmp_path / host) for host in hosts}
+    processes = {}
+    for host, job in jobs.items():
+        job.hyperparameters({"epochs": "2", "device": "cpu"})
+        env = {
+            **os.environ,
+            "SM_ML_ROOT": str(job.root),
+            "SM_HOSTS": json.dumps(hosts),
+            "SM_CURRENT_HOST": host,
+            "MASTER_PORT": str(port),
+            "OMP_NUM_THREADS": "1",
+        }
+        processes[host] = subprocess.Popen(
+            [sys.executable, "-m", "pytorch_container.train"], env=env, stderr=subprocess.PIPE, text=True
+        )
+    logs = {host: process.communicate(timeout=300)[1] for host, process in processes.items()}
+    for host, process in processes.items():
+        assert process.returncode == 0, logs[host][-3000:]
+    assert "2 host(s) x 1 process(es), backend gloo" in logs["localhost"]
+    master, worker = jobs["127.0.0.1"], jobs["localhost"]
+    assert master.metrics()["world_size"] == 2
+    assert not worker.model.exists() and not worker.checkpoints.exists()
