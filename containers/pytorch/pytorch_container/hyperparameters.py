@@ -37,7 +37,7 @@ class Hyperparameters:
     device: str = AUTO
     processes_per_host: int = 0  # 0: one per CUDA device, one on CPU
     mixed_precision: str = AUTO
-    data_workers: int = -1  # -1: 0 on CPU, up to 4 per process on CUDA
+    data_workers: int = -1  # -1: 0 on CPU, 4 per process on CUDA
     max_shift_pixels: int = -1  # augmentation: random translation; -1: image_size // 8 (at least 1), 0: none
     calibration_images: int = 256  # training images that calibrate the int8 model
 
