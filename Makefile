@@ -17,7 +17,7 @@ CONFIG ?= config/default.yaml
 PYTEST_ARGS ?=
 FRAUD_TRANSACTIONS ?= 1000
 
-.PHONY: help setup airflow-venv check generate synth lint test diff deploy demo airflow-demo local-build legacy-demo fraud-demo bench bench-http fuzz lock clean
+.PHONY: help setup airflow-venv pytorch-env check generate synth lint test diff deploy demo airflow-demo local-build legacy-demo fraud-demo pytorch-train bench bench-http bench-pytorch-quantization fuzz lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,9 +28,13 @@ setup: ## Install the pinned venv, npm tools and Debian packages (idempotent)
 airflow-venv: ## Install the pinned Airflow (MWAA 3.3.1) virtualenv .venv-airflow (idempotent)
 	@scripts/setup-airflow.sh
 
-check: setup ## Code gates: ruff (lint + format), mypy (strict on the platform, the seeds' own settings), generated files
+pytorch-env: ## Install the PyTorch ML core's own pinned venv (.venv-pytorch: torch 2.13.0, ONNX Runtime; idempotent)
+	@scripts/setup-pytorch.sh
+
+check: setup pytorch-env ## Code gates: ruff (lint + format), mypy (strict on the platform, the seeds' own settings), generated files
 	@ruff format --check . && ruff check .
 	@mypy
+	@mypy --python-executable .venv-pytorch/bin/python containers/pytorch/pytorch_container
 	@cd seedcode/model-build && mypy .
 	@cd seedcode/model-deploy && mypy .
 	@$(PY) -m tooling.generated --check
@@ -44,7 +48,7 @@ synth: setup ## Synthesize every stack and product template into cdk.out/
 lint: synth ## cfn-lint and checkov on every template in cdk.out/ (product templates too), and cdk-nag findings
 	@$(PY) -m tooling.lint --outdir $(CDK_OUT)
 
-test: setup airflow-venv ## Run the whole test suite (PYTEST_ARGS narrows it); JUnit report in build/test-report.xml
+test: setup airflow-venv pytorch-env ## Run the whole test suite (PYTEST_ARGS narrows it); JUnit report in build/test-report.xml
 	@$(PY) -m pytest -n 2 --dist loadgroup --junitxml=build/test-report.xml $(PYTEST_ARGS)
 
 diff: setup ## cdk diff of every stack against the AWS account (CONFIG=config/<env>.yaml, AWS credentials)
@@ -68,6 +72,10 @@ legacy-demo: setup ## Legacy ML code on SageMaker: the Step Functions workflow o
 fraud-demo: setup ## Fraud detection offline: train the model, replay FRAUD_TRANSACTIONS through the three architectures
 	@$(PY) -m local_lifecycle.fraud_demo --transactions $(FRAUD_TRANSACTIONS)
 
+pytorch-train: pytorch-env ## Train the PyTorch image classifier locally on the digits (the image's code; job in .local-run/pytorch)
+	@rm -rf .local-run/pytorch && mkdir -p .local-run/pytorch
+	@SM_ML_ROOT=.local-run/pytorch OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} .venv-pytorch/bin/python -m pytorch_container.train
+
 bench: setup ## Serving benchmark: our model server vs MLServer vs in-process predict (and a zero-work HTTP baseline)
 	@bench/serving/run.sh
 
@@ -78,6 +86,9 @@ FUZZ_EXAMPLES ?= 3000
 fuzz: setup ## Long hypothesis fuzz of the real model server (FUZZ_EXAMPLES per test, default 3000)
 	@MODEL_SERVER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/xgboost_server/test_server_fuzz.py \
 	  -p no:randomly -n 0 -q --hypothesis-show-statistics
+
+bench-pytorch-quantization: pytorch-env ## In-process: the PyTorch engines and int8 variants (static/dynamic), speed and accuracy
+	@OMP_NUM_THREADS=1 .venv-pytorch/bin/python bench/pytorch/quantization.py
 
 lock: ## Re-resolve the pins from requirements*.in (needs network)
 	@scripts/lock.sh

@@ -26,6 +26,15 @@ freeze() {  # freeze <venv> <requirements...>: the exact pins of a fresh install
     | grep -v -i -F -x -f <(grep -v '^#' requirements.txt.new)
 } > requirements-dev.txt.new
 
+{
+  echo "# Pinned dependencies of the PyTorch ML core's venv (.venv-pytorch, Python 3.11): training, exports, serving"
+  echo "# and the package's tests. Regenerate with \`make lock\`; containers/pytorch/requirements-*.txt hold the same pins."
+  # torch==2.13.0 resolves to the CPU wheel on the build machines (2.13.0+cpu); the pin keeps the public version.
+  freeze "$scratch/pytorch" -r requirements-pytorch.in | sed -E 's/^(torch==[^+]+)\+.*/\1/'
+  "$scratch/pytorch/bin/python" -m pip freeze --all | grep -i '^setuptools=='  # torch needs it at run time
+} > requirements-pytorch.txt.new
+
 mv requirements.txt.new requirements.txt
 mv requirements-dev.txt.new requirements-dev.txt
-echo "lock: wrote requirements.txt and requirements-dev.txt; run \`make test\` before committing"
+mv requirements-pytorch.txt.new requirements-pytorch.txt
+echo "lock: wrote requirements.txt, requirements-dev.txt and requirements-pytorch.txt; run \`make test\` before committing"

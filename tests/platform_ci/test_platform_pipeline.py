@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 PIPELINE = REPO / ".gitlab-ci.yml"
 GITLAB_CI_LOCAL = REPO / "node_modules" / ".bin" / "gitlab-ci-local"
 # Installed tools travel as links, not copies (they are large and identical).
-INSTALLED = (".venv", "node_modules", ".venv-checkov")
+INSTALLED = (".venv", "node_modules", ".venv-checkov", ".venv-pytorch")
 
 
 @pytest.fixture(scope="module")
