@@ -247,13 +247,13 @@ def start_mlserver(
     repository = workdir / "mlserver"
     model_repo = repository / MODEL_NAME
     model_repo.mkdir(parents=True, exist_ok=True)
-    (model_repo / "model.ubj").write_bytes((model_dir / MODEL_FILE).read_bytes())
+    (model_repo / "model.json").write_bytes((model_dir / MODEL_FILE).read_bytes())
     (model_repo / "model-settings.json").write_text(
         json.dumps(
             {
                 "name": MODEL_NAME,
                 "implementation": "mlserver_xgboost.XGBoostModel",
-                "parameters": {"uri": "./model.ubj"},
+                "parameters": {"uri": "./model.json"},
             }
         )
     )
