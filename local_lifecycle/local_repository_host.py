@@ -133,6 +133,15 @@ class LocalRepositoryHost:
             handle.write(json.dumps(record) + "\n")
         return PipelineRef(id=pipeline_id, web_url=f"{repo.as_uri()}#pipeline-{pipeline_id}")
 
+    def archive_project(self, project_id: ProjectId) -> None:
+        """Mark the project archived (a file beside its working tree, as GitLab keeps a flag)."""
+        repo = self._project_path(project_id)
+        (self.root / f"{repo}.archived").write_text("archived\n")
+
+    def archived(self, project_id: ProjectId) -> bool:
+        """Whether `archive_project` was called for the project."""
+        return (self.root / f"{self._project_path(project_id)}.archived").is_file()
+
     # -- lifecycle helpers ----------------------------------------------------------------
     def pipelines(self) -> list[dict[str, Any]]:
         """Every pipeline started so far, oldest first."""
@@ -146,15 +155,19 @@ class LocalRepositoryHost:
         return yaml.safe_load(path.read_text()) if path.is_file() else {}
 
     def repo_path(self, project_id: ProjectId) -> Path:
-        """Working tree of the project."""
-        path = self._projects().get(str(project_id))
+        """Working tree of the project (by ID or by full path, as GitLab's API accepts both)."""
+        return self.root / self._project_path(project_id)
+
+    def _project_path(self, project_id: ProjectId) -> str:
+        projects = self._projects()
+        path = projects.get(str(project_id)) or (str(project_id) if str(project_id) in projects.values() else None)
         if path is None:
             raise RepositoryHostError(
                 f"project {project_id} does not exist on the local host (404)",
                 operation="read project",
                 status_code=404,
             )
-        return self.root / path
+        return path
 
     def _ref(self, project_id: int, *, created: bool) -> ProjectRef:
         repo = self.repo_path(project_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import ssl
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -142,6 +142,11 @@ class GitLabConfig(_Strict):
 
     connections: list[GitLabConnection] = Field(min_length=1)
     default_branch: str = "main"
+    on_project_delete: Literal["keep", "archive"] = Field(
+        "keep",
+        description="What deleting a SageMaker project does to its GitLab projects: keep them, or archive "
+        "them (read-only, kept); never deleted, and never a reason for the deletion to fail",
+    )
     oidc_audience: str = "sts.amazonaws.com"
     create_oidc_provider: bool = Field(
         True, description="False when the account already has an IAM OIDC provider for this GitLab host"

@@ -104,3 +104,7 @@ class RepositoryHost(Protocol):
     def start_pipeline(self, project_id: ProjectId, *, ref: str, variables: Mapping[str, str]) -> PipelineRef:
         """Start the project's CI pipeline on ``ref`` with these pipeline variables."""
         ...
+
+    def archive_project(self, project_id: ProjectId) -> None:
+        """Archive the project (read-only, kept with its history); archiving an archived one is fine."""
+        ...

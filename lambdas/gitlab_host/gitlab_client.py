@@ -197,6 +197,11 @@ class GitLabHost:
         with self._call("read project", scope=f"project {project_id}"):
             return _project_ref(self._gl.projects.get(project_id), created=False)
 
+    def archive_project(self, project_id: ProjectId) -> None:
+        """Archive the project (GitLab: Owner, or Maintainer where the instance allows it)."""
+        with self._call("archive project", scope=f"project {project_id}"):
+            self._gl.projects.get(project_id, lazy=True).archive()
+
     def commit_files(
         self,
         project_id: ProjectId,

@@ -38,9 +38,12 @@ Update
       back to them re-applies settings without pushing seed code over users' work.
 
 Delete
-    Does nothing in GitLab and always succeeds: the projects hold the data scientists' code and
-    history, which must outlive the SageMaker project (delete them in GitLab when no longer
-    needed), and a stack deletion must never be blocked by GitLab being unreachable.
+    Always succeeds, and never deletes a GitLab project: the projects hold the data scientists'
+    code and history, which must outlive the SageMaker project. With ``OnDelete: keep`` (the
+    default) nothing happens in GitLab; with ``OnDelete: archive`` (the platform's
+    ``gitlab.on_project_delete``) both projects are archived (read-only, kept). A deletion is
+    never blocked by GitLab: a failed archive is reported in the response and the log (what was
+    archived, what was not and why), and the stack deletion goes on.
 
 The same function serves ``Custom::ProjectNames`` (see ``names``), which needs no GitLab.
 
@@ -124,7 +127,7 @@ def handle_event(
     if event.get("ResourceType") == PROJECT_NAMES_RESOURCE_TYPE:
         return handle_project_names(event)
     if request_type == "Delete":
-        return delete(event)
+        return delete(event, host_factory=host_factory, connections=connections)
     try:
         if request_type not in ("Create", "Update"):
             raise ValueError(f"Unsupported RequestType {request_type!r}: expected Create, Update or Delete.")
@@ -163,15 +166,56 @@ def update(props: CheckinProperties, *, host: RepositoryHost, load_seed: SeedLoa
     return _response(props, build, deploy)
 
 
-def delete(event: Mapping[str, Any]) -> dict[str, Any]:
-    """Keep the GitLab projects (see the module docstring) and report success."""
-    physical_id = event.get("PhysicalResourceId", "")
-    logger.info(
-        "Delete: the GitLab projects are kept, as they hold users' work; delete them in GitLab "
-        "if they are no longer needed",
-        extra={"physical_resource_id": physical_id},
-    )
-    return {"PhysicalResourceId": physical_id}
+def delete(
+    event: Mapping[str, Any],
+    *,
+    host_factory: HostFactory = gitlab_host_for,
+    connections: Sequence[GitLabConnection] | None = None,
+) -> dict[str, Any]:
+    """Keep the GitLab projects, or archive them (``OnDelete: archive``); always succeed, saying which."""
+    physical_id = str(event.get("PhysicalResourceId", ""))
+    try:
+        props = parse_properties(event.get("ResourceProperties"))
+    except Exception:  # a resource whose Create failed on its properties must still delete cleanly
+        props = None
+    if props is None or props.on_delete == "keep":
+        outcome = "kept the GitLab projects (they hold users' work); delete or archive them in GitLab when done"
+        logger.info("Delete: %s", outcome, extra={"physical_resource_id": physical_id})
+        return {"PhysicalResourceId": physical_id, "Data": {"DeleteOutcome": outcome}}
+    outcome = _archive_projects(props, physical_id, host_factory=host_factory, connections=connections)
+    logger.info("Delete: %s", outcome, extra={"physical_resource_id": physical_id})
+    return {"PhysicalResourceId": physical_id, "Data": {"DeleteOutcome": outcome}}
+
+
+def _archive_projects(
+    props: CheckinProperties,
+    physical_id: str,
+    *,
+    host_factory: HostFactory,
+    connections: Sequence[GitLabConnection] | None,
+) -> str:
+    """Archive the two projects the resource names; a summary of what happened (never raises)."""
+    paths = physical_id.split("|")[1:]
+    if len(paths) != 2 or not all(paths):
+        return f"kept the GitLab projects: the resource ID {physical_id!r} names no projects to archive"
+    try:
+        connection = resolve_connection(
+            connections_from_env() if connections is None else connections,
+            server_url=props.gitlab_server_url,
+            token_secret_arn=props.token_secret_arn,
+        )
+        host = host_factory(connection)
+    except Exception as error:  # never block a stack deletion on GitLab
+        return f"kept the GitLab projects {', '.join(paths)}: could not reach GitLab to archive them ({error})"
+    archived, failed = [], []
+    for path in paths:
+        try:
+            host.archive_project(path)
+            archived.append(path)
+        except Exception as error:  # never block a stack deletion on GitLab
+            failed.append(f"{path} ({error})")
+    summary = f"archived {', '.join(archived)}" if archived else "archived nothing"
+    return summary + (f"; kept, not archived: {'; '.join(failed)}" if failed else "")
 
 
 def seed_commit_message(repository_label: str, project_label: str) -> str:

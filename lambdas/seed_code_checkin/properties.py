@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
@@ -102,6 +102,7 @@ class CheckinProperties(_Model):
     model_deploy_seed_code: SeedCode = Field(alias="ModelDeploySeedCode")
     model_build_variables: Variables = Field(alias="ModelBuildVariables")
     model_deploy_variables: Variables = Field(alias="ModelDeployVariables")
+    on_delete: Literal["keep", "archive"] = Field("keep", alias="OnDelete")
 
     @field_validator("gitlab_server_url")
     @classmethod

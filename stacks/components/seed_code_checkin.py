@@ -78,6 +78,7 @@ class SeedCodeCheckin(Construct):
         model_build_seed: s3_assets.Asset,
         model_deploy_seed: s3_assets.Asset,
         key: kms.IKey,
+        on_delete: str = "keep",
     ) -> None:
         """The repositories' CI/CD variables are set afterwards (`set_variables`): they name the
         project's roles, whose policies use this construct's lower-cased names."""
@@ -131,6 +132,7 @@ class SeedCodeCheckin(Construct):
                 "ModelBuildRepoName": model_build_repo_name,
                 "ModelDeployRepoName": model_deploy_repo_name,
                 "DefaultBranch": default_branch,
+                "OnDelete": on_delete,
                 "SageMakerProjectName": project_name,
                 "SageMakerProjectId": project_id,
                 "ModelBuildSeedCode": {

@@ -101,6 +101,7 @@ class GitLabProjectProduct(servicecatalog.ProductStack):
             model_build_seed=self._seed_asset("ModelBuildSeedCode", "model-build"),
             model_deploy_seed=self._seed_asset("ModelDeploySeedCode", "model-deploy"),
             key=key,
+            on_delete=gitlab.on_project_delete,
         )
         registry = ModelRegistry(
             self,

@@ -1,4 +1,4 @@
-"""`instance_types` of config/<env>.yaml reaches what is seeded: the pipeline's and endpoints' instance types.
+"""`instance_types` (and `gitlab.on_project_delete`) of config/<env>.yaml reach what is seeded.
 
 The seeds' tests show the variables become the pipeline parameters' defaults
 (seedcode/model-build/tests/test_run_pipeline.py) and the endpoints' EndpointInstanceType
@@ -49,6 +49,8 @@ def expected(instance_types: dict[str, str]) -> tuple[dict[str, str], dict[str, 
 
 
 def test_default_configuration_is_seeded(synthesized, repo_root: Path) -> None:
+    (checkin,) = [r for r in synthesized.product_json["Resources"].values() if r["Type"] == "Custom::GitLabSeedCode"]
+    assert checkin["Properties"]["OnDelete"] == "keep"
     config = load_config(repo_root / "config" / "default.yaml")
     build, deploy = seeded_variables(synthesized.product_json)
     want_build, want_deploy = expected(config.instance_types.model_dump())
@@ -57,11 +59,19 @@ def test_default_configuration_is_seeded(synthesized, repo_root: Path) -> None:
 
 def test_changed_instance_types_change_what_is_seeded(tmp_path_factory, repo_root: Path) -> None:
     config = load_config(repo_root / "config" / "default.yaml")
-    changed = config.model_copy(update={"instance_types": config.instance_types.model_copy(update=CHANGED)})
+    changed = config.model_copy(
+        update={
+            "instance_types": config.instance_types.model_copy(update=CHANGED),
+            "gitlab": config.gitlab.model_copy(update={"on_project_delete": "archive"}),
+        }
+    )
     outdir = tmp_path_factory.mktemp("cdk-instance-types.out")
     build_app(changed, outdir=str(outdir)).synth()
     (product_path,) = outdir.glob("*GitLabProjectTemplate*.product.template.json")
-    build, deploy = seeded_variables(json.loads(product_path.read_text()))
+    product = json.loads(product_path.read_text())
+    build, deploy = seeded_variables(product)
+    (checkin,) = [r for r in product["Resources"].values() if r["Type"] == "Custom::GitLabSeedCode"]
+    assert checkin["Properties"]["OnDelete"] == "archive"  # gitlab.on_project_delete
     want_build, want_deploy = expected(CHANGED)
     assert want_build.items() <= build.items() and want_deploy.items() <= deploy.items()
     (multi_path,) = outdir.glob("*MultiAccountTemplate*.product.template.json")

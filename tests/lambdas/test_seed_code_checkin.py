@@ -514,8 +514,43 @@ def _no_host(_: Any) -> Any:
 def test_delete_keeps_the_projects_and_always_succeeds(
     gitlab_api: GitLabApi, lambda_context: FakeLambdaContext, event: dict[str, Any]
 ) -> None:
-    assert handle_event(event, host_factory=_no_host) == {"PhysicalResourceId": PHYSICAL_ID}
-    assert on_event(event, lambda_context) == {"PhysicalResourceId": PHYSICAL_ID}
+    for response in (handle_event(event, host_factory=_no_host), on_event(event, lambda_context)):
+        assert response["PhysicalResourceId"] == PHYSICAL_ID
+        assert response["Data"]["DeleteOutcome"].startswith("kept the GitLab projects")
+    assert gitlab_api.calls == []
+
+
+def _delete_archiving() -> dict[str, Any]:
+    return _event("Delete", _properties(OnDelete="archive"), PhysicalResourceId=PHYSICAL_ID)
+
+
+def _encoded(path: str) -> str:
+    return path.replace("/", "%2F")
+
+
+def test_delete_with_archive_archives_both_projects(seeded_aws: str, gitlab_api: GitLabApi) -> None:
+    event = _delete_archiving()
+    event["ResourceProperties"]["GitLabTokenSecretArn"] = seeded_aws
+    for path in (BUILD_PATH, DEPLOY_PATH):
+        gitlab_api.add("POST", f"/projects/{_encoded(path)}/archive", json=project_json(1, path), status=201)
+    response = handle_event(event)
+    assert response["Data"]["DeleteOutcome"] == f"archived {BUILD_PATH}, {DEPLOY_PATH}"
+    assert gitlab_api.calls == [("POST", f"/api/v4/projects/{_encoded(p)}/archive") for p in (BUILD_PATH, DEPLOY_PATH)]
+
+
+def test_delete_never_fails_when_gitlab_refuses_to_archive(seeded_aws: str, gitlab_api: GitLabApi) -> None:
+    event = _delete_archiving()
+    event["ResourceProperties"]["GitLabTokenSecretArn"] = seeded_aws
+    gitlab_api.add("POST", f"/projects/{_encoded(BUILD_PATH)}/archive", json={"message": "403 Forbidden"}, status=403)
+    gitlab_api.add("POST", f"/projects/{_encoded(DEPLOY_PATH)}/archive", json=project_json(2, DEPLOY_PATH), status=201)
+    outcome = handle_event(event)["Data"]["DeleteOutcome"]
+    assert outcome.startswith(f"archived {DEPLOY_PATH}; kept, not archived: {BUILD_PATH} (")
+    assert "403" in outcome
+
+
+def test_delete_never_fails_when_the_connection_is_not_allowed(seeded_aws: str, gitlab_api: GitLabApi) -> None:
+    outcome = handle_event(_delete_archiving())["Data"]["DeleteOutcome"]  # the placeholder secret: not configured
+    assert outcome.startswith(f"kept the GitLab projects {BUILD_PATH}, {DEPLOY_PATH}: could not reach GitLab")
     assert gitlab_api.calls == []
 
 

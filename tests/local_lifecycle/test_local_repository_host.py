@@ -88,3 +88,11 @@ def test_unknown_project_is_a_404(tmp_path) -> None:
     with pytest.raises(RepositoryHostError) as error:
         LocalRepositoryHost(tmp_path).start_pipeline(99, ref="main", variables={})
     assert error.value.status_code == 404
+
+
+def test_archiving_marks_the_project_by_id_or_path(tmp_path) -> None:
+    host = LocalRepositoryHost(tmp_path)
+    project = host.ensure_project("build")
+    assert not host.archived(project.id)
+    host.archive_project(project.path_with_namespace)
+    assert host.archived(project.id)
