@@ -515,6 +515,23 @@ class FraudDetectionConfig(_Strict):
     firehose_lambda_concurrency: int = Field(default=5, ge=1, le=1000)
 
 
+class StudioS3TemplatesConfig(_Strict):
+    """The product templates also as SageMaker AI project templates in S3, for these Studio domains."""
+
+    domain_ids: list[str] = Field(
+        min_length=1, description="Studio domains (d-...) whose Projects list the templates (domain tag)"
+    )
+    prefix: str = Field("project-templates/", pattern=r"^([a-z0-9][a-z0-9-]*/)+$")
+
+    @field_validator("domain_ids")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        for domain_id in value:
+            if not re.match(r"^d-[a-z0-9]{12}$", domain_id):
+                raise ValueError(f"must be SageMaker domain IDs such as d-abcdefghijkl (got {domain_id!r})")
+        return value
+
+
 class PlatformConfig(_Strict):
     """The whole platform configuration (one deployment environment)."""
 
@@ -527,6 +544,7 @@ class PlatformConfig(_Strict):
     images: ImagesConfig = ImagesConfig()
     tags: dict[str, str] = Field(default_factory=dict)
     multi_account: MultiAccountConfig | None = None
+    studio_s3_templates: StudioS3TemplatesConfig | None = None
     legacy_processing: LegacyProcessingConfig | None = None
     airflow: AirflowConfig | None = None
     fraud_detection: FraudDetectionConfig | None = None

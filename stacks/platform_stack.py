@@ -17,6 +17,7 @@ from cdk_nag import NagSuppressions
 from constructs import Construct, IConstruct
 
 from stacks.components.access_log_bucket import access_log_bucket
+from stacks.components.s3_project_templates import S3ProjectTemplates
 from stacks.components.checkov import skip_checks
 from stacks.components.launch_role import PLATFORM_TAG, ProductLaunchRole
 from stacks.components.multi_account_launch_permissions import MultiAccountLaunchPermissions
@@ -101,6 +102,18 @@ class PlatformStack(cdk.Stack):
         if config.multi_account:
             self._multi_account_product()
 
+        if config.studio_s3_templates:
+            templates: dict[str, servicecatalog.ProductStack] = {"gitlab-project": self.gitlab_project_template}
+            if config.multi_account:
+                templates["multi-account"] = self.multi_account_template
+            self.s3_templates = S3ProjectTemplates(
+                self,
+                "S3ProjectTemplates",
+                templates=templates,
+                domain_ids=config.studio_s3_templates.domain_ids,
+                prefix=config.studio_s3_templates.prefix,
+            )
+            cdk.CfnOutput(self, "ProjectTemplatesLocation", value=self.s3_templates.location)
         self._suppress_asset_deployment_findings()
         cdk.CfnOutput(self, "PortfolioId", value=self.portfolio.portfolio_id)
         cdk.CfnOutput(self, "GitLabProjectProductId", value=self.gitlab_project_product.product_id)
