@@ -17,12 +17,12 @@ from cdk_nag import NagSuppressions
 from constructs import Construct, IConstruct
 
 from stacks.components.access_log_bucket import access_log_bucket
-from stacks.components.s3_project_templates import S3ProjectTemplates
 from stacks.components.checkov import skip_checks
 from stacks.components.launch_role import PLATFORM_TAG, ProductLaunchRole
 from stacks.components.multi_account_launch_permissions import MultiAccountLaunchPermissions
 from stacks.components.multi_account_pipeline_role import MultiAccountPipelineRole
 from stacks.components.permissions_boundary import ProjectPermissionsBoundary
+from stacks.components.s3_project_templates import S3ProjectTemplates
 from stacks.config import PlatformConfig
 from stacks.products.gitlab_project_product import GitLabProjectProduct
 from stacks.products.multi_account_product import PRODUCT_NAME as MULTI_ACCOUNT_PRODUCT_NAME
