@@ -123,6 +123,8 @@ class LocalAwsPlatform:
                 for path in files:
                     s3.upload_file(str(path), BUCKET, f"{project}/{model}/data/{split}/{path.name}")
                 counts[split] = sum(len(path.read_text().splitlines()) for path in files)
+            features = base / "features" / "features.json"
+            s3.upload_file(str(features), BUCKET, f"{project}/{model}/data/features/features.json")
         return counts
 
     def put_image(self, project: str, model: str, tag: str) -> None:

@@ -109,7 +109,12 @@ def test_requests_use_deterministic_names_within_a_run(settings: PlatformSetting
     model_uri = configs.model_artifact_uri(training)
     assert model_uri == f"s3://artifacts/abalone/xgboost/models/{training['TrainingJobName']}/output/model.tar.gz"
     evaluation = configs.evaluation_job_config(run, model_uri=model_uri)
-    assert evaluation["ProcessingInputs"][0]["S3Input"]["S3Uri"] == model_uri
+    assert [i["S3Input"]["S3Uri"] for i in evaluation["ProcessingInputs"]] == [
+        model_uri,
+        "s3://artifacts/abalone/xgboost/data/test/",
+        "s3://artifacts/abalone/xgboost/data/features/",  # features.json: feature names, label, problem type
+    ]
+    assert evaluation["AppSpecification"]["ContainerArguments"] == ["--metric", "mse"]
     endpoint = configs.endpoint_config(run, model_uri=model_uri)
     assert endpoint["Endpoint"]["EndpointName"] == "abalone-xgboost"
     assert endpoint["EndpointConfig"]["ProductionVariants"][0]["InstanceType"] == "ml.m5.large"

@@ -133,11 +133,15 @@ def evaluation_job_config(run: ModelRun, *, model_uri: str) -> dict[str, Any]:
         "AppSpecification": {
             "ImageUri": run.image_uri,
             "ContainerEntrypoint": ["python3", "/opt/program/model/evaluate.py"],
+            # The gate's metric: evaluate.py records and prints it (its report has every metric).
+            "ContainerArguments": ["--metric", run.model_settings.evaluation.metric],
         },
         "RoleArn": run.settings.sagemaker_role_arn,
         "ProcessingInputs": [
             _processing_input("model", model_uri, "/opt/ml/processing/model"),
             _processing_input("test", f"{run.prefix}/data/test/", "/opt/ml/processing/test"),
+            # The preprocessing's description of the features, label and problem type.
+            _processing_input("features", f"{run.prefix}/data/features/", "/opt/ml/processing/features"),
         ],
         "ProcessingOutputConfig": {
             "Outputs": [
