@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -89,7 +90,7 @@ class RunReport:
 
 def latency_samples(staging: Mapping[str, Mapping[str, str]]) -> list[float]:
     """The single-row latencies (ms) the staging latency test recorded."""
-    recorded = staging.get("test_p95_latency", {}).get("latencies_ms")
+    recorded = staging.get("test_latency_percentiles", {}).get("latencies_ms")
     return [float(value) for value in json.loads(recorded)] if recorded else []
 
 
@@ -102,12 +103,12 @@ def _png(figure: Any) -> bytes:
 
 
 def latency_histogram(latencies: list[float]) -> bytes:
-    """Histogram of the latencies with the p50 and p95 marked."""
+    """Histogram of the latencies with the p50, p90 and p99 marked (nearest rank, as the staging test)."""
     figure, axes = pyplot.subplots(figsize=(6, 4), dpi=100)
     axes.hist(latencies, bins=20)
     ordered = sorted(latencies)
-    for label, fraction in (("p50", 0.5), ("p95", 0.95)):
-        value = ordered[max(0, round(fraction * len(ordered)) - 1)]
+    for label, fraction in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99)):
+        value = ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
         axes.axvline(value, color="black", linestyle="--", linewidth=1)
         axes.annotate(f"{label} {value:.1f} ms", (value, 0), rotation=90, va="bottom", ha="right")
     axes.set_xlabel("latency (ms)")

@@ -221,8 +221,9 @@ class ProjectRoles(Construct):
                     "reason": (
                         "Wildcards are scoped to this project: its <name>-<id> prefix, its bucket's model and "
                         "data-capture prefixes (KMS actions on its own key), endpoint resources tagged with its "
-                        "project ID, its deploy stacks' alarms; ECR pulls (GetAuthorizationToken has no resource) "
-                        "and SageMaker variant auto scaling (scalable targets have generated IDs)."
+                        "project ID, its deploy stacks' alarms; ECR pulls (GetAuthorizationToken has no resource), "
+                        "SageMaker variant auto scaling (scalable targets have generated IDs) and reading metrics "
+                        "(cloudwatch:GetMetricData has no resource)."
                     ),
                 }
             ],
@@ -333,5 +334,11 @@ class ProjectRoles(Construct):
                     "application-autoscaling:DescribeScalingPolicies",
                 ],
                 resources=["*"],  # these read-only APIs take no resource
+            ),
+            iam.PolicyStatement(
+                sid="ReadEndpointLatency",
+                # The staging test reads the endpoint's ModelLatency percentiles; GetMetricData takes no resource.
+                actions=["cloudwatch:GetMetricData"],
+                resources=["*"],
             ),
         ]
