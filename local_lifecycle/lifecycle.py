@@ -245,6 +245,7 @@ class Lifecycle:
                 "model package": arn,
                 "model artifact": summary["artifacts"]["model_data_url"],
                 "pipeline steps": ", ".join(f"{k} {v:.1f}s" for k, v in summary["step_seconds"].items()),
+                "training cost": _cost_fact(summary["costs"]),
             }
         )
         return {f"test_{metric}": f"{summary['metric_value']:.3f}", "status": package["ModelApprovalStatus"]}
@@ -421,6 +422,17 @@ class Lifecycle:
         if self.state.host is None:
             raise StepFailed("no repository host: step 3 did not run")
         return self.state.host
+
+
+def _cost_fact(costs: dict[str, Any]) -> str:
+    """`0.000931 USD estimated for 14.6 billable instance-seconds (...)` from the run summary's costs."""
+    total = costs["estimated_cost"]
+    amount = "no complete estimate" if total is None else f"{total:.6f} {costs['currency']} estimated"
+    return (
+        f"{amount} for {costs['billable_instance_seconds']:.1f} billable instance-seconds "
+        f"({costs['region']} prices as of {costs['prices_as_of']}; this machine's run times priced as the "
+        "configured instance types)"
+    )
 
 
 def _percentiles(recorded: dict[str, str]) -> str:

@@ -1,7 +1,8 @@
 """The HTML run report of `make demo`: one self-contained page about one lifecycle run.
 
 It shows the lifecycle's steps with their timings, the model build pipeline's steps, the problem
-type, the quality gate and every test metric (and the tuning trials when the run tuned), the
+type, the quality gate and every test metric (and the tuning trials when the run tuned), the cost
+of each step (instance type and count, spot or not, billable seconds, estimate), the
 evaluation plots the Evaluate step attached to the model version, the staging test's figures with
 a histogram of the endpoint's single-row latencies, and where everything is (repositories, logs,
 bucket, endpoints). Every image is embedded as PNG data, so the file can be mailed or archived.
@@ -79,6 +80,7 @@ class RunReport:
             metric_value=summary.get("metric_value"),
             metrics=summary.get("metrics", {}),
             tuning=summary.get("tuning"),
+            costs=summary.get("costs"),
             staging=self.staging,
             figures=self.figures(),
             facts=self.facts,

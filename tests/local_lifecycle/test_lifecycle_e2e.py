@@ -130,5 +130,11 @@ def test_the_run_report_renders_with_every_image_loaded(run, image_report) -> No
     ]
     assert all(image["loaded"] for image in rendered["images"]), rendered["images"]
     text = page.read_text()
-    for expected in ("mse &lt;= 6.0", "model build pipeline (.gitlab-ci.yml: training)", "Preprocess", "p99_ms"):
+    for expected in (
+        "mse &lt;= 6.0",
+        "model build pipeline (.gitlab-ci.yml: training)",
+        "Preprocess",
+        "p99_ms",
+        "Cost per step",
+    ):
         assert expected in text
