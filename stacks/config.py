@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import ssl
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -510,6 +510,37 @@ class FraudDetectionConfig(_Strict):
     firehose_lambda_concurrency: int = Field(default=5, ge=1, le=1000)
 
 
+# Redshift cluster identifiers: lower case, a letter first, no two hyphens in a row, no hyphen last.
+_REDSHIFT_CLUSTER = r"^[a-z](-?[a-z0-9])*$"
+_REDSHIFT_USER = r"^[a-z_][a-z0-9_$]{0,126}$"
+Stage = Literal["staging", "prod"]
+
+
+class RedshiftMlConfig(_Strict):
+    """Redshift ML remote inference (README "Redshift ML remote inference"): each project gets a role the
+    configured Redshift cluster can assume to invoke that project's endpoints, and the deploy job writes
+    the `CREATE MODEL ... SAGEMAKER` SQL for the deployed model.
+
+    The cluster is in the platform's account and region (Redshift invokes endpoints of its own account
+    only). Its trust is scoped with the mechanism Redshift documents: the database-user ARNs Redshift
+    passes as the external ID, `arn:<partition>:redshift:<region>:<account>:dbuser:<cluster>/<user>`.
+    """
+
+    cluster_identifier: str = Field(min_length=1, max_length=63, pattern=_REDSHIFT_CLUSTER)
+    database_users: list[Annotated[str, Field(pattern=_REDSHIFT_USER)]] = Field(
+        default_factory=list, description="database users that may use the role; empty: every user of the cluster"
+    )
+    stages: list[Stage] = Field(
+        default_factory=lambda: list[Stage](["prod"]), min_length=1, description="whose endpoints Redshift may invoke"
+    )
+
+    @field_validator("database_users", "stages")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        _refuse_duplicates("entries", value)
+        return value
+
+
 class PlatformConfig(_Strict):
     """The whole platform configuration (one deployment environment)."""
 
@@ -525,6 +556,7 @@ class PlatformConfig(_Strict):
     legacy_processing: LegacyProcessingConfig | None = None
     airflow: AirflowConfig | None = None
     fraud_detection: FraudDetectionConfig | None = None
+    redshift_ml: RedshiftMlConfig | None = None
 
     @field_validator("studio_role_arns")
     @classmethod

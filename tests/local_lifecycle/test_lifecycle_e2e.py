@@ -111,6 +111,12 @@ def test_staging_predictions_were_served_over_http_and_checked(run) -> None:
     assert lifecycle.state.facts["staging metric"].startswith("mse ")
     repo = lifecycle.state.host.repo_path(lifecycle.state.deploy_project)
     assert (repo / "build" / "test-report.xml").is_file()
+    # redshift_ml is configured: deploy-prod wrote the CREATE MODEL SQL for the production endpoint,
+    # one float8 per feature of the model build's features.json, with the project's Redshift ML role.
+    sql = (repo / "build" / "redshift-ml-prod.sql").read_text()
+    prod = json.loads((repo / "build" / "prod-outputs.json").read_text())["EndpointName"]
+    assert f"SAGEMAKER '{prod}'" in sql and "RedshiftMl" in sql.split("IAM_ROLE '", 1)[1].split("'")[0]
+    assert sql.count("  float8") == 10  # abalone: 7 numeric features and sex one-hot encoded
     server_log = lifecycle.state.workdir / "logs"
     assert any(p.name.endswith("-server.log") for p in server_log.iterdir())
 
