@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from stacks.components.legacy_processing.definition import HISTORY_EVENT_LIMIT, PROCESSING_BOUNDS, max_history_events
-from stacks.instance_families import UnknownInstanceType, family_of
+from stacks.instance_families import Accelerator, UnknownInstanceType, accelerator_of, family_of
 
 ACCOUNT_ID = Annotated[str, Field(pattern=r"^\d{12}$")]
 
@@ -188,12 +188,32 @@ class GitLabConfig(_Strict):
 
 
 class InstanceTypes(_Strict):
-    """Default SageMaker instance types; each stage can run on CPU or GPU types."""
+    """Default SageMaker instance types of the XGBoost project; each stage can run on CPU or NVIDIA GPU types.
+
+    Trainium and Inferentia (aws-neuron) types run only code built for the Neuron SDK: the XGBoost images
+    cannot use them (Trainium trains the PyTorch image's Neuron build, containers/pytorch/Dockerfile.neuron).
+    """
 
     processing: INSTANCE_TYPE = "ml.m5.xlarge"
     training: INSTANCE_TYPE = "ml.m5.xlarge"
     staging_endpoint: INSTANCE_TYPE = "ml.m5.large"
     prod_endpoint: INSTANCE_TYPE = "ml.m5.large"
+
+    @field_validator("processing", "training", "staging_endpoint", "prod_endpoint")
+    @classmethod
+    def _cpu_or_nvidia(cls, value: str) -> str:
+        accelerator = accelerator_of(value)
+        if accelerator not in (Accelerator.NONE, Accelerator.NVIDIA_GPU):
+            hint = (
+                "; Trainium trains PyTorch with the Neuron image (containers/pytorch/Dockerfile.neuron)"
+                if accelerator is Accelerator.NEURON
+                else ""
+            )
+            raise ValueError(
+                f"{value} is an {accelerator.value} instance type: the XGBoost images run on CPU or NVIDIA GPU "
+                f"types{hint}"
+            )
+        return value
 
 
 class ImagesConfig(_Strict):
@@ -536,8 +556,8 @@ class RedshiftMlConfig(_Strict):
 
     @field_validator("database_users", "stages")
     @classmethod
-    def _unique(cls, value: list[str]) -> list[str]:
-        _refuse_duplicates("entries", value)
+    def _unique(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        _refuse_duplicates(str(info.field_name).removesuffix("s").replace("_", " "), value)
         return value
 
 
