@@ -321,6 +321,9 @@ class Lifecycle:
             accounts[stage] = sts.get_caller_identity()["Account"]
         report = self._staging_figures(repo)
         self.state.staging = read_staging_report(repo / "build" / "test-report.xml").properties
+        redshift_sql = repo / "build" / "redshift-ml-prod.sql"
+        if redshift_sql.is_file():  # redshift_ml is configured: deploy-prod wrote the CREATE MODEL SQL
+            self.state.facts["Redshift ML SQL"] = str(redshift_sql)
         self.state.facts.update(
             {
                 "staging endpoint": f"{staging} in account {accounts['staging']} (served on 127.0.0.1:{port})",

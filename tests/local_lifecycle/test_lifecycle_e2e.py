@@ -113,6 +113,7 @@ def test_staging_predictions_were_served_over_http_and_checked(run) -> None:
     assert (repo / "build" / "test-report.xml").is_file()
     # redshift_ml is configured: deploy-prod wrote the CREATE MODEL SQL for the production endpoint,
     # one float8 per feature of the model build's features.json, with the project's Redshift ML role.
+    assert lifecycle.state.facts["Redshift ML SQL"] == str(repo / "build" / "redshift-ml-prod.sql")
     sql = (repo / "build" / "redshift-ml-prod.sql").read_text()
     prod = json.loads((repo / "build" / "prod-outputs.json").read_text())["EndpointName"]
     assert f"SAGEMAKER '{prod}'" in sql and "RedshiftMl" in sql.split("IAM_ROLE '", 1)[1].split("'")[0]
