@@ -108,6 +108,8 @@ def test_staging_predictions_were_served_over_http_and_checked(run) -> None:
     lifecycle, table, _ = run
     assert "5 passed" in lifecycle.state.facts["staging tests"]
     assert "(server-timing)" in lifecycle.state.facts["staging latency"]
+    # The default region's price of the default instance type is in the seed's table: a complete estimate.
+    assert " USD estimated for " in lifecycle.state.facts["training cost"]
     assert lifecycle.state.facts["staging metric"].startswith("mse ")
     repo = lifecycle.state.host.repo_path(lifecycle.state.deploy_project)
     assert (repo / "build" / "test-report.xml").is_file()

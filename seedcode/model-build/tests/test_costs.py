@@ -20,7 +20,8 @@ def test_the_repository_s_price_table_is_valid_and_dated():
     assert table.currency == "USD" and table.as_of == "2023-05-01"
     assert table.hourly(REGION, "training", "ml.m5.xlarge") == 0.23
     assert table.hourly(REGION, "training", "ml.trn1.32xlarge") == 24.725
-    assert table.hourly("eu-west-1", "training", "ml.m5.xlarge") is None
+    assert table.hourly("eu-west-1", "training", "ml.m5.xlarge") == 0.257
+    assert table.hourly("ap-south-1", "training", "ml.m5.xlarge") is None
 
 
 @pytest.mark.parametrize(
