@@ -245,6 +245,7 @@ class Lifecycle:
                 "model package": arn,
                 "model artifact": summary["artifacts"]["model_data_url"],
                 "pipeline steps": ", ".join(f"{k} {v:.1f}s" for k, v in summary["step_seconds"].items()),
+                "training cost": _cost_fact(summary["costs"]),
             }
         )
         return {f"test_{metric}": f"{summary['metric_value']:.3f}", "status": package["ModelApprovalStatus"]}
@@ -304,6 +305,8 @@ class Lifecycle:
         chains = {stage: ci_variables.get(f"DEPLOY_ROLE_ARN_{stage.upper()}", "") for stage in ("staging", "prod")}
         port = self._serve_endpoint(staging, role_chain=chains["staging"])
         variables["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = f"http://127.0.0.1:{port}"
+        # No SageMaker front end publishes ModelLatency here: the model server's own Server-Timing stands in.
+        variables["ENDPOINT_LATENCY_SOURCE"] = "server-timing"
         self._gitlab_ci(repo, ["test-staging"], variables=variables, log_name="model-deploy-test")
         self._gitlab_ci(
             repo, ["--manual", "deploy-prod", "deploy-prod"], variables=variables, log_name="model-deploy-prod"
@@ -318,6 +321,9 @@ class Lifecycle:
             accounts[stage] = sts.get_caller_identity()["Account"]
         report = self._staging_figures(repo)
         self.state.staging = read_staging_report(repo / "build" / "test-report.xml").properties
+        redshift_sql = repo / "build" / "redshift-ml-prod.sql"
+        if redshift_sql.is_file():  # redshift_ml is configured: deploy-prod wrote the CREATE MODEL SQL
+            self.state.facts["Redshift ML SQL"] = str(redshift_sql)
         self.state.facts.update(
             {
                 "staging endpoint": f"{staging} in account {accounts['staging']} (served on 127.0.0.1:{port})",
@@ -383,14 +389,16 @@ class Lifecycle:
             raise StepFailed(f"staging tests did not pass: {failed}; see {report.path}")
         shape = report.properties.get("test_response_shape", {})
         quality = report.properties.get("test_metric_matches_registered", {})
-        latency = report.properties.get("test_p95_latency", {})
+        latency = report.properties.get("test_latency_percentiles", {})
+        model = report.properties.get("test_model_latency_at_the_endpoint", {})
         return {
             "staging tests": f"{len(report.outcomes)} passed ({report.path.name})",
             "staging requests": f"{shape.get('rows', '?')} rows in {shape.get('requests', '?')} requests",
             "staging metric": f"{quality.get('metric', '?')} {quality.get('value', '?')}, "
             f"registered {quality.get('registered', '?')}",
-            "staging latency": f"p95 {latency.get('p95_ms', '?')} ms over {latency.get('latency_probes', '?')} "
-            "single-row requests",
+            "staging latency": f"round trip p50/p90/p99 {_percentiles(latency)} ms over "
+            f"{latency.get('latency_probes', '?')} single-row requests; at the endpoint {_percentiles(model)} ms "
+            f"({model.get('source', '?')})",
         }
 
     def _function_environment(self, package: str) -> dict[str, Any]:
@@ -417,6 +425,22 @@ class Lifecycle:
         if self.state.host is None:
             raise StepFailed("no repository host: step 3 did not run")
         return self.state.host
+
+
+def _cost_fact(costs: dict[str, Any]) -> str:
+    """`0.000931 USD estimated for 14.6 billable instance-seconds (...)` from the run summary's costs."""
+    total = costs["estimated_cost"]
+    amount = "no complete estimate" if total is None else f"{total:.6f} {costs['currency']} estimated"
+    return (
+        f"{amount} for {costs['billable_instance_seconds']:.1f} billable instance-seconds "
+        f"({costs['region']} prices as of {costs['prices_as_of']}; this machine's run times priced as the "
+        "configured instance types)"
+    )
+
+
+def _percentiles(recorded: dict[str, str]) -> str:
+    """`1.2/1.9/4.0` from the p50/p90/p99 a latency test recorded."""
+    return "/".join(recorded.get(f"{name}_ms", "?") for name in ("p50", "p90", "p99"))
 
 
 @dataclass(frozen=True)

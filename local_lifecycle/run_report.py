@@ -1,7 +1,8 @@
 """The HTML run report of `make demo`: one self-contained page about one lifecycle run.
 
 It shows the lifecycle's steps with their timings, the model build pipeline's steps, the problem
-type, the quality gate and every test metric (and the tuning trials when the run tuned), the
+type, the quality gate and every test metric (and the tuning trials when the run tuned), the cost
+of each step (instance type and count, spot or not, billable seconds, estimate), the
 evaluation plots the Evaluate step attached to the model version, the staging test's figures with
 a histogram of the endpoint's single-row latencies, and where everything is (repositories, logs,
 bucket, endpoints). Every image is embedded as PNG data, so the file can be mailed or archived.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -78,6 +80,7 @@ class RunReport:
             metric_value=summary.get("metric_value"),
             metrics=summary.get("metrics", {}),
             tuning=summary.get("tuning"),
+            costs=summary.get("costs"),
             staging=self.staging,
             figures=self.figures(),
             facts=self.facts,
@@ -89,7 +92,7 @@ class RunReport:
 
 def latency_samples(staging: Mapping[str, Mapping[str, str]]) -> list[float]:
     """The single-row latencies (ms) the staging latency test recorded."""
-    recorded = staging.get("test_p95_latency", {}).get("latencies_ms")
+    recorded = staging.get("test_latency_percentiles", {}).get("latencies_ms")
     return [float(value) for value in json.loads(recorded)] if recorded else []
 
 
@@ -102,12 +105,12 @@ def _png(figure: Any) -> bytes:
 
 
 def latency_histogram(latencies: list[float]) -> bytes:
-    """Histogram of the latencies with the p50 and p95 marked."""
+    """Histogram of the latencies with the p50, p90 and p99 marked (nearest rank, as the staging test)."""
     figure, axes = pyplot.subplots(figsize=(6, 4), dpi=100)
     axes.hist(latencies, bins=20)
     ordered = sorted(latencies)
-    for label, fraction in (("p50", 0.5), ("p95", 0.95)):
-        value = ordered[max(0, round(fraction * len(ordered)) - 1)]
+    for label, fraction in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99)):
+        value = ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
         axes.axvline(value, color="black", linestyle="--", linewidth=1)
         axes.annotate(f"{label} {value:.1f} ms", (value, 0), rotation=90, va="bottom", ha="right")
     axes.set_xlabel("latency (ms)")

@@ -1,7 +1,7 @@
 """The JUnit report of the deploy repo's staging tests, as the local run reads it.
 
 The staging tests record what they measured as properties of their test cases
-(`record_property`: MSE, p95 latency, rows, ...), so the figures come from the report itself and
+(`record_property`: MSE, latency percentiles, rows, ...), so the figures come from the report itself and
 not from scraping the job's log.
 """
 

@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from stacks.components.legacy_processing.definition import HISTORY_EVENT_LIMIT, PROCESSING_BOUNDS, max_history_events
-from stacks.instance_families import UnknownInstanceType, family_of
+from stacks.instance_families import Accelerator, UnknownInstanceType, accelerator_of, family_of
 
 ACCOUNT_ID = Annotated[str, Field(pattern=r"^\d{12}$")]
 
@@ -193,12 +193,32 @@ class GitLabConfig(_Strict):
 
 
 class InstanceTypes(_Strict):
-    """Default SageMaker instance types; each stage can run on CPU or GPU types."""
+    """Default SageMaker instance types of the XGBoost project; each stage can run on CPU or NVIDIA GPU types.
+
+    Trainium and Inferentia (aws-neuron) types run only code built for the Neuron SDK: the XGBoost images
+    cannot use them (Trainium trains the PyTorch image's Neuron build, containers/pytorch/Dockerfile.neuron).
+    """
 
     processing: INSTANCE_TYPE = "ml.m5.xlarge"
     training: INSTANCE_TYPE = "ml.m5.xlarge"
     staging_endpoint: INSTANCE_TYPE = "ml.m5.large"
     prod_endpoint: INSTANCE_TYPE = "ml.m5.large"
+
+    @field_validator("processing", "training", "staging_endpoint", "prod_endpoint")
+    @classmethod
+    def _cpu_or_nvidia(cls, value: str) -> str:
+        accelerator = accelerator_of(value)
+        if accelerator not in (Accelerator.NONE, Accelerator.NVIDIA_GPU):
+            hint = (
+                "; Trainium trains PyTorch with the Neuron image (containers/pytorch/Dockerfile.neuron)"
+                if accelerator is Accelerator.NEURON
+                else ""
+            )
+            raise ValueError(
+                f"{value} is an {accelerator.value} instance type: the XGBoost images run on CPU or NVIDIA GPU "
+                f"types{hint}"
+            )
+        return value
 
 
 class ImagesConfig(_Strict):
@@ -532,6 +552,37 @@ class StudioS3TemplatesConfig(_Strict):
         return value
 
 
+# Redshift cluster identifiers: lower case, a letter first, no two hyphens in a row, no hyphen last.
+_REDSHIFT_CLUSTER = r"^[a-z](-?[a-z0-9])*$"
+_REDSHIFT_USER = r"^[a-z_][a-z0-9_$]{0,126}$"
+Stage = Literal["staging", "prod"]
+
+
+class RedshiftMlConfig(_Strict):
+    """Redshift ML remote inference (README "Redshift ML remote inference"): each project gets a role the
+    configured Redshift cluster can assume to invoke that project's endpoints, and the deploy job writes
+    the `CREATE MODEL ... SAGEMAKER` SQL for the deployed model.
+
+    The cluster is in the platform's account and region (Redshift invokes endpoints of its own account
+    only). Its trust is scoped with the mechanism Redshift documents: the database-user ARNs Redshift
+    passes as the external ID, `arn:<partition>:redshift:<region>:<account>:dbuser:<cluster>/<user>`.
+    """
+
+    cluster_identifier: str = Field(min_length=1, max_length=63, pattern=_REDSHIFT_CLUSTER)
+    database_users: list[Annotated[str, Field(pattern=_REDSHIFT_USER)]] = Field(
+        default_factory=list, description="database users that may use the role; empty: every user of the cluster"
+    )
+    stages: list[Stage] = Field(
+        default_factory=lambda: list[Stage](["prod"]), min_length=1, description="whose endpoints Redshift may invoke"
+    )
+
+    @field_validator("database_users", "stages")
+    @classmethod
+    def _unique(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        _refuse_duplicates(str(info.field_name).removesuffix("s").replace("_", " "), value)
+        return value
+
+
 class PlatformConfig(_Strict):
     """The whole platform configuration (one deployment environment)."""
 
@@ -548,6 +599,7 @@ class PlatformConfig(_Strict):
     legacy_processing: LegacyProcessingConfig | None = None
     airflow: AirflowConfig | None = None
     fraud_detection: FraudDetectionConfig | None = None
+    redshift_ml: RedshiftMlConfig | None = None
 
     @field_validator("studio_role_arns")
     @classmethod

@@ -195,6 +195,23 @@ class ProjectRoles(Construct):
                 resources=[arn("pipeline", f"{prefix_lower}*"), arn("pipeline", f"{prefix_lower}*/execution/*")],
             )
         )
+        # The run's cost report: the billable seconds of the jobs the pipeline's steps ran (read only).
+        self.build_ci_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:DescribeTrainingJob",
+                    "sagemaker:DescribeProcessingJob",
+                    "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+                ],
+                resources=[
+                    arn("processing-job", f"{prefix_lower}*"),
+                    arn("training-job", f"{prefix_lower}*"),
+                    arn("processing-job", "pipelines-*"),
+                    arn("training-job", "pipelines-*"),
+                    arn("hyper-parameter-tuning-job", "*"),
+                ],
+            )
+        )
         self.build_ci_role.add_to_policy(pass_to_sagemaker(self.pipeline_role))
 
         # GitLab CI of the model deploy repo: deploy the endpoint stacks and invoke staging. Its
@@ -221,8 +238,11 @@ class ProjectRoles(Construct):
                     "reason": (
                         "Wildcards are scoped to this project: its <name>-<id> prefix, its bucket's model and "
                         "data-capture prefixes (KMS actions on its own key), endpoint resources tagged with its "
-                        "project ID, its deploy stacks' alarms; ECR pulls (GetAuthorizationToken has no resource) "
-                        "and SageMaker variant auto scaling (scalable targets have generated IDs)."
+                        "project ID, its deploy stacks' alarms; listing the training jobs of a tuning job "
+                        "(SageMaker Pipelines names tuning jobs itself; read only); ECR pulls "
+                        "(GetAuthorizationToken has no resource), "
+                        "SageMaker variant auto scaling (scalable targets have generated IDs) and reading metrics "
+                        "(cloudwatch:GetMetricData has no resource)."
                     ),
                 }
             ],
@@ -333,5 +353,11 @@ class ProjectRoles(Construct):
                     "application-autoscaling:DescribeScalingPolicies",
                 ],
                 resources=["*"],  # these read-only APIs take no resource
+            ),
+            iam.PolicyStatement(
+                sid="ReadEndpointLatency",
+                # The staging test reads the endpoint's ModelLatency percentiles; GetMetricData takes no resource.
+                actions=["cloudwatch:GetMetricData"],
+                resources=["*"],
             ),
         ]

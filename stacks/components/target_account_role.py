@@ -3,7 +3,8 @@
 - `sagemaker-role-<suffix>`: trusted by one role of the data science account only (the pipeline
   role); it may deploy and test the endpoint stack and nothing more: CloudFormation on
   `sagemaker-*` stacks, SageMaker models/endpoint configs/endpoints named with the project prefix,
-  InvokeEndpoint, and passing the execution role to SageMaker.
+  InvokeEndpoint, reading CloudWatch metrics (the staging test's ModelLatency), and passing the execution
+  role to SageMaker.
 - `sagemaker-execution-role-<suffix>`: the role the endpoints' models run as; it reads model
   artifacts from the data science account's artifact buckets (and their KMS keys, through S3
   only) and pulls images from that account's ECR.
@@ -134,6 +135,12 @@ class TargetAccountRoles(Construct):
                 ],
             ),
             iam.PolicyStatement(
+                sid="ReadEndpointLatency",
+                # The staging test reads the endpoint's ModelLatency percentiles; GetMetricData takes no resource.
+                actions=["cloudwatch:GetMetricData"],
+                resources=["*"],
+            ),
+            iam.PolicyStatement(
                 sid="PassExecutionRole",
                 actions=["iam:PassRole"],
                 resources=[self.execution_role.role_arn],
@@ -150,7 +157,8 @@ class TargetAccountRoles(Construct):
                     "reason": (
                         "Wildcards stay within sagemaker-* stacks, the project name prefix of SageMaker "
                         "resources, the data science account's artifact buckets (s3:ResourceAccount), its keys "
-                        "(via S3 only) and ECR repositories; ecr:GetAuthorizationToken has no resource."
+                        "(via S3 only) and ECR repositories; ecr:GetAuthorizationToken and cloudwatch:GetMetricData "
+                        "have no resource."
                     ),
                 }
             ],

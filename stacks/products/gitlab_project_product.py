@@ -25,6 +25,7 @@ from stacks.components.operations_key import operations_key
 from stacks.components.optional_vpc import OptionalVpc
 from stacks.components.parameters import string_parameter
 from stacks.components.project_roles import ProjectRoles
+from stacks.components.redshift_ml_role import RedshiftMlRole
 from stacks.components.seed_code_checkin import SeedCodeCheckin, ci_variables
 from stacks.config import InstanceTypes, PlatformConfig
 
@@ -128,6 +129,19 @@ class GitLabProjectProduct(servicecatalog.ProductStack):
             deploy_ci_role_path=config.deploy_ci_role_path,
         )
         deploy_targets = self._cross_account_targets(config, artifacts=artifacts, registry=registry, roles=roles)
+        redshift = config.redshift_ml
+        if redshift is not None:
+            redshift_role = RedshiftMlRole(
+                self,
+                "RedshiftMl",
+                cluster_identifier=redshift.cluster_identifier,
+                database_users=list(redshift.database_users),
+                endpoint_names=[f"{seed.name_lower}-{stage}" for stage in redshift.stages],
+                description=f"Redshift ML remote inference on the endpoints of SageMaker project {prefix}",
+            )
+            # The deploy job writes the CREATE MODEL SQL naming this role (redshift_sql.py).
+            deploy_targets["REDSHIFT_ML_ROLE_ARN"] = redshift_role.role.role_arn
+            cdk.CfnOutput(self, "RedshiftMlRoleArn", value=redshift_role.role.role_arn)
         self._set_variables(
             seed,
             p,

@@ -78,6 +78,25 @@ def test_default_config_is_valid() -> None:
             "ml.zz9.large",
             "instance_types.training: 'ml.zz9.large': unknown instance family 'zz9'",
         ),
+        (
+            "instance_types.training",
+            "ml.trn1.2xlarge",
+            "instance_types.training: ml.trn1.2xlarge is an aws-neuron instance type: the XGBoost images "
+            "run on CPU or NVIDIA GPU types; Trainium trains PyTorch with the Neuron image",
+        ),
+        (
+            "instance_types.prod_endpoint",
+            "ml.inf2.xlarge",
+            "instance_types.prod_endpoint: ml.inf2.xlarge is an aws-neuron instance type",
+        ),
+        ("redshift_ml.cluster_identifier", "Analytics--1", "redshift_ml.cluster_identifier: String should match"),
+        (
+            "redshift_ml.database_users",
+            ["analyst", "analyst"],
+            "redshift_ml.database_users: duplicate database user names: ['analyst']",
+        ),
+        ("redshift_ml.stages", ["test"], "redshift_ml.stages.0: Input should be 'staging' or 'prod'"),
+        ("redshift_ml.stages", [], "redshift_ml.stages: List should have at least 1 item"),
         ("gitlab.sever_url", "https://x", "gitlab.sever_url: unknown key"),
         (
             "studio_role_arns",
@@ -166,3 +185,9 @@ def test_the_airflow_section_is_optional() -> None:
     data = copy.deepcopy(DEFAULT)
     del data["airflow"]
     assert parse_config(data).airflow is None
+
+
+def test_redshift_ml_is_a_switch_that_defaults_to_every_user_and_production() -> None:
+    assert parse_config(with_change("redshift_ml", ...)).redshift_ml is None
+    config = parse_config(with_change("redshift_ml", {"cluster_identifier": "analytics"})).redshift_ml
+    assert config is not None and (config.database_users, config.stages) == ([], ["prod"])

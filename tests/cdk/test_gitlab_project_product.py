@@ -138,7 +138,8 @@ def test_seed_code_custom_resource_properties(synthesized) -> None:
         for stage in ("STAGING", "PROD")
     }
     instance_types = {"STAGING_INSTANCE_TYPE", "PROD_INSTANCE_TYPE"}
-    assert set(deploy_vars) == common | {"SAGEMAKER_EXECUTION_ROLE_ARN"} | cross_account | instance_types
+    redshift_ml = {"REDSHIFT_ML_ROLE_ARN"}  # redshift_ml is configured: deploy-prod writes the CREATE MODEL SQL
+    assert set(deploy_vars) == common | {"SAGEMAKER_EXECUTION_ROLE_ARN"} | cross_account | instance_types | redshift_ml
     assert build_vars["MODEL_PACKAGE_GROUP_NAME"]["Value"] == PROJECT
     assert build_vars["AWS_ROLE_ARN"]["Masked"] == "true"
     assert build_vars["AWS_REGION"]["Masked"] == "false"

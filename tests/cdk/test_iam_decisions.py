@@ -463,3 +463,53 @@ def test_every_permission_of_the_product_roles_fits_in_the_permissions_boundary(
         sorted(f for f in families if f not in boundary_actions and f"{f.split(':')[0]}:*" not in boundary_actions)
         == []
     )
+
+
+def test_only_the_configured_redshift_cluster_may_assume_the_redshift_ml_role(product: Launch) -> None:
+    """Redshift passes the querying database user's ARN as the external ID; the trust names the cluster's."""
+    (role_id,) = [k for k in product.template.resources("AWS::IAM::Role") if k.startswith("RedshiftMl")]
+    trust = product.value(product.template.template["Resources"][role_id]["Properties"]["AssumeRolePolicyDocument"])
+
+    def from_redshift(external_id: str | None) -> IamRequest:
+        return IamRequest(
+            principal="redshift.amazonaws.com",
+            action="sts:AssumeRole",
+            resource=product.attributes[(role_id, "Arn")],
+            resource_account=ACCOUNT,
+            resource_policy=trust,
+            context={} if external_id is None else {"sts:ExternalId": external_id},
+        )
+
+    dbuser = f"arn:aws:redshift:{REGION}:{ACCOUNT}:dbuser:{{}}/analyst"
+    assert decide(
+        [
+            from_redshift(dbuser.format("analytics")),
+            from_redshift(dbuser.format("other-cluster")),
+            from_redshift(dbuser.format("analytics").replace(ACCOUNT, "999999999999")),
+            from_redshift(None),
+        ]
+    ) == ["Allowed", "ImplicitlyDenied", "ImplicitlyDenied", "ImplicitlyDenied"]
+
+
+def test_the_redshift_ml_role_invokes_only_this_project_s_configured_endpoints(product: Launch) -> None:
+    """Default `stages: [prod]`: the production endpoint, not staging's, not another project's, nothing else."""
+    assert decide(
+        [
+            as_role(product, "RedshiftMl", "sagemaker:InvokeEndpoint", sagemaker("endpoint/myproject-prod")),
+            as_role(product, "RedshiftMl", "sagemaker:InvokeEndpoint", sagemaker("endpoint/myproject-staging")),
+            as_role(product, "RedshiftMl", "sagemaker:InvokeEndpoint", sagemaker("endpoint/myproject-def-prod")),
+            as_role(product, "RedshiftMl", "sagemaker:DeleteEndpoint", sagemaker("endpoint/myproject-prod")),
+        ]
+    ) == ["Allowed", "ImplicitlyDenied", "ImplicitlyDenied", "ImplicitlyDenied"]
+
+
+def test_the_ci_roles_read_what_their_reports_need(product: Launch) -> None:
+    """The staging test reads ModelLatency (GetMetricData has no resource); the build reads its jobs' billing."""
+    assert decide(
+        [
+            as_role(product, "RolesDeployCi", "cloudwatch:GetMetricData", "*"),
+            as_role(product, "RolesBuildCi", "sagemaker:DescribeTrainingJob", sagemaker("training-job/pipelines-x1")),
+            as_role(product, "RolesBuildCi", "sagemaker:DescribeTrainingJob", sagemaker("training-job/other-team")),
+            as_role(product, "RolesBuildCi", "sagemaker:StopTrainingJob", sagemaker("training-job/pipelines-x1")),
+        ]
+    ) == ["Allowed", "Allowed", "ImplicitlyDenied", "ImplicitlyDenied"]

@@ -50,7 +50,9 @@ def test_deploy_role_is_trusted_by_the_pipeline_role_only(ma) -> None:
 
 def test_deploy_role_may_deploy_and_test_endpoints_and_nothing_more(ma) -> None:
     statements = _statements_of(ma.staging_json, "RolesDeployRole")
-    assert set(statements) == {"EndpointStacks", "Endpoints", "PassExecutionRole"}
+    assert set(statements) == {"EndpointStacks", "Endpoints", "ReadEndpointLatency", "PassExecutionRole"}
+    # The staging test reads ModelLatency percentiles: read-only, and GetMetricData takes no resource.
+    assert statements["ReadEndpointLatency"]["Action"] == "cloudwatch:GetMetricData"
     assert all(a.startswith("cloudformation:") for a in statements["EndpointStacks"]["Action"])
     assert "sagemaker-*/*" in str(statements["EndpointStacks"]["Resource"])
     assert all(a.startswith("sagemaker:") for a in statements["Endpoints"]["Action"])

@@ -106,10 +106,20 @@ def test_staging_and_production_stacks_are_deployed_with_the_approved_model_in_t
 
 def test_staging_predictions_were_served_over_http_and_checked(run) -> None:
     lifecycle, table, _ = run
-    assert "4 passed" in lifecycle.state.facts["staging tests"]
+    assert "5 passed" in lifecycle.state.facts["staging tests"]
+    assert "(server-timing)" in lifecycle.state.facts["staging latency"]
+    # The default region's price of the default instance type is in the seed's table: a complete estimate.
+    assert " USD estimated for " in lifecycle.state.facts["training cost"]
     assert lifecycle.state.facts["staging metric"].startswith("mse ")
     repo = lifecycle.state.host.repo_path(lifecycle.state.deploy_project)
     assert (repo / "build" / "test-report.xml").is_file()
+    # redshift_ml is configured: deploy-prod wrote the CREATE MODEL SQL for the production endpoint,
+    # one float8 per feature of the model build's features.json, with the project's Redshift ML role.
+    assert lifecycle.state.facts["Redshift ML SQL"] == str(repo / "build" / "redshift-ml-prod.sql")
+    sql = (repo / "build" / "redshift-ml-prod.sql").read_text()
+    prod = json.loads((repo / "build" / "prod-outputs.json").read_text())["EndpointName"]
+    assert f"SAGEMAKER '{prod}'" in sql and "RedshiftMl" in sql.split("IAM_ROLE '", 1)[1].split("'")[0]
+    assert sql.count("  float8") == 10  # abalone: 7 numeric features and sex one-hot encoded
     server_log = lifecycle.state.workdir / "logs"
     assert any(p.name.endswith("-server.log") for p in server_log.iterdir())
 
@@ -129,5 +139,11 @@ def test_the_run_report_renders_with_every_image_loaded(run, image_report) -> No
     ]
     assert all(image["loaded"] for image in rendered["images"]), rendered["images"]
     text = page.read_text()
-    for expected in ("mse &lt;= 6.0", "model build pipeline (.gitlab-ci.yml: training)", "Preprocess", "p95_ms"):
+    for expected in (
+        "mse &lt;= 6.0",
+        "model build pipeline (.gitlab-ci.yml: training)",
+        "Preprocess",
+        "p99_ms",
+        "Cost per step",
+    ):
         assert expected in text

@@ -42,12 +42,36 @@ def report(**changes) -> RunReport:
                 "seconds": 3.0,
             },
             "artifacts": {"model_data_url": "s3://bucket/p/e/model/model.tar.gz"},
+            "costs": {
+                "currency": "USD",
+                "prices_as_of": "2023-05-01",
+                "price_source": "list prices",
+                "region": "us-east-1",
+                "steps": [
+                    {
+                        "step": "Tune",
+                        "job": "tune-001",
+                        "kind": "training",
+                        "instance_type": "ml.g5.xlarge",
+                        "instance_count": 1,
+                        "spot": True,
+                        "run_seconds": 500.0,
+                        "billable_seconds": 100.0,
+                        "basis": "BillableTimeInSeconds",
+                        "price_per_hour": 1.408,
+                        "cost": 0.039111,
+                    }
+                ],
+                "billable_instance_seconds": 100.0,
+                "estimated_cost": 0.039111,
+                "unpriced": [],
+            },
         },
         "facts": {"model build repo": "/tmp/gitlab/1", "staging endpoint": "abalone-staging <script>"},
         "evaluation_plots": [Figure("Residuals", png("residuals")), Figure("Feature importance", png("gain"))],
         "staging": {
             "test_metric_matches_registered": {"metric": "mse", "value": "4.5000", "registered": "4.5000"},
-            "test_p95_latency": {"p95_ms": "3.1", "latencies_ms": json.dumps([1.5, 2.0, 2.2, 3.1, 2.8])},
+            "test_latency_percentiles": {"p99_ms": "3.1", "latencies_ms": json.dumps([1.5, 2.0, 2.2, 3.1, 2.8])},
         },
     }
     values.update(changes)
@@ -68,6 +92,9 @@ def test_every_image_of_the_report_loads_in_chromium(tmp_path: Path, image_repor
     text = page.read_text()
     for fact in ("mse &lt;= 6.0", "validation:rmse", "/tmp/gitlab/1", "model_data_url".replace("_", " "), "Tune"):
         assert fact in text
+    # The cost table: the job, spot, billable of run seconds, the estimate and the prices' date.
+    for fact in ("tune-001", "1 x ml.g5.xlarge", "<td>yes</td>", "<td>100.0</td>", "0.039111", "as of 2023-05-01"):
+        assert fact in text
     assert "<script>" not in text  # values are escaped
 
 
@@ -79,7 +106,7 @@ def test_a_broken_image_is_reported_as_not_loaded(tmp_path: Path, image_report) 
 
 
 def test_latencies_come_from_the_staging_test_s_properties() -> None:
-    assert latency_samples({"test_p95_latency": {"latencies_ms": "[1.0, 2.5]"}}) == [1.0, 2.5]
+    assert latency_samples({"test_latency_percentiles": {"latencies_ms": "[1.0, 2.5]"}}) == [1.0, 2.5]
     assert latency_samples({}) == []
 
 

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = ROOT.parent / "shared" / "data" / "abalone-dataset.csv"
 SUMMARY_KEYS = {
     "mode",
+    "costs",
     "status",
     "pipeline_name",
     "execution_id",
@@ -77,6 +78,8 @@ def test_local_build_trains_registers_and_reports_the_configured_metric(tmp_path
     assert summary["quality_gate"] == {"metric": "mse", "max": 6.0} and summary["metric_value"] <= 6.0
     assert set(summary["step_seconds"]) == {"Preprocess", "Train", "Evaluate", "CheckQualityGate", "RegisterModel"}
     assert summary["artifacts"]["model_data_url"].endswith("/model/model.tar.gz")
+    assert [item["step"] for item in summary["costs"]["steps"]] == ["Preprocess", "Train", "Evaluate"]
+    assert summary["costs"]["estimated_cost"] > 0 and "cost[total]=" in result.stdout
     if data == SHARED_DATA:
         # The seeded 70/15/15 split of the 4,177 rows and the published reference (about 4.91).
         assert summary["input_data"].endswith("/dataset/abalone-dataset.csv")

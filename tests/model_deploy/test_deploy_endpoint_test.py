@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,18 @@ SETTINGS = {
     "InServiceTimeoutSeconds": 5,
     "BatchRows": 40,
     "MetricRelativeTolerance": 0.01,
-    "LatencyProbes": 20,
-    "P95LatencyMs": 2000,
+    "LatencyProbes": 1000,
+    "LatencyLimitsMs": {"p50": 2000, "p90": 2000, "p99": 2000},
+    "ModelLatencyLimitsMs": {"p50": 2000, "p90": 2000, "p99": 2000},
+    "EndpointMetricsTimeoutSeconds": 5,
 }
-CASES = ["test_endpoint_in_service", "test_response_shape", "test_metric_matches_registered", "test_p95_latency"]
+CASES = [
+    "test_endpoint_in_service",
+    "test_response_shape",
+    "test_metric_matches_registered",
+    "test_latency_percentiles",
+    "test_model_latency_at_the_endpoint",
+]
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +130,7 @@ def run_staging_tests(emulator: Emulator, server: ServerProcess, tmp_path: Path,
         **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
         **emulator.environment(),
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": server.url,
+        "ENDPOINT_LATENCY_SOURCE": "server-timing",  # the requests reach the model server itself
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     command = [sys.executable, "-m", "pytest", "test", "--build-dir", str(build), "--stage-config", str(config)]
@@ -136,8 +146,13 @@ def test_every_check_passes_against_the_real_server(staging: Emulator, server: S
     assert (quality["problem_type"], quality["metric"]) == ("regression", "mse")
     assert float(quality["value"]) == pytest.approx(held_out[2], rel=1e-3)
     assert report.properties["test_response_shape"] == {"rows": "150", "requests": "4", "outputs_per_row": "1"}
-    latency = report.properties["test_p95_latency"]
-    assert float(latency["p95_ms"]) > 0 and len(json.loads(latency["latencies_ms"])) == SETTINGS["LatencyProbes"]
+    latency = report.properties["test_latency_percentiles"]
+    assert len(json.loads(latency["latencies_ms"])) == int(latency["latency_probes"]) == SETTINGS["LatencyProbes"]
+    assert 0 < float(latency["p50_ms"]) <= float(latency["p90_ms"]) <= float(latency["p99_ms"])
+    model = report.properties["test_model_latency_at_the_endpoint"]
+    assert (model["source"], model["samples"], model["other_requests"]) == ("server-timing", "1000", "0")
+    # The model's own time is part of each round trip.
+    assert 0 < float(model["p50_ms"]) <= float(model["p99_ms"]) and float(model["p50_ms"]) < float(latency["p50_ms"])
     assert server.log().count("Booting worker") == 1
 
 
@@ -150,10 +165,24 @@ def test_mse_far_from_the_registered_one_fails(staging: Emulator, server: Server
     assert not report.passed
 
 
-def test_slow_endpoint_fails_the_latency_bound(staging: Emulator, server: ServerProcess, tmp_path):
-    report = run_staging_tests(staging, server, tmp_path, P95LatencyMs=0.001)
-    assert report.outcomes["test_p95_latency"] == "failed"
-    assert "exceeds 0.001 ms" in report.failures["test_p95_latency"]
+def test_slow_endpoint_fails_the_latency_bounds(staging: Emulator, server: ServerProcess, tmp_path):
+    """Each percentile is gated on its own limit, at the runner and at the endpoint."""
+    report = run_staging_tests(
+        staging,
+        server,
+        tmp_path,
+        LatencyLimitsMs={"p50": 2000, "p90": 2000, "p99": 0.001},
+        ModelLatencyLimitsMs={"p50": 0.0001, "p90": 2000, "p99": 2000},
+    )
+    assert (
+        report.outcomes["test_latency_percentiles"] == report.outcomes["test_model_latency_at_the_endpoint"] == "failed"
+    )
+    round_trip, model = (
+        report.failures["test_latency_percentiles"],
+        report.failures["test_model_latency_at_the_endpoint"],
+    )
+    assert "p99" in round_trip and "> 0.001 ms" in round_trip and "p50" not in round_trip
+    assert "p50" in model and "> 0.0001 ms" in model and "server-timing, 1000 requests" in model
 
 
 def test_rows_the_server_rejects_fail_the_shape_check_with_its_message(staging, server, tmp_path):
@@ -213,12 +242,29 @@ def test_seed_test_settings_are_valid(seed_checks) -> None:
     assert set(settings) >= set(seed_checks.TEST_SETTINGS)
 
 
-@pytest.mark.parametrize("bad", [{"BatchRows": 0}, {"P95LatencyMs": "fast"}, {"LatencyProbes": None}])
-def test_invalid_test_settings_are_named(seed_checks, tmp_path: Path, bad: dict[str, object]) -> None:
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"BatchRows": 0}, "Test.BatchRows must be a positive number"),
+        ({"LatencyProbes": None}, "Test.LatencyProbes must be a positive number"),
+        ({"LatencyLimitsMs": {"p50": 1, "p90": 2}}, "Test.LatencyLimitsMs must be an object with p50, p90, p99"),
+        ({"ModelLatencyLimitsMs": {"p50": 1, "p90": "fast", "p99": 3}}, "Test.ModelLatencyLimitsMs.p90 must be"),
+        ({"LatencyProbes": 999}, "too few for a p99: at least 1000 leave 10 requests above it"),
+    ],
+)
+def test_invalid_test_settings_are_named(seed_checks, tmp_path: Path, bad: dict[str, object], message: str) -> None:
     config = tmp_path / "c.json"
     config.write_text(json.dumps({"Test": {**SETTINGS, **bad}}))
-    with pytest.raises(seed_checks.CheckFailed, match=f"Test.{next(iter(bad))} must be a positive number"):
+    with pytest.raises(seed_checks.CheckFailed, match=message):
         seed_checks.load_test_settings(config)
+
+
+def test_staging_gates_on_production_s_alarm_thresholds_or_tighter(seed_checks) -> None:
+    """A model that passes staging must not fire production's p90/p99 ModelLatency alarms at once."""
+    limits = seed_checks.load_test_settings(SEED / "staging-config.json")["ModelLatencyLimitsMs"]
+    alarms = json.loads((SEED / "prod-config.json").read_text())["Parameters"]
+    for name in ("p90", "p99"):
+        assert limits[name] * 1000 <= int(alarms[f"ModelLatency{name.upper()}AlarmThresholdMicroseconds"]), name
 
 
 def test_test_data_location(seed_checks) -> None:
@@ -268,6 +314,92 @@ def test_percentile_is_nearest_rank(seed_checks) -> None:
     values = [float(v) for v in range(1, 101)]
     assert seed_checks.percentile(values, 0.95) == 95
     assert seed_checks.percentile([7.0], 0.95) == 7.0
+    assert seed_checks.percentiles([float(v) for v in range(1000, 0, -1)]) == {"p50": 500, "p90": 900, "p99": 990}
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("model;dur=1.250", 1.25),
+        ('cache;desc="hit", model;dur=0.4', 0.4),
+        ('model;desc="xgboost";dur=7', 7.0),
+        ("cache;dur=3", None),
+        (None, None),
+    ],
+)
+def test_server_timing_of_the_model(seed_checks, header, expected) -> None:
+    assert seed_checks.server_timing_ms(header) == expected
+
+
+def test_a_server_timing_that_is_not_a_number_is_named(seed_checks) -> None:
+    with pytest.raises(seed_checks.CheckFailed, match="dur 'soon' is not a number"):
+        seed_checks.server_timing_ms("model;dur=soon")
+
+
+START = datetime(2026, 5, 1, 12, 0, 20, tzinfo=UTC)
+END = datetime(2026, 5, 1, 12, 1, 5, tzinfo=UTC)
+
+
+def metric_queries(period: int) -> list[dict[str, Any]]:
+    metric = {
+        "Namespace": "AWS/SageMaker",
+        "MetricName": "ModelLatency",
+        "Dimensions": [{"Name": "EndpointName", "Value": "e"}, {"Name": "VariantName", "Value": "AllTraffic"}],
+    }
+    stats = {"p50": "p50", "p90": "p90", "p99": "p99", "samples": "SampleCount"}
+    return [
+        {"Id": key, "MetricStat": {"Metric": metric, "Period": period, "Stat": stat}, "ReturnData": True}
+        for key, stat in stats.items()
+    ]
+
+
+def metric_results(samples: float | None, p50=800.0, p90=1500.0, p99=9000.0) -> dict[str, Any]:
+    values = {"p50": p50, "p90": p90, "p99": p99, "samples": samples}
+    return {
+        "MetricDataResults": [
+            {"Id": key, "Label": key, "StatusCode": "Complete", "Values": [] if value is None else [value]}
+            for key, value in values.items()
+        ]
+    }
+
+
+def stubbed_cloudwatch(*responses: dict[str, Any]) -> tuple[Any, Stubber]:
+    client = boto3.client("cloudwatch", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    stubber = Stubber(client)
+    # The whole window in one period: 12:00 to 12:02, two minutes.
+    expected = {
+        "MetricDataQueries": metric_queries(120),
+        "StartTime": datetime(2026, 5, 1, 12, 0, tzinfo=UTC),
+        "EndTime": datetime(2026, 5, 1, 12, 2, tzinfo=UTC),
+    }
+    for response in responses:
+        stubber.add_response("get_metric_data", response, expected)
+    stubber.activate()
+    return client, stubber
+
+
+def test_model_latency_is_read_from_cloudwatch_once_every_request_is_counted(seed_checks) -> None:
+    """SageMaker publishes ModelLatency (microseconds) late: asked again until all probes are counted."""
+    client, stubber = stubbed_cloudwatch(metric_results(None), metric_results(400), metric_results(1003))
+    waits: list[float] = []
+    found = seed_checks.model_latency_from_cloudwatch(
+        client, "e", start=START, end=END, expected=1000, timeout_s=60, poll_s=15, sleep=waits.append
+    )
+    assert found.percentiles == {"p50": 0.8, "p90": 1.5, "p99": 9.0} and found.samples == 1003
+    assert waits == [15, 15]
+    stubber.assert_no_pending_responses()
+
+
+def test_model_latency_that_never_arrives_fails_naming_what_was_counted(seed_checks) -> None:
+    client, _ = stubbed_cloudwatch(metric_results(10), metric_results(20), metric_results(30))
+    with pytest.raises(seed_checks.CheckFailed, match="counts 30 of the 1000 requests in ModelLatency of e"):
+        seed_checks.model_latency_from_cloudwatch(
+            client, "e", start=START, end=END, expected=1000, timeout_s=30, poll_s=15, sleep=lambda _: None
+        )
+
+
+def test_probes_measured_from_cloudwatch_start_on_a_minute_of_their_own(seed_checks) -> None:
+    assert seed_checks.next_minute(START) == datetime(2026, 5, 1, 12, 1, tzinfo=UTC)
 
 
 def build_evaluate() -> Any:

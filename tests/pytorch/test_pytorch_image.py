@@ -113,3 +113,30 @@ def test_console_script_and_entrypoint_dispatch(tmp_path) -> None:
     assert run("echo", "processing").stdout.strip() == "processing"
     usage = run()
     assert usage.returncode == 64 and "usage: IMAGE train" in usage.stderr
+
+
+# The Trainium image (issue 18): AWS's Neuron training container plus what it lacks. Nothing here builds or
+# runs it (no Docker; the Neuron base image and Trainium are not reachable offline).
+
+
+def test_the_neuron_image_starts_from_an_exact_neuron_training_container() -> None:
+    (base,) = [arguments for keyword, arguments in instructions("Dockerfile.neuron") if keyword == "FROM"]
+    assert re.fullmatch(
+        r"763104351884\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/pytorch-training-neuronx:"
+        r"\d+\.\d+\.\d+-neuronx-py3\d+-sdk\d+\.\d+\.\d+-ubuntu\d+\.\d+",
+        base,
+    ), base
+
+
+def test_the_neuron_image_keeps_the_neuron_sdk_s_torch_and_adds_the_cpu_image_s_pins_only() -> None:
+    """torch, torch-xla and torch-neuronx come with the Neuron SDK; the rest is pinned as in the CPU image."""
+    neuron, cpu = pins(CONTAINER / "requirements-neuron.txt"), pins(CONTAINER / "requirements-cpu.txt")
+    assert not {"torch", "torch-xla", "torch-neuronx", "numpy", "scipy", "protobuf"} & set(neuron)
+    assert {name: cpu[name] for name in neuron} == neuron
+    runs = [arguments for keyword, arguments in instructions("Dockerfile.neuron") if keyword == "RUN"]
+    assert any(
+        "pip install --no-deps -r pytorch/requirements-neuron.txt -r pytorch/requirements-build.txt && pip check" in run
+        for run in runs
+    )
+    entry = [arguments for keyword, arguments in instructions("Dockerfile.neuron") if keyword == "ENTRYPOINT"]
+    assert entry == ['["/usr/local/bin/docker-entrypoint.sh"]']

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from email.message import Message
 
 import pytest
 
@@ -53,6 +55,30 @@ def test_a_second_kind_of_model_plugs_in(app, handler):
     response = call(app, "POST", "/invocations", b"\xff\xd8jpeg", content_type="image/jpeg")
     assert (response.status, response.content_type, json.loads(response.body)) == (200, JSON, {"label": "cat"})
     assert handler.calls == [(b"\xff\xd8jpeg", "image/jpeg", JSON)]  # no Accept: the handler's first type
+
+
+class SlowHandler(ImageClassifier):
+    def invoke(self, body: bytes, content_type: str, accept: str) -> bytes:
+        time.sleep(0.03)
+        return super().invoke(body, content_type, accept)
+
+
+def test_an_answer_says_how_long_the_model_took_in_server_timing():
+    """`Server-Timing: model;dur=<ms>` covers the handler's work (30 ms here), not more than the call."""
+    app = InferenceApp(SlowHandler(), max_body_bytes=1024, workers=1)
+    started = time.perf_counter()
+    response = call(app, "POST", "/invocations", b"\xff\xd8jpeg", content_type="image/jpeg")
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    (header,) = [value for name, value in response.headers if name == "Server-Timing"]
+    parsed = Message()
+    parsed["server-timing"] = header
+    assert header.startswith("model;")
+    assert 30 <= float(parsed.get_param("dur", header="server-timing")) <= elapsed_ms
+
+
+def test_refusals_carry_no_server_timing(app):
+    response = call(app, "POST", "/invocations", b"", content_type="image/png")
+    assert response.status == 400 and not any(name == "Server-Timing" for name, _ in response.headers)
 
 
 @pytest.mark.parametrize(

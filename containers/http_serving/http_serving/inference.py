@@ -3,7 +3,11 @@
 Routes:
 
 - `GET /ping` (and `HEAD`): 200 when the handler is ready, 503 otherwise.
-- `POST /invocations`: the handler's answer for the body.
+- `POST /invocations`: the handler's answer for the body, with a `Server-Timing: model;dur=<ms>`
+  header (W3C Server Timing): how long the handler took (decode, predict, encode). SageMaker does
+  not pass container headers on to `invoke_endpoint`'s caller (it measures the same interval plus
+  its own hop as the `ModelLatency` metric); a client talking to the container itself (the local
+  lifecycle, tests) reads the model's own latency here.
 - `POST /endpoints/<name>/invocations`: the same, on the path `sagemaker-runtime`'s
   `invoke_endpoint` calls, so a client with `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME` pointing here
   works unchanged.
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Protocol
 
 from werkzeug.datastructures import MIMEAccept
@@ -33,6 +38,7 @@ from http_serving.app import HttpError, Request, Response
 
 _ENDPOINT_PATH = re.compile(r"^/endpoints/[A-Za-z0-9](?:[A-Za-z0-9-]*)/invocations$")
 _UTF8 = ("utf-8", "utf8", "us-ascii", "ascii")
+SERVER_TIMING = "Server-Timing"
 
 
 class Handler(Protocol):
@@ -122,4 +128,7 @@ class InferenceApp:
         accept = negotiate(request.header("accept"), content_type, handler.response_types)
         if not request.body.strip():
             raise HttpError(400, "empty request body: send the input to predict on")
-        return Response(200, handler.invoke(request.body, content_type, accept), accept)
+        started = time.perf_counter()
+        body = handler.invoke(request.body, content_type, accept)
+        timing = f"model;dur={(time.perf_counter() - started) * 1000:.3f}"
+        return Response(200, body, accept, ((SERVER_TIMING, timing),))

@@ -17,7 +17,7 @@ from pytorch_container.errors import TrainingError
 
 ARCHITECTURES = ("cnn", "resnet18")
 COLOR_MODES = ("grayscale", "rgb")
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = ("auto", "cpu", "cuda", "xla")
 MIXED_PRECISION = ("auto", "off", "bf16", "fp16")
 AUTO = "auto"
 

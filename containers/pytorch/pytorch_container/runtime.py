@@ -10,14 +10,17 @@
 - Backend: NCCL on CUDA, gloo on CPU. Mixed precision (autocast) only on CUDA: bf16 where the GPU
   supports it, else fp16 with a gradient scaler.
 
-Another accelerator (Trainium's `xla` device, issue 18) plugs in at `select_runtime`: a device type,
-its process-group backend and its autocast type.
+- Trainium (`ml.trn1.*`, `ml.trn1n.*`): with the Neuron SDK's `torch-neuronx` (the Neuron image,
+  `Dockerfile.neuron`) the device is `xla`, one process per NeuronCore (`NEURON_RT_VISIBLE_CORES` when
+  set, else the instance type's count), the `xla` process-group backend (torch-xla's, over the Neuron
+  collectives), bf16 autocast (Trainium's native type) unless `mixed_precision=off`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,10 @@ from pytorch_container.errors import TrainingError
 from pytorch_container.hyperparameters import AUTO, Hyperparameters
 
 DEFAULT_MASTER_PORT = 29500
+# NeuronCores of each Trainium instance type: trn1.2xlarge has one Trainium chip (2 NeuronCore-v2),
+# trn1.32xlarge and trn1n.32xlarge sixteen (32 cores).
+NEURON_CORES = {"ml.trn1.2xlarge": 2, "ml.trn1.32xlarge": 32, "ml.trn1n.32xlarge": 32}
+_CORE_RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,7 @@ class Topology:
 class Runtime:
     """The device type and distributed settings of this job."""
 
-    device_type: str  # "cpu" or "cuda"
+    device_type: str  # "cpu", "cuda" or "xla" (Trainium's NeuronCores)
     reason: str  # why, for the log
     processes_per_host: int
     backend: str  # torch.distributed backend
@@ -95,10 +102,17 @@ def _checked(hosts: object, current: object, source: str, interface: str | None)
 
 
 def select_runtime(
-    hyperparameters: Hyperparameters, *, cuda_devices: int, bf16_supported: bool, cpu_count: int
+    hyperparameters: Hyperparameters,
+    *,
+    cuda_devices: int,
+    bf16_supported: bool,
+    cpu_count: int,
+    neuron_cores: int = 0,
 ) -> Runtime:
     """Choose the device type, the processes per host and precision for `hyperparameters`."""
     requested = hyperparameters.device
+    if requested == "xla" or (requested == AUTO and cuda_devices == 0 and neuron_cores > 0):
+        return _xla_runtime(hyperparameters, neuron_cores)
     if requested == "cuda" and cuda_devices == 0:
         raise TrainingError("device=cuda requested but torch sees no CUDA device (torch.cuda.is_available() is False)")
     if requested == "cpu" or cuda_devices == 0:
@@ -116,6 +130,75 @@ def select_runtime(
     return Runtime(
         device, reason, processes, backend, _autocast(hyperparameters.mixed_precision, device, bf16_supported)
     )
+
+
+def _xla_runtime(hyperparameters: Hyperparameters, neuron_cores: int) -> Runtime:
+    """Trainium: one process per NeuronCore, torch-xla's `xla` backend, bf16 unless `mixed_precision=off`."""
+    if neuron_cores == 0:
+        raise TrainingError(
+            "device=xla requested but no NeuronCore is visible: train on ml.trn1.* with the Neuron image "
+            "(containers/pytorch/Dockerfile.neuron, torch-neuronx)"
+        )
+    processes = hyperparameters.processes_per_host or neuron_cores
+    if processes > neuron_cores:
+        raise TrainingError(
+            f"processes_per_host={processes} is more than the {neuron_cores} NeuronCore(s) of this host"
+        )
+    setting = hyperparameters.mixed_precision
+    if setting == "fp16":
+        raise TrainingError("mixed_precision=fp16 is not offered on Trainium: use bf16 (its native type) or off")
+    reason = f"{neuron_cores} NeuronCore(s) visible" + (
+        ", device=xla requested" if hyperparameters.device == "xla" else ""
+    )
+    return Runtime("xla", reason, processes, "xla", None if setting == "off" else "bf16")
+
+
+def neuron_cores(environ: Mapping[str, str], instance_type: str | None, *, torch_xla_installed: bool) -> int:
+    """NeuronCores this host trains on: `NEURON_RT_VISIBLE_CORES` (`0-31`, `0,1`), else the instance type's.
+
+    0 without torch-xla (every image but the Neuron one) or on an instance type without NeuronCores.
+    """
+    if not torch_xla_installed:
+        return 0
+    visible = environ.get("NEURON_RT_VISIBLE_CORES", "").strip()
+    if not visible:
+        return NEURON_CORES.get(instance_type or "", 0)
+    cores: set[int] = set()
+    for part in visible.split(","):
+        match = _CORE_RANGE.match(part.strip())
+        if not match or (match[2] and int(match[2]) < int(match[1])):
+            raise TrainingError(f"NEURON_RT_VISIBLE_CORES={visible!r} is not a list of core numbers or ranges (0-31)")
+        cores.update(range(int(match[1]), int(match[2] or match[1]) + 1))
+    return len(cores)
+
+
+def current_instance_type(environ: Mapping[str, str], resource_config: Path) -> str | None:
+    """This host's instance type: `SM_CURRENT_INSTANCE_TYPE`, else `current_instance_type` of resourceconfig.json."""
+    if environ.get("SM_CURRENT_INSTANCE_TYPE"):
+        return environ["SM_CURRENT_INSTANCE_TYPE"]
+    try:
+        document = json.loads(resource_config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None  # read_topology names a broken file
+    value = document.get("current_instance_type") if isinstance(document, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def xla_process_environment(
+    topology: Topology, runtime: Runtime, local_rank: int, master: tuple[str, int]
+) -> dict[str, str]:
+    """What one Trainium training process needs before torch-xla starts: its NeuronCore and the torchrun
+    variables torch-xla's `xla://` rendezvous reads."""
+    processes = runtime.processes_per_host
+    return {
+        "NEURON_RT_VISIBLE_CORES": str(local_rank),
+        "LOCAL_RANK": str(local_rank),
+        "RANK": str(topology.node_rank * processes + local_rank),
+        "LOCAL_WORLD_SIZE": str(processes),
+        "WORLD_SIZE": str(len(topology.hosts) * processes),
+        "MASTER_ADDR": master[0],
+        "MASTER_PORT": str(master[1]),
+    }
 
 
 def _autocast(setting: str, device: str, bf16_supported: bool) -> str | None:

@@ -8,13 +8,16 @@ environment): hyperparameters as strings in `input/config/hyperparameters.json`
 restarted spot job resumes), and on any error the reason in `output/failure` and exit status 1.
 
 Distributed training with `torch.distributed` (`pytorch_container.runtime`): one process per device on
-every host (gloo on CPU, NCCL on CUDA), the global batch split across them, gradients averaged by
-`DistributedDataParallel`; rank 0 writes checkpoints and the artifact.
+every host (gloo on CPU, NCCL on CUDA, torch-xla's `xla` backend on Trainium's NeuronCores), the global
+batch split across them, gradients averaged by `DistributedDataParallel`; rank 0 writes checkpoints and
+the artifact. On Trainium (`xla`, only in the Neuron image) each step ends with `xm.mark_step()`, which
+runs the step's traced graph, and checkpoints and exports hold CPU copies of the weights.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib.util
 import logging
 import os
 import socket
@@ -86,6 +89,11 @@ def run(container: paths.ContainerPaths) -> None:
         cuda_devices=torch.cuda.device_count() if torch.cuda.is_available() else 0,
         bf16_supported=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
         cpu_count=runtime.cpu_count(),
+        neuron_cores=runtime.neuron_cores(
+            os.environ,
+            runtime.current_instance_type(os.environ, container.resource_config),
+            torch_xla_installed=importlib.util.find_spec("torch_xla") is not None,
+        ),
     )
     LOG.info(
         "training on %s: %s; %d host(s) x %d process(es), backend %s, mixed precision %s",
@@ -153,13 +161,17 @@ def _first_reason(directory: Path) -> str | None:
 def worker(local_rank: int, job: Job) -> None:
     """One training process: join the process group (when there is more than one process) and train."""
     rank = job.topology.node_rank * job.runtime.processes_per_host + local_rank
-    if job.runtime.device_type == "cuda":
+    if job.runtime.device_type == "xla":
+        device = _xla_device(local_rank, job)
+    elif job.runtime.device_type == "cuda":
         torch.cuda.set_device(local_rank)
         device = torch.device("cuda", local_rank)
     else:
         device = torch.device("cpu")
         torch.set_num_threads(runtime.threads_per_process(os.environ, job.runtime.processes_per_host))
-    if job.world_size > 1:
+    if job.world_size > 1 and job.runtime.device_type == "xla":
+        dist.init_process_group("xla", init_method="xla://")  # torch-xla's rendezvous reads the torchrun variables
+    elif job.world_size > 1:
         dist.init_process_group(
             job.runtime.backend,
             init_method=f"tcp://{job.master_addr}:{job.master_port}",
@@ -172,6 +184,37 @@ def worker(local_rank: int, job: Job) -> None:
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _xla_device(local_rank: int, job: Job) -> torch.device:
+    """This process's NeuronCore as torch-xla's device (the Neuron image only: torch-xla is installed there)."""
+    os.environ.update(
+        runtime.xla_process_environment(job.topology, job.runtime, local_rank, (job.master_addr, job.master_port))
+    )
+    import torch_xla.core.xla_model as xm  # type: ignore[import-not-found]  # the Neuron image only
+    import torch_xla.distributed.xla_backend  # type: ignore[import-not-found]  # noqa: F401 - registers the backend
+
+    device: torch.device = xm.xla_device()
+    return device
+
+
+def _end_step(device: torch.device) -> None:
+    """On XLA, run the step's traced graph now (torch-xla traces lazily); nothing elsewhere."""
+    if device.type == "xla":
+        import torch_xla.core.xla_model as xm  # the Neuron image only
+
+        xm.mark_step()
+
+
+def _to_cpu(state: Any) -> Any:
+    """`state` with every tensor copied to the CPU (XLA tensors cannot be saved or exported as they are)."""
+    if isinstance(state, torch.Tensor):
+        return state.cpu()
+    if isinstance(state, dict):
+        return {key: _to_cpu(value) for key, value in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_to_cpu(value) for value in state)
+    return state
 
 
 class Trainer:
@@ -258,7 +301,7 @@ class Trainer:
 
     def checkpoint_state(self) -> dict[str, Any]:
         """What a restarted job needs to continue exactly where this one is."""
-        return {
+        state = {
             "fingerprint": self.hp.fingerprint(),
             "class_names": self.data.class_names,
             "network": self.network.state_dict(),
@@ -266,6 +309,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
         }
+        return _to_cpu(state) if self.device.type == "xla" else state
 
     def resume(self) -> int:
         """Load the newest checkpoint (rank 0 reads it and sends it to every process); the epoch to start at."""
@@ -308,6 +352,7 @@ class Trainer:
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.scheduler.step()
+            _end_step(self.device)
             total += torch.stack([loss.detach().double() * len(labels), torch.tensor(len(labels), device=self.device)])
         if self.world > 1:
             dist.all_reduce(total)
@@ -363,7 +408,8 @@ def write_artifact(trainer: Trainer, *, train_seconds: float, resumed_from: int)
     chosen = np.random.default_rng(trainer.hp.seed).choice(len(splits.train), size=count, replace=False)
     calibration, _ = splits.train.arrays(sorted(chosen.tolist()))
     started = time.monotonic()
-    export.write_model(copy.deepcopy(trainer.network), metadata, calibration, model_dir)
+    network = copy.deepcopy(trainer.network)
+    export.write_model(network.cpu() if trainer.device.type == "xla" else network, metadata, calibration, model_dir)
     export_seconds = time.monotonic() - started
     metrics: dict[str, Any] = {
         "data": splits.source,

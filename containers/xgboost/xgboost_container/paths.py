@@ -24,6 +24,7 @@ class ContainerPaths:
     model: Path
     output: Path
     failure: Path
+    checkpoints: Path  # SageMaker creates it (and keeps it in S3) when the job has a CheckpointConfig
 
     def channel(self, name: str) -> Path:
         """Directory of an input data channel (`/opt/ml/input/data/<name>`)."""
@@ -34,7 +35,8 @@ def resolve(environ: Mapping[str, str] | None = None) -> ContainerPaths:
     """Resolve the layout from the environment (`os.environ` by default).
 
     `SM_ML_ROOT` moves the whole tree; `SM_MODEL_DIR`, `SM_INPUT_DATA_DIR`, `SM_INPUT_CONFIG_DIR`
-    and `SM_OUTPUT_DIR` move one part each (the names SageMaker's own containers use).
+    and `SM_OUTPUT_DIR` move one part each (the names SageMaker's own containers use);
+    `SM_CHECKPOINT_DIR` moves `checkpoints/`.
     """
     env = os.environ if environ is None else environ
     root = Path(env.get("SM_ML_ROOT", "/opt/ml"))
@@ -48,4 +50,5 @@ def resolve(environ: Mapping[str, str] | None = None) -> ContainerPaths:
         model=Path(env.get("SM_MODEL_DIR", root / "model")),
         output=output,
         failure=output / "failure",
+        checkpoints=Path(env.get("SM_CHECKPOINT_DIR", root / "checkpoints")),
     )

@@ -12,6 +12,12 @@ Follows the SageMaker training container contract (paths resolved by `xgboost_co
 - `model/`: the artifact of `xgboost_container.model_format`.
 - `output/failure`: on any error, the reason (SageMaker shows it as the job's FailureReason),
   and the process exits with status 1.
+- `checkpoints/` (only when it exists: SageMaker creates it for a job with a checkpoint
+  configuration, e.g. managed spot training, and keeps it in S3): the booster so far, every
+  `CHECKPOINT_ROUNDS` rounds and at the end, as one file replaced atomically. A restarted job (a
+  spot interruption) resumes from it and trains only the remaining rounds; a checkpoint written
+  with other hyperparameters or data columns fails the job instead of being continued. Early
+  stopping after a resume sees only the rounds trained since.
 
 The device is decided at run time and logged: CUDA when the installed XGBoost is built with
 CUDA and an NVIDIA GPU is visible, CPU otherwise. The `device` hyperparameter (`auto`, `cpu`,
@@ -21,9 +27,11 @@ CUDA and an NVIDIA GPU is visible, CPU otherwise. The `device` hyperparameter (`
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 import math
+import os
 import re
 import sys
 import traceback
@@ -44,6 +52,9 @@ FEATURES_FILE = "features.json"
 CHANNELS = (TRAIN_CHANNEL, VALIDATION_CHANNEL, FEATURES_CHANNEL)
 NVIDIA_GPU_DIR = Path("/proc/driver/nvidia/gpus")
 DEVICES = ("auto", "cpu", "cuda")
+CHECKPOINT_FILE = "xgboost-checkpoint.json"
+CHECKPOINT_ROUNDS = 10
+CHECKPOINT_ATTRIBUTE = "checkpoint_fingerprint"
 
 # Hyperparameters this entrypoint accepts, with the type each string is converted to.
 HYPERPARAMETER_TYPES: dict[str, type] = {
@@ -343,6 +354,60 @@ def select_device(requested: str, *, has_cuda_build: bool, gpu_count: int) -> tu
     return "cpu", "no NVIDIA GPU visible"
 
 
+class Checkpoint(xgboost.callback.TrainingCallback):
+    """Saves the booster to `checkpoints/` every `CHECKPOINT_ROUNDS` rounds and at the end (write, then rename)."""
+
+    def __init__(self, directory: Path, fingerprint: str) -> None:
+        super().__init__()
+        self.path = directory / CHECKPOINT_FILE
+        self.fingerprint = fingerprint
+
+    def save(self, model: xgboost.Booster) -> None:
+        """Write the booster with the fingerprint of the job that trained it."""
+        partial = self.path.with_name("partial-" + self.path.name)  # .json: XGBoost picks the format by suffix
+        model.set_attr(**{CHECKPOINT_ATTRIBUTE: self.fingerprint})
+        try:
+            model.save_model(partial)
+        finally:
+            model.set_attr(**{CHECKPOINT_ATTRIBUTE: None})  # the artifact does not carry it
+        os.replace(partial, self.path)
+
+    def after_iteration(self, model: xgboost.Booster, epoch: int, evals_log: object) -> bool:
+        if (epoch + 1) % CHECKPOINT_ROUNDS == 0:
+            self.save(model)
+        return False
+
+    def after_training(self, model: xgboost.Booster) -> xgboost.Booster:
+        self.save(model)
+        return model
+
+
+def checkpoint_fingerprint(params: dict[str, object], num_round: int, columns: int) -> str:
+    """What a checkpoint must agree with to be continued: the parameters, the rounds and the data's width."""
+    settings = {key: value for key, value in params.items() if key != "device"}  # another instance may resume
+    document = json.dumps({"params": settings, "num_round": num_round, "columns": columns}, sort_keys=True)
+    return hashlib.sha256(document.encode()).hexdigest()
+
+
+def resume_from(directory: Path, fingerprint: str) -> xgboost.Booster | None:
+    """The checkpointed booster of this job, None without one; `TrainingError` for another job's."""
+    path = directory / CHECKPOINT_FILE
+    if not path.is_file():
+        return None
+    booster = xgboost.Booster()
+    try:
+        booster.load_model(path)
+    except xgboost.core.XGBoostError as error:
+        raise TrainingError(f"checkpoint {path} cannot be read: {_first_line(error)}") from None
+    if booster.attr(CHECKPOINT_ATTRIBUTE) != fingerprint:
+        raise TrainingError(
+            f"checkpoint {path} was written by a job with other hyperparameters or data columns; "
+            "remove it or use a new checkpoint location"
+        )
+    booster.set_attr(**{CHECKPOINT_ATTRIBUTE: None})
+    return booster
+
+
 def train(container: paths.ContainerPaths) -> model_format.ModelMetadata:
     """Run the training job described by `container`; write the model and return its metadata."""
     hyperparameters = read_hyperparameters(container.hyperparameters)
@@ -356,7 +421,7 @@ def train(container: paths.ContainerPaths) -> model_format.ModelMetadata:
                 f"validation data has {validation.shape[1]} columns, training data {train_data.shape[1]}"
             )
         evals_data[VALIDATION_CHANNEL] = validation
-    num_round = hyperparameters.pop("num_round")
+    num_round = int(str(hyperparameters.pop("num_round")))
     early_stopping_rounds = hyperparameters.pop("early_stopping_rounds", None)
     if early_stopping_rounds is not None and VALIDATION_CHANNEL not in evals_data:
         raise TrainingError("early_stopping_rounds needs a 'validation' channel")
@@ -373,15 +438,26 @@ def train(container: paths.ContainerPaths) -> model_format.ModelMetadata:
         params,
         num_round,
     )
+    callbacks: list[xgboost.callback.TrainingCallback] = []
+    resumed = None
+    if container.checkpoints.is_dir():
+        fingerprint = checkpoint_fingerprint(params, num_round, train_data.shape[1])
+        resumed = resume_from(container.checkpoints, fingerprint)
+        callbacks.append(Checkpoint(container.checkpoints, fingerprint))
+    done = resumed.num_boosted_rounds() if resumed is not None else 0
+    if resumed is not None:
+        LOG.info("resuming from the checkpoint of round %d of %d", done, num_round)
     try:
         matrices = {name: xgboost.DMatrix(data[:, 1:], label=data[:, 0]) for name, data in evals_data.items()}
         booster = xgboost.train(
             params,
             matrices[TRAIN_CHANNEL],
-            num_boost_round=num_round,
+            num_boost_round=max(0, num_round - done),
             evals=list((matrix, name) for name, matrix in matrices.items()),
             early_stopping_rounds=early_stopping_rounds,
             verbose_eval=True,
+            xgb_model=resumed,
+            callbacks=callbacks,
         )
     except xgboost.core.XGBoostError as error:
         raise TrainingError(f"XGBoost rejected the training job: {_first_line(error)}") from None

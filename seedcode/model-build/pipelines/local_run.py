@@ -16,6 +16,9 @@ per-step directory laid out like the container's `/opt/ml`:
 
 Outputs go to `s3://$ARTIFACT_BUCKET/<pipeline>/<execution id>/...`, the layout of the SageMaker
 execution (see `pipelines.abalone.pipeline.artifact_prefix`).
+
+The summary's `costs` price each step's run time as its configured instance type (`pipelines.costs`):
+what the step would cost on SageMaker at this machine's speed, an estimate and not a bill.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 from sagemaker.session import Session
 
+from pipelines import costs as pricing
 from pipelines import tuning as local_tuning
 from pipelines.abalone import pipeline as definition
 from pipelines.abalone.evaluate import SECTIONS
@@ -66,6 +70,8 @@ class LocalSettings:
     images: definition.ImageUris
     config_path: Path = definition.CONFIG_PATH
     training_instance_type: str = definition.DEFAULT_TRAINING_INSTANCE_TYPE
+    processing_instance_type: str = definition.DEFAULT_PROCESSING_INSTANCE_TYPE
+    processing_instance_count: int = 1
     approval_status: str = definition.DEFAULT_APPROVAL_STATUS
     threshold: float | None = None  # QualityGateThreshold; None: the configured gate's
     tune: bool | None = None  # None: tuning.enabled of the configuration
@@ -95,6 +101,7 @@ class LocalExecution:
             configured.threshold if settings.threshold is None else settings.threshold,
         )
         self.tuning = self.config.tuning_enabled(settings.tune)
+        self.prices = pricing.load_price_table()  # a broken table fails before any step runs
         self.execution_id = new_execution_id()
         self.work_dir = work_dir / self.execution_id
         self.boto_session = boto3.Session(region_name=settings.region)
@@ -123,6 +130,7 @@ class LocalExecution:
             "step_seconds": self.step_seconds,
             "failed_step": None,
             "failure_reason": None,
+            "costs": None,
         }
 
     def run(self) -> dict[str, Any]:
@@ -133,7 +141,45 @@ class LocalExecution:
         except LocalRunError as error:
             self.summary.update(status="Failed", failure_reason=str(error))
         self.summary["total_seconds"] = round(time.perf_counter() - started, 3)
+        self.summary["costs"] = self.costs()
         return self.summary
+
+    def costs(self) -> dict[str, Any]:
+        """Each instance-backed step that ran, its run time priced as its configured instance type."""
+        prices, settings = self.prices, self.settings
+        kinds = {
+            definition.STEP_PREPROCESS: (
+                "processing",
+                settings.processing_instance_type,
+                settings.processing_instance_count,
+            ),
+            definition.STEP_TRAIN: ("training", settings.training_instance_type, 1),
+            definition.STEP_TUNE: ("training", settings.training_instance_type, 1),
+            definition.STEP_EVALUATE: (
+                "processing",
+                settings.processing_instance_type,
+                settings.processing_instance_count,
+            ),
+        }
+        found = [
+            pricing.estimate(
+                prices,
+                settings.region,
+                step=step,
+                job="local",
+                kind=kind,
+                instance_type=instance_type,
+                instance_count=count,
+                spot=kind == "training" and self.config.spot_training.enabled,
+                run_seconds=seconds,
+                billable_seconds=seconds,
+                basis=pricing.BASIS_LOCAL,
+            )
+            for step, seconds in self.step_seconds.items()
+            if step in kinds
+            for kind, instance_type, count in [kinds[step]]
+        ]
+        return pricing.cost_summary(found, prices, settings.region)
 
     def _execute(self) -> None:
         if importlib.util.find_spec("xgboost_container") is None:

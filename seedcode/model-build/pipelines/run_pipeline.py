@@ -15,6 +15,10 @@ Environment (the GitLab CI/CD variables the project sets):
 `XGBOOST_IMAGE_URI` / `XGBOOST_GPU_IMAGE_URI` (SageMaker's built-in XGBoost image when unset),
 `INPUT_DATA_URL` (default of `--input-data`), `RUN_SUMMARY_PATH` (where the JSON run summary
 is written, if set).
+
+Both modes end with the cost of each step (`cost[<step>]=...` lines and the summary's `costs`: instance
+type and count, spot or not, billable seconds and the estimate from `pipelines/instance_prices.json`; see
+`pipelines.costs`).
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ _QUIET_LOGGERS = {
 for _name, _level in _QUIET_LOGGERS.items():
     logging.getLogger(_name).setLevel(_level)
 
-from pipelines import local_run  # noqa: E402 - after the logging set-up above
+from pipelines import costs as pricing  # noqa: E402 - after the logging set-up above
+from pipelines import local_run  # noqa: E402
 from pipelines.abalone import pipeline as definition  # noqa: E402
 from pipelines.abalone.evaluate import SECTIONS  # noqa: E402
 
@@ -135,6 +140,8 @@ def run_local(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         images=definition.resolve_image_uris(region),
         config_path=args.config,
         training_instance_type=args.training_instance_type,
+        processing_instance_type=args.processing_instance_type,
+        processing_instance_count=args.processing_instance_count or 1,
         approval_status=args.approval_status,
         threshold=args.quality_gate_threshold,
         tune=args.tune,
@@ -142,6 +149,7 @@ def run_local(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     summary = local_run.run_local(settings, args.work_dir)
     if summary["status"] != "Succeeded":
         print(f"local execution failed: {summary['failure_reason']}", file=sys.stderr)
+    print("\n".join(pricing.cost_lines(summary["costs"])))
     if summary["metric_value"] is not None:
         print(f"test_{config.quality_gate.metric}={summary['metric_value']:.6f}")
     return (0 if summary["status"] == "Succeeded" else 1), summary
@@ -153,6 +161,7 @@ def run_sagemaker(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
 
     region = region_name()
     env = require_env("ARTIFACT_BUCKET", "MODEL_PACKAGE_GROUP_NAME", "SAGEMAKER_PIPELINE_ROLE_ARN")
+    prices = pricing.load_price_table()  # a broken table fails before anything starts
     name = pipeline_name(args)
     boto_session = boto3.Session(region_name=region)
     pipeline = definition.get_pipeline(
@@ -196,6 +205,14 @@ def run_sagemaker(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         pass  # the description below says how it ended
     description = execution.describe()
     summary["status"] = description["PipelineExecutionStatus"]
+    try:
+        jobs = pricing.sagemaker_step_costs(boto_session.client("sagemaker"), execution.arn, prices, region)
+    except (ClientError, BotoCoreError) as error:  # the run's outcome stands without its cost report
+        summary["costs"] = None
+        print(f"cost: not available: {error}", file=sys.stderr)
+    else:
+        summary["costs"] = pricing.cost_summary(jobs, prices, region)
+        print("\n".join(pricing.cost_lines(summary["costs"])))
     if summary["status"] != "Succeeded":
         summary["failure_reason"] = description.get("FailureReason", "")
         print(f"pipeline execution {summary['status']}: {summary['failure_reason']}", file=sys.stderr)
@@ -228,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     local = args.local or os.environ.get("PIPELINE_EXECUTION_MODE", "").lower() == "local"
     try:
         status, summary = run_local(args) if local else run_sagemaker(args)
-    except (UsageError, definition.ConfigError) as error:
+    except (UsageError, definition.ConfigError, pricing.PriceTableError) as error:
         print(f"run_pipeline: {error}", file=sys.stderr)
         return 2
     except (ClientError, BotoCoreError) as error:

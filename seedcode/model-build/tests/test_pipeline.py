@@ -281,3 +281,33 @@ def test_tuning_replaces_training_with_a_tuning_job_over_the_configured_ranges(p
     assert register["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == model["model"]["S3Uri"]
     # Without --tune the configuration decides (tuning.enabled is false in the seed).
     assert [step["Name"] for step in pipeline_json["Steps"]][1] == "Train"
+
+
+def spot_config(tmp_path: Path) -> Path:
+    document = json.loads(definition.CONFIG_PATH.read_text())
+    document["spot_training"] = {"enabled": True, "max_run_seconds": 1800, "max_wait_seconds": 5400}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_spot_training_is_managed_spot_with_checkpoints_per_execution(tmp_path, builtin_uri):
+    images = definition.ImageUris(cpu=CPU_IMAGE, gpu=GPU_IMAGE, builtin=builtin_uri)
+    arguments = steps_by_name(build(images, config_path=spot_config(tmp_path)))["Train"]["Arguments"]
+    assert arguments["EnableManagedSpotTraining"] is True
+    assert arguments["StoppingCondition"] == {"MaxRuntimeInSeconds": 1800, "MaxWaitTimeInSeconds": 5400}
+    checkpoints = arguments["CheckpointConfig"]["S3Uri"]["Std:Join"]
+    assert checkpoints["Values"] == ["s3:/", BUCKET, NAME, {"Get": "Execution.PipelineExecutionId"}, "checkpoints"]
+
+
+def test_spot_tuning_trials_get_no_shared_checkpoints(tmp_path, builtin_uri):
+    """The trials of a tuning job would all resume from one prefix: an interrupted trial starts over instead."""
+    images = definition.ImageUris(cpu=CPU_IMAGE, gpu=GPU_IMAGE, builtin=builtin_uri)
+    document = build(images, config_path=spot_config(tmp_path), tune=True)
+    trials = steps_by_name(document)["Tune"]["Arguments"]["TrainingJobDefinition"]
+    assert trials["EnableManagedSpotTraining"] is True and "CheckpointConfig" not in trials
+
+
+def test_on_demand_training_by_default(pipeline_json):
+    arguments = steps_by_name(pipeline_json)["Train"]["Arguments"]
+    assert "EnableManagedSpotTraining" not in arguments and "CheckpointConfig" not in arguments

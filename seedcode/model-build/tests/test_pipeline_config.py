@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 from pipelines.abalone import pipeline_config
-from pipelines.abalone.pipeline_config import ConfigError, load_pipeline_config, parse_config
+from pipelines.abalone.pipeline_config import ConfigError, SpotTraining, load_pipeline_config, parse_config
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+CONFIG_PATH = Path(__file__).resolve().parents[1] / "pipelines" / "abalone" / "config.json"
 
 
 def edited(document: dict, change) -> dict:
@@ -119,3 +120,26 @@ def test_maximized_validation_metrics_are_maximized():
         ).objective_type
         == "Maximize"
     )
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"enabled": "yes"}, "'spot_training.enabled' must be true or false"),
+        ({"max_run_seconds": 0}, "'spot_training.max_run_seconds' must be an integer from 1 to 2419200"),
+        ({"max_run_seconds": 3600, "max_wait_seconds": 600}, "must be at least 'spot_training.max_run_seconds'"),
+        ({"checkpoints": True}, "unknown 'spot_training' settings \\['checkpoints'\\]"),
+    ],
+)
+def test_spot_training_settings_are_checked(section, message):
+    document = json.loads(CONFIG_PATH.read_text())
+    document["spot_training"] = section
+    with pytest.raises(ConfigError, match=message):
+        parse_config(document)
+
+
+def test_spot_training_is_off_unless_configured():
+    document = json.loads(CONFIG_PATH.read_text())
+    assert parse_config(document).spot_training.enabled is False
+    del document["spot_training"]
+    assert parse_config(document).spot_training == SpotTraining()

@@ -139,6 +139,24 @@ def test_local_execution_trains_evaluates_and_registers(project_env, make_rows, 
     assert summary["metric_value"] <= 6.0 and summary["quality_gate"] == {"metric": "mse", "max": 6.0}
     assert set(summary["metrics"]) == {"mse", "rmse", "mae", "r2"} and summary["tuning"] is None
     assert set(summary["step_seconds"]) == {"Preprocess", "Train", "Evaluate", "CheckQualityGate", "RegisterModel"}
+    # Each instance-backed step's run time, priced as its configured instance type (the seed's price table).
+    costs = summary["costs"]
+    assert (costs["currency"], costs["prices_as_of"], costs["region"]) == ("USD", "2023-05-01", REGION)
+    assert [(c["step"], c["kind"], c["instance_type"], c["spot"]) for c in costs["steps"]] == [
+        ("Preprocess", "processing", "ml.m5.xlarge", False),
+        ("Train", "training", "ml.m5.xlarge", False),
+        ("Evaluate", "processing", "ml.m5.xlarge", False),
+    ]
+    for item in costs["steps"]:
+        assert item["billable_seconds"] == summary["step_seconds"][item["step"]] and item["basis"] == "local run time"
+        assert item["cost"] == pytest.approx(item["billable_seconds"] * 0.23 / 3600, abs=1e-6)
+    assert costs["estimated_cost"] == pytest.approx(sum(c["cost"] for c in costs["steps"]), abs=1e-6)
+    assert [line.split("=")[0] for line in lines if line.startswith("cost[")] == [
+        "cost[Preprocess]",
+        "cost[Train]",
+        "cost[Evaluate]",
+        "cost[total]",
+    ]
 
     s3 = boto3.client("s3", region_name=REGION)
     model_url = summary["artifacts"]["model_data_url"]

@@ -4,7 +4,9 @@
 
 Run after build.py and deploy.py --stage staging. Requests go through boto3's `sagemaker-runtime`
 `invoke_endpoint`; with `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME` set they reach that server instead
-(local runs).
+(local runs). `--endpoint-latency-source` (default `$ENDPOINT_LATENCY_SOURCE`, else `cloudwatch`)
+says where the endpoint's own latency comes from: SageMaker's `ModelLatency` metric in CloudWatch,
+or (`server-timing`, local runs against the model server itself) its `Server-Timing` header.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from typing import Any
 import boto3
 import pytest
 from aws_session import session_for
-from staging_checks import CheckFailed, held_out_uri, load_test_settings, read_test_rows, wait_in_service
+from staging_checks import (
+    LATENCY_SOURCES,
+    CheckFailed,
+    held_out_uri,
+    load_test_settings,
+    read_test_rows,
+    wait_in_service,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = pytest.StashKey[dict[str, Any]]()
@@ -30,6 +39,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--stage-config", type=Path, default=REPO / "staging-config.json", help="settings (Test section)")
     group.addoption("--role-arn", default="", help="role(s) to assume in the staging account; empty: none")
     group.addoption("--poll-seconds", type=float, default=30.0, help="how often to ask whether it is InService")
+    group.addoption(
+        "--endpoint-latency-source",
+        choices=LATENCY_SOURCES,
+        default=os.environ.get("ENDPOINT_LATENCY_SOURCE") or "cloudwatch",
+        help="where the endpoint's own latency comes from: CloudWatch ModelLatency, or the model server's "
+        "Server-Timing header (only when the requests reach the model server itself)",
+    )
+    group.addoption(
+        "--metrics-poll-seconds", type=float, default=15.0, help="how often to ask CloudWatch for ModelLatency"
+    )
 
 
 def _read_json(path: Path) -> Any:
@@ -72,12 +91,13 @@ def endpoint(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def clients(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """SageMaker and runtime clients in the staging account; S3 in the project's account."""
+    """SageMaker, runtime and CloudWatch clients in the staging account; S3 in the project's account."""
     region = os.environ.get("AWS_REGION") or None
     target = session_for(request.config.getoption("role_arn"), region, session_name="gitlab-model-deploy-test")
     return {
         "sagemaker": target.client("sagemaker"),
         "runtime": target.client("sagemaker-runtime"),
+        "cloudwatch": target.client("cloudwatch"),
         "s3": boto3.client("s3", region_name=region),  # the artifact bucket is in the project's account
     }
 

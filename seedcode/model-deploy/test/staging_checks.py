@@ -10,6 +10,15 @@ The registered evaluation.json says the problem type and the quality gate's metr
 answers are scored with that metric (scikit-learn, as the model build's evaluation does): one
 prediction per row for regression, the positive class's probability for binary classification,
 one probability per class for multiclass classification.
+
+Latency is measured twice over the same `LatencyProbes` single-row requests: the round trip from
+the runner (what a client sees, network included), and at the endpoint (what the model takes):
+SageMaker's `ModelLatency` metric for the endpoint over the probes' window, read from CloudWatch;
+or, where no SageMaker front end publishes metrics (the local run, whose requests reach the model
+server itself), the `Server-Timing: model;dur=<ms>` header the platform's model server answers
+with. p50, p90 and p99 of each are gated on the configured limits. A percentile needs samples
+beyond it to mean anything: `LatencyProbes` must leave at least `TAIL_SAMPLES` requests above the
+p99 (1,000 probes).
 """
 
 from __future__ import annotations
@@ -21,6 +30,8 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +39,18 @@ import numpy as np
 from botocore.exceptions import WaiterError
 from sklearn import metrics as skm
 
-TEST_SETTINGS = ("InServiceTimeoutSeconds", "BatchRows", "MetricRelativeTolerance", "LatencyProbes", "P95LatencyMs")
+TEST_SETTINGS = (
+    "InServiceTimeoutSeconds",
+    "BatchRows",
+    "MetricRelativeTolerance",
+    "LatencyProbes",
+    "EndpointMetricsTimeoutSeconds",
+)
+LIMIT_SETTINGS = ("LatencyLimitsMs", "ModelLatencyLimitsMs")
+PERCENTILES = {"p50": 0.50, "p90": 0.90, "p99": 0.99}
+TAIL_SAMPLES = 10  # requests that must lie above the highest percentile
+LATENCY_SOURCES = ("cloudwatch", "server-timing")
+SERVER_TIMING = "server-timing"
 SECTIONS = {
     "regression": "regression_metrics",
     "binary_classification": "binary_classification_metrics",
@@ -47,10 +69,32 @@ def load_test_settings(config_path: Path) -> dict[str, Any]:
     if not isinstance(settings, dict):
         raise CheckFailed(f'{config_path} has no "Test" object')
     for name in TEST_SETTINGS:
-        value = settings.get(name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise CheckFailed(f"{config_path}: Test.{name} must be a positive number, got {value!r}")
+        _positive(config_path, f"Test.{name}", settings.get(name))
+    for name in LIMIT_SETTINGS:
+        limits = settings.get(name)
+        if not isinstance(limits, dict) or set(limits) != set(PERCENTILES):
+            raise CheckFailed(
+                f"{config_path}: Test.{name} must be an object with {', '.join(PERCENTILES)}, got {limits!r}"
+            )
+        for key, value in limits.items():
+            _positive(config_path, f"Test.{name}.{key}", value)
+    needed = minimum_probes()
+    if settings["LatencyProbes"] < needed:
+        raise CheckFailed(
+            f"{config_path}: Test.LatencyProbes = {settings['LatencyProbes']} is too few for a p99: "
+            f"at least {needed} leave {TAIL_SAMPLES} requests above it"
+        )
     return settings
+
+
+def _positive(config_path: Path, name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise CheckFailed(f"{config_path}: {name} must be a positive number, got {value!r}")
+
+
+def minimum_probes() -> int:
+    """Requests that leave `TAIL_SAMPLES` above the highest gated percentile (1,000 for a p99)."""
+    return math.ceil(TAIL_SAMPLES / (1 - max(PERCENTILES.values())) - 1e-9)
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -197,8 +241,17 @@ def wait_in_service(sagemaker: Any, endpoint: str, timeout_s: float, poll_s: flo
     return "InService"
 
 
-def invoke_csv(runtime: Any, endpoint: str, lines: list[str]) -> tuple[list[list[float]], float]:
-    """Send feature lines as one CSV request; return the outputs of each line and the latency (ms).
+@dataclass(frozen=True)
+class Answer:
+    """What one request got back: the outputs of each row, the round trip and the model's own time (ms)."""
+
+    outputs: list[list[float]]
+    latency_ms: float
+    model_ms: float | None  # from Server-Timing; None when the answer has none (SageMaker passes none on)
+
+
+def invoke_csv(runtime: Any, endpoint: str, lines: list[str]) -> Answer:
+    """Send feature lines as one CSV request; return the outputs of each line and the latencies.
 
     The answer has one line per row: a prediction, or the class probabilities separated by commas.
     """
@@ -208,6 +261,7 @@ def invoke_csv(runtime: Any, endpoint: str, lines: list[str]) -> tuple[list[list
     )
     body = response["Body"].read().decode()
     latency_ms = (time.perf_counter() - started) * 1000
+    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
     rows = [row for row in csv.reader(io.StringIO(body)) if row]
     if len(rows) != len(lines):
         raise CheckFailed(f"sent {len(lines)} rows, got {len(rows)} lines back: {body[:200]!r}")
@@ -222,10 +276,102 @@ def invoke_csv(runtime: Any, endpoint: str, lines: list[str]) -> tuple[list[list
         outputs.append(numbers)
     if len({len(row) for row in outputs}) > 1:
         raise CheckFailed(f"answer lines have different lengths: {body[:200]!r}")
-    return outputs, latency_ms
+    return Answer(outputs, latency_ms, server_timing_ms(headers.get(SERVER_TIMING)))
+
+
+def server_timing_ms(header: str | None) -> float | None:
+    """The `dur` (ms) of the `model` metric of a `Server-Timing` header, None without one.
+
+    Each metric is `name;param=value;...`, the parameter syntax of MIME headers: the standard
+    library's parser reads it.
+    """
+    for metric in (header or "").split(","):
+        parsed = Message()
+        parsed["server-timing"] = metric
+        params = parsed.get_params(header="server-timing") or []
+        if params and params[0][0].strip().lower() == "model":
+            duration = dict(params[1:]).get("dur")
+            try:
+                return float(str(duration))
+            except ValueError:
+                raise CheckFailed(f"Server-Timing {header!r}: dur {duration!r} is not a number") from None
+    return None
 
 
 def percentile(values: list[float], fraction: float) -> float:
     """Nearest-rank percentile (`fraction` in 0..1)."""
     ordered = sorted(values)
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """p50, p90 and p99 (nearest rank) of `values`."""
+    return {name: percentile(values, fraction) for name, fraction in PERCENTILES.items()}
+
+
+def over_limits(measured: dict[str, float], limits: dict[str, float]) -> list[str]:
+    """`p99 812.0 ms > 500 ms` for each percentile over its limit."""
+    return [
+        f"{name} {measured[name]:.1f} ms > {limits[name]:g} ms" for name in PERCENTILES if measured[name] > limits[name]
+    ]
+
+
+def next_minute(moment: datetime) -> datetime:
+    """The start of the minute after `moment` (CloudWatch's one-minute periods start on the minute)."""
+    return moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class EndpointLatency:
+    """`ModelLatency` of the endpoint over a window, in ms, and the requests CloudWatch counted in it."""
+
+    percentiles: dict[str, float]
+    samples: int
+
+
+def model_latency_from_cloudwatch(
+    cloudwatch: Any,
+    endpoint: str,
+    *,
+    start: datetime,
+    end: datetime,
+    expected: int,
+    timeout_s: float,
+    poll_s: float = 15.0,
+    sleep: Callable[[float], None] = time.sleep,
+    variant: str = "AllTraffic",
+) -> EndpointLatency:
+    """p50/p90/p99 of `AWS/SageMaker` `ModelLatency` (microseconds) of `endpoint` from `start` to `end`.
+
+    One period spans the whole window (whole minutes), so each percentile is over every request in
+    it. SageMaker publishes the metric a minute or more after the requests: this asks again every
+    `poll_s` until CloudWatch counts `expected` requests, and fails after `timeout_s`.
+    """
+    first = start.replace(second=0, microsecond=0)
+    last = end.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    period = int((last - first).total_seconds())
+    metric = {
+        "Namespace": "AWS/SageMaker",
+        "MetricName": "ModelLatency",
+        "Dimensions": [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}],
+    }
+    stats = {**{name: name for name in PERCENTILES}, "samples": "SampleCount"}
+    queries = [
+        {"Id": key, "MetricStat": {"Metric": metric, "Period": period, "Stat": stat}, "ReturnData": True}
+        for key, stat in stats.items()
+    ]
+    waited = 0.0
+    while True:
+        response = cloudwatch.get_metric_data(MetricDataQueries=queries, StartTime=first, EndTime=last)
+        values = {item["Id"]: item["Values"] for item in response["MetricDataResults"]}
+        samples = int(sum(values.get("samples") or [0]))
+        if samples >= expected and all(values.get(name) for name in PERCENTILES):
+            found = {name: float(values[name][0]) / 1000 for name in PERCENTILES}
+            return EndpointLatency(found, samples)
+        if waited >= timeout_s:
+            raise CheckFailed(
+                f"CloudWatch counts {samples} of the {expected} requests in ModelLatency of {endpoint} "
+                f"({first:%H:%M}-{last:%H:%M} UTC) after {timeout_s:.0f} s"
+            )
+        sleep(poll_s)
+        waited += poll_s

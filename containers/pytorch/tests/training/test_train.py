@@ -138,6 +138,7 @@ def test_an_image_folder_trains_with_its_own_classes(tmp_path, monkeypatch, trai
         ({"epochs": "many"}, "training failed: hyperparameter epochs='many' is not an integer"),
         ({"learning_rte": "0.1"}, "training failed: unsupported hyperparameters ['learning_rte']"),
         ({"device": "cuda"}, "training failed: device=cuda requested but torch sees no CUDA device"),
+        ({"device": "xla"}, "training failed: device=xla requested but no NeuronCore is visible"),
     ],
 )
 def test_a_bad_job_writes_its_reason_to_the_failure_file_and_exits_1(job, monkeypatch, hyperparameters, reason) -> None:

@@ -81,6 +81,7 @@ PROCESSING_DATA_INPUT = f"{PROCESSING_ROOT}/input/data"
 PROCESSING_CONFIG_INPUT = f"{PROCESSING_ROOT}/input/config"
 FEATURES_OUTPUT = "features"
 EVALUATION_OUTPUT = "evaluation"
+CHECKPOINTS_OUTPUT = "checkpoints"
 
 
 def metric_definitions(eval_metric: str) -> list[dict[str, Any]]:
@@ -234,6 +235,15 @@ def _training_step(
     if not builtin:  # SageMaker's built-in algorithm rejects channels it does not know
         channels[FEATURES_OUTPUT] = TrainingInput(split_uri(FEATURES_OUTPUT), content_type="application/json")
     definitions = None if builtin else metric_definitions(context.config.eval_metric)
+    spot = context.config.spot_training
+    # Managed spot training: an interrupted job restarts from /opt/ml/checkpoints, which SageMaker keeps in S3.
+    # A tuning job's trials would share one checkpoint prefix (and resume from each other), so they get
+    # none: an interrupted trial starts over.
+    spot_settings: dict[str, Any] = {}
+    if spot.enabled:
+        spot_settings = {"use_spot_instances": True, "max_run": spot.max_run_seconds, "max_wait": spot.max_wait_seconds}
+        if not tune:
+            spot_settings["checkpoint_s3_uri"] = context.prefix(CHECKPOINTS_OUTPUT)
     estimator = Estimator(
         image_uri=image,
         instance_type=instance_type,
@@ -246,6 +256,7 @@ def _training_step(
         debugger_hook_config=False,
         role=context.role,
         sagemaker_session=context.session,
+        **spot_settings,
     )
     if not tune:
         step = TrainingStep(name=STEP_TRAIN, step_args=estimator.fit(inputs=channels))

@@ -2,7 +2,7 @@
 
 Everything data set specific lives in that one file (README.md documents every key): the input
 location, the problem type, how to read and split the data, the hyperparameters, the quality
-gate and the optional tuning. A bad entry fails at once with a `ConfigError` naming the key.
+gate, the optional tuning and managed spot training. A bad entry fails at once with a `ConfigError` naming the key.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from pipelines.abalone.evaluate import GATE_METRICS, metric_path
 from pipelines.abalone.preprocess import BINARY, MULTICLASS, REGRESSION, DatasetConfig, PreprocessError
 
-TOP_LEVEL_KEYS = ("input_data", "problem_type", "dataset", "hyperparameters", "quality_gate", "tuning")
+TOP_LEVEL_KEYS = ("input_data", "problem_type", "dataset", "hyperparameters", "quality_gate", "tuning", "spot_training")
 REQUIRED_KEYS = ("input_data", "dataset", "hyperparameters", "quality_gate")
 # XGBoost objective and evaluation metric of each problem type: classification models must give
 # probabilities (the endpoint returns them; evaluation scores them).
@@ -31,6 +31,8 @@ TUNING_KEYS = ("enabled", "strategy", "max_trials", "max_parallel_trials", "rang
 STRATEGIES = ("Bayesian", "Random")
 SCALINGS = ("Auto", "Linear", "Logarithmic")
 RANGE_TYPES = ("continuous", "integer")
+SPOT_KEYS = ("enabled", "max_run_seconds", "max_wait_seconds")
+MAX_RUN_SECONDS = 28 * 24 * 3600  # SageMaker's longest training job
 # Derived from the problem type; a tuning job may not vary them.
 STRUCTURAL_HYPERPARAMETERS = ("objective", "num_class", "eval_metric")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -83,6 +85,21 @@ class TuningConfig:
 
 
 @dataclass(frozen=True)
+class SpotTraining:
+    """`spot_training`: managed spot training of the Train (and Tune) step, with checkpoints in S3.
+
+    SageMaker runs the job on spare capacity, bills only its `BillableTimeInSeconds` and may interrupt
+    it; an interrupted job restarts from the checkpoints it left in `/opt/ml/checkpoints` (synced to
+    `<execution prefix>/checkpoints/`). `max_wait_seconds` (run time plus time waiting for capacity)
+    must be at least `max_run_seconds`.
+    """
+
+    enabled: bool = False
+    max_run_seconds: int = 3600
+    max_wait_seconds: int = 7200
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """The validated content of `config.json`."""
 
@@ -93,6 +110,7 @@ class PipelineConfig:
     quality_gate: QualityGate
     tuning: TuningConfig | None = None
     eval_metric: str = field(default="rmse")
+    spot_training: SpotTraining = field(default_factory=SpotTraining)
 
     def input_data_for(self, region: str) -> str:
         """The default input location, with `{region}` replaced."""
@@ -152,7 +170,33 @@ def parse_config(document: dict[str, Any]) -> PipelineConfig:
         quality_gate=parse_quality_gate(document["quality_gate"], dataset.problem_type),
         tuning=parse_tuning(document["tuning"], eval_metric) if "tuning" in document else None,
         eval_metric=eval_metric,
+        spot_training=parse_spot_training(document.get("spot_training", {})),
     )
+
+
+def parse_spot_training(section: object) -> SpotTraining:
+    """`{"enabled": true, "max_run_seconds": 3600, "max_wait_seconds": 7200}`; absent: on-demand training."""
+    if not isinstance(section, dict):
+        raise ConfigError(f"'spot_training' must be an object, found {section!r}")
+    unknown = sorted(set(section) - set(SPOT_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown 'spot_training' settings {unknown}; known: {list(SPOT_KEYS)}")
+    default = SpotTraining()
+    enabled = section.get("enabled", default.enabled)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"'spot_training.enabled' must be true or false, found {enabled!r}")
+    seconds = {}
+    for key in ("max_run_seconds", "max_wait_seconds"):
+        value = section.get(key, getattr(default, key))
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RUN_SECONDS:
+            raise ConfigError(f"'spot_training.{key}' must be an integer from 1 to {MAX_RUN_SECONDS}, found {value!r}")
+        seconds[key] = value
+    if seconds["max_wait_seconds"] < seconds["max_run_seconds"]:
+        raise ConfigError(
+            f"'spot_training.max_wait_seconds' ({seconds['max_wait_seconds']}) must be at least "
+            f"'spot_training.max_run_seconds' ({seconds['max_run_seconds']}): it includes the run"
+        )
+    return SpotTraining(enabled, seconds["max_run_seconds"], seconds["max_wait_seconds"])
 
 
 def parse_hyperparameters(section: object, dataset: DatasetConfig) -> dict[str, str]:
