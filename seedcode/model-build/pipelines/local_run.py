@@ -300,10 +300,13 @@ class LocalExecution:
 
     # --- helpers -----------------------------------------------------------------------------
 
-    def _run_script(self, step: str, arguments: list[str], ml_root: Path, failure_file: str) -> None:
-        """Run a step's code with `SM_ML_ROOT=ml_root`; on failure raise with its recorded reason."""
+    def _run_script(
+        self, step: str, arguments: list[str], ml_root: Path, failure_file: str, python: str | None = None
+    ) -> None:
+        """Run a step's code with `SM_ML_ROOT=ml_root` (in `python`, this interpreter by default); on failure
+        raise with its recorded reason."""
         env = {**os.environ, "SM_ML_ROOT": str(ml_root), "PYTHONUNBUFFERED": "1"}
-        result = subprocess.run([sys.executable, *arguments], env=env, capture_output=True, text=True)
+        result = subprocess.run([python or sys.executable, *arguments], env=env, capture_output=True, text=True)
         lines = result.stdout.strip().splitlines()
         if result.returncode == 0:
             if lines:
