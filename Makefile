@@ -17,7 +17,7 @@ CONFIG ?= config/default.yaml
 PYTEST_ARGS ?=
 FRAUD_TRANSACTIONS ?= 1000
 
-.PHONY: help setup airflow-venv pytorch-env check generate synth lint test diff deploy demo airflow-demo local-build legacy-demo fraud-demo pytorch-train bench bench-http bench-pytorch-quantization fuzz lock clean
+.PHONY: help setup airflow-venv pytorch-env check generate synth lint test diff deploy demo airflow-demo local-build legacy-demo fraud-demo pytorch-train bench bench-http bench-pytorch bench-pytorch-quantization fuzz lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -86,6 +86,9 @@ FUZZ_EXAMPLES ?= 3000
 fuzz: setup ## Long hypothesis fuzz of the real model server (FUZZ_EXAMPLES per test, default 3000)
 	@MODEL_SERVER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/xgboost_server/test_server_fuzz.py \
 	  -p no:randomly -n 0 -q --hypothesis-show-statistics
+
+bench-pytorch: setup pytorch-env ## PyTorch serving: our server (each engine) vs LitServe 0.2.19, digits and ResNet-18 224
+	@bench/pytorch/run.sh
 
 bench-pytorch-quantization: pytorch-env ## In-process: the PyTorch engines and int8 variants (static/dynamic), speed and accuracy
 	@OMP_NUM_THREADS=1 .venv-pytorch/bin/python bench/pytorch/quantization.py

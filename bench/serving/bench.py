@@ -27,20 +27,17 @@ import csv
 import json
 import multiprocessing
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import psutil
 import xgboost
-from loadgen import LoadResult, build_request, percentile, run_load
+from loadgen import LoadResult, Measured, build_request, cpu_seconds_of, run_load
 
 from local_lifecycle.processes import free_port, start_logged, stop, wait_until_answering
 from xgboost_container import server_codec
@@ -138,43 +135,6 @@ def v2_body(rows: np.ndarray) -> bytes:
     ).encode()
 
 
-@dataclass
-class Measured:
-    """One target on one payload across rounds: the median round's throughput, pooled latencies.
-
-    The median of the rounds keeps a round disturbed by something else on the machine from
-    deciding the result; latency percentiles come from every request of every round.
-    """
-
-    rounds: list[LoadResult] = field(default_factory=list)
-
-    @property
-    def rps(self) -> float:
-        """Successful requests per second of the median round."""
-        return statistics.median(result.rps for result in self.rounds)
-
-    def percentile(self, fraction: float) -> float:
-        """Latency (ms) at `fraction` of every successful request of every round."""
-        return percentile([ms for result in self.rounds for ms in result.latencies_ms], fraction)
-
-    @property
-    def errors(self) -> int:
-        """Failed requests over all rounds."""
-        return sum(result.errors for result in self.rounds)
-
-    @property
-    def first_error(self) -> str:
-        """The first failure seen, for the report."""
-        return next((result.first_error for result in self.rounds if result.first_error), "")
-
-    @property
-    def cpu_us_per_request(self) -> float:
-        """Server CPU microseconds per successful request, over every round (NaN when not measured)."""
-        measured = [result for result in self.rounds if result.cpu_s is not None]
-        requests = sum(result.requests for result in measured)
-        return sum(result.cpu_s or 0.0 for result in measured) / requests * 1e6 if requests else float("nan")
-
-
 _FLOOR_MODEL: Model | None = None  # set before the floor's processes fork
 
 
@@ -217,23 +177,6 @@ def server_command(kind: str, model_dir: Path, port: int, workers: int) -> list[
     if kind == "xgboost-serve":
         return [sys.executable, "-m", "xgboost_container.serve", "--host", HOST, *common]
     return [sys.executable, str(SERVERS), kind, "--host", HOST, *common]
-
-
-def cpu_seconds_of(process: subprocess.Popen) -> Callable[[], float]:
-    """A function reading a server's CPU time (user + system, the process and all its children) from /proc."""
-    root = psutil.Process(process.pid)
-
-    def read() -> float:
-        total = 0.0
-        for member in [root, *root.children(recursive=True)]:
-            try:
-                times = member.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            total += times.user + times.system
-        return total
-
-    return read
 
 
 def start_mlserver(

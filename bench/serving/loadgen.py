@@ -4,14 +4,21 @@
 again as soon as the previous answer arrived (reconnecting when the server closes). Only the
 measurement window counts; a warm-up window runs first. The client is one asyncio process with
 raw streams, so its own cost per request is small and the same for every server measured.
+
+`Measured` pools the rounds of one target (median round, pooled latencies); `cpu_seconds_of` reads a
+server's CPU time (the process and its children) so that a window's CPU cost per request can be told.
 """
 
 from __future__ import annotations
 
 import asyncio
+import statistics
+import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import psutil
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,60 @@ class LoadResult:
     def percentile(self, fraction: float) -> float:
         """Latency (ms) at `fraction` (0..1) of the successful requests."""
         return percentile(self.latencies_ms, fraction)
+
+
+@dataclass
+class Measured:
+    """One target on one payload across rounds: the median round's throughput, pooled latencies.
+
+    The median of the rounds keeps a round disturbed by something else on the machine from
+    deciding the result; latency percentiles come from every request of every round.
+    """
+
+    rounds: list[LoadResult] = field(default_factory=list)
+
+    @property
+    def rps(self) -> float:
+        """Successful requests per second of the median round."""
+        return statistics.median(result.rps for result in self.rounds)
+
+    def percentile(self, fraction: float) -> float:
+        """Latency (ms) at `fraction` of every successful request of every round."""
+        return percentile([ms for result in self.rounds for ms in result.latencies_ms], fraction)
+
+    @property
+    def errors(self) -> int:
+        """Failed requests over all rounds."""
+        return sum(result.errors for result in self.rounds)
+
+    @property
+    def first_error(self) -> str:
+        """The first failure seen, for the report."""
+        return next((result.first_error for result in self.rounds if result.first_error), "")
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        """Server CPU microseconds per successful request, over every round (NaN when not measured)."""
+        measured = [result for result in self.rounds if result.cpu_s is not None]
+        requests = sum(result.requests for result in measured)
+        return sum(result.cpu_s or 0.0 for result in measured) / requests * 1e6 if requests else float("nan")
+
+
+def cpu_seconds_of(process: subprocess.Popen) -> Callable[[], float]:
+    """A function reading a server's CPU time (user + system, the process and all its children) from /proc."""
+    root = psutil.Process(process.pid)
+
+    def read() -> float:
+        total = 0.0
+        for member in [root, *root.children(recursive=True)]:
+            try:
+                times = member.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
+    return read
 
 
 def percentile(values: list[float], fraction: float) -> float:

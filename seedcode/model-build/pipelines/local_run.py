@@ -144,33 +144,35 @@ class LocalExecution:
         self.summary["costs"] = self.costs()
         return self.summary
 
+    def priced_steps(self) -> dict[str, tuple[str, str, int]]:
+        """Each instance-backed step of this pipeline: its job kind, instance type and instance count."""
+        settings = self.settings
+        processing = ("processing", settings.processing_instance_type, settings.processing_instance_count)
+        training = ("training", settings.training_instance_type, 1)
+        return {
+            definition.STEP_PREPROCESS: processing,
+            definition.STEP_TRAIN: training,
+            definition.STEP_TUNE: training,
+            definition.STEP_EVALUATE: processing,
+        }
+
+    def spot_training(self) -> bool:
+        """Whether the training steps are priced as managed spot."""
+        return self.config.spot_training.enabled
+
     def costs(self) -> dict[str, Any]:
         """Each instance-backed step that ran, its run time priced as its configured instance type."""
-        prices, settings = self.prices, self.settings
-        kinds = {
-            definition.STEP_PREPROCESS: (
-                "processing",
-                settings.processing_instance_type,
-                settings.processing_instance_count,
-            ),
-            definition.STEP_TRAIN: ("training", settings.training_instance_type, 1),
-            definition.STEP_TUNE: ("training", settings.training_instance_type, 1),
-            definition.STEP_EVALUATE: (
-                "processing",
-                settings.processing_instance_type,
-                settings.processing_instance_count,
-            ),
-        }
+        kinds = self.priced_steps()
         found = [
             pricing.estimate(
-                prices,
-                settings.region,
+                self.prices,
+                self.settings.region,
                 step=step,
                 job="local",
                 kind=kind,
                 instance_type=instance_type,
                 instance_count=count,
-                spot=kind == "training" and self.config.spot_training.enabled,
+                spot=kind == "training" and self.spot_training(),
                 run_seconds=seconds,
                 billable_seconds=seconds,
                 basis=pricing.BASIS_LOCAL,
@@ -179,7 +181,7 @@ class LocalExecution:
             if step in kinds
             for kind, instance_type, count in [kinds[step]]
         ]
-        return pricing.cost_summary(found, prices, settings.region)
+        return pricing.cost_summary(found, self.prices, self.settings.region)
 
     def _execute(self) -> None:
         if importlib.util.find_spec("xgboost_container") is None:
@@ -346,10 +348,13 @@ class LocalExecution:
 
     # --- helpers -----------------------------------------------------------------------------
 
-    def _run_script(self, step: str, arguments: list[str], ml_root: Path, failure_file: str) -> None:
-        """Run a step's code with `SM_ML_ROOT=ml_root`; on failure raise with its recorded reason."""
+    def _run_script(
+        self, step: str, arguments: list[str], ml_root: Path, failure_file: str, python: str | None = None
+    ) -> None:
+        """Run a step's code with `SM_ML_ROOT=ml_root` (in `python`, this interpreter by default); on failure
+        raise with its recorded reason."""
         env = {**os.environ, "SM_ML_ROOT": str(ml_root), "PYTHONUNBUFFERED": "1"}
-        result = subprocess.run([sys.executable, *arguments], env=env, capture_output=True, text=True)
+        result = subprocess.run([python or sys.executable, *arguments], env=env, capture_output=True, text=True)
         lines = result.stdout.strip().splitlines()
         if result.returncode == 0:
             if lines:

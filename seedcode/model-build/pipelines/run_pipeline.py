@@ -3,7 +3,10 @@
     python -m pipelines.run_pipeline [--wait] [--local] [options]
 
 SageMaker mode (default) creates or updates the SageMaker Pipeline, starts an execution and
-prints its ARN; `--wait` waits for the end and fails when the execution fails.
+prints its ARN; `--wait` waits for the end and fails when the execution fails. The configuration
+file (`--config`, default `$PIPELINE_CONFIG`, else `pipelines/abalone/config.json`) decides the
+pipeline: its `framework` is `xgboost` (the default: the tabular pipeline of `pipelines/abalone`)
+or `pytorch` (the image classifier of `pipelines/image_classifier`).
 Local mode (`--local` or `PIPELINE_EXECUTION_MODE=local`) runs the same steps on this machine
 (see `pipelines.local_run`), printing each step and finally `test_<gate metric>=<value>`
 (`test_mse=4.82`, `test_auc=0.97`). `--tune` tunes this run whatever `tuning.enabled` says.
@@ -13,6 +16,8 @@ Environment (the GitLab CI/CD variables the project sets):
 `SAGEMAKER_PROJECT_ID` (the pipeline is named `<project name>-<project id>` unless
 `--pipeline-name` is given), `SAGEMAKER_PIPELINE_ROLE_ARN` (SageMaker mode only),
 `XGBOOST_IMAGE_URI` / `XGBOOST_GPU_IMAGE_URI` (SageMaker's built-in XGBoost image when unset),
+`PYTORCH_IMAGE_URI` / `PYTORCH_GPU_IMAGE_URI` (the image classifier; `PYTORCH_PYTHON`: the interpreter
+with the PyTorch image's code for its local execution),
 `INPUT_DATA_URL` (default of `--input-data`), `RUN_SUMMARY_PATH` (where the JSON run summary
 is written, if set).
 
@@ -50,7 +55,11 @@ for _name, _level in _QUIET_LOGGERS.items():
 from pipelines import costs as pricing  # noqa: E402 - after the logging set-up above
 from pipelines import local_run  # noqa: E402
 from pipelines.abalone import pipeline as definition  # noqa: E402
-from pipelines.abalone.evaluate import SECTIONS  # noqa: E402
+from pipelines.image_classifier import local_run as image_local_run  # noqa: E402
+from pipelines.image_classifier import pipeline as image_definition  # noqa: E402
+from pipelines.image_classifier import pipeline_config as image_config  # noqa: E402
+
+XGBOOST, PYTORCH = "xgboost", "pytorch"
 
 WAIT_DELAY_SECONDS = 30
 WAIT_MAX_ATTEMPTS = 240  # two hours
@@ -68,7 +77,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--wait", action="store_true", help="SageMaker mode: wait for the execution to end")
     parser.add_argument("--pipeline-name", help="default: $SAGEMAKER_PROJECT_NAME-$SAGEMAKER_PROJECT_ID")
-    parser.add_argument("--config", type=Path, default=definition.CONFIG_PATH, help="pipeline configuration file")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path(os.environ.get("PIPELINE_CONFIG") or definition.CONFIG_PATH),
+        help="pipeline configuration file (default: $PIPELINE_CONFIG, else the Abalone configuration); its "
+        "'framework' (xgboost, pytorch) decides the pipeline",
+    )
     parser.add_argument(
         "--input-data", default=os.environ.get("INPUT_DATA_URL"), help="InputDataUrl: s3:// URL (or, locally, a path)"
     )
@@ -83,7 +98,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=os.environ.get("PROCESSING_INSTANCE_TYPE") or definition.DEFAULT_PROCESSING_INSTANCE_TYPE,
         help="ProcessingInstanceType (default: $PROCESSING_INSTANCE_TYPE)",
     )
-    parser.add_argument("--processing-instance-count", type=int, help="ProcessingInstanceCount")
+    parser.add_argument("--processing-instance-count", type=int, help="ProcessingInstanceCount (xgboost)")
+    parser.add_argument(
+        "--training-instance-count", type=int, default=1, help="TrainingInstanceCount (pytorch: distributed training)"
+    )
     parser.add_argument("--approval-status", default=definition.DEFAULT_APPROVAL_STATUS, help="ModelApprovalStatus")
     parser.add_argument(
         "--quality-gate-threshold",
@@ -126,18 +144,22 @@ def pipeline_name(args: argparse.Namespace) -> str:
     return f"{env['SAGEMAKER_PROJECT_NAME']}-{env['SAGEMAKER_PROJECT_ID']}"
 
 
-def run_local(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+def run_local(args: argparse.Namespace, framework: str) -> tuple[int, dict[str, Any]]:
     """Local mode: run the steps, print `test_<metric>=`; return the exit status and the summary."""
     region = region_name()
     env = require_env("ARTIFACT_BUCKET", "MODEL_PACKAGE_GROUP_NAME")
-    config = definition.load_pipeline_config(args.config)
+    config = load_config(args, framework)
+    if framework == PYTORCH:
+        images = image_definition.resolve_image_uris(training_instance_type=args.training_instance_type)
+    else:
+        images = definition.resolve_image_uris(region)
     settings = local_run.LocalSettings(
         region=region,
         bucket=env["ARTIFACT_BUCKET"],
         pipeline_name=pipeline_name(args),
         model_package_group_name=env["MODEL_PACKAGE_GROUP_NAME"],
         input_data=args.input_data or config.input_data_for(region),
-        images=definition.resolve_image_uris(region),
+        images=images,
         config_path=args.config,
         training_instance_type=args.training_instance_type,
         processing_instance_type=args.processing_instance_type,
@@ -146,7 +168,8 @@ def run_local(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         threshold=args.quality_gate_threshold,
         tune=args.tune,
     )
-    summary = local_run.run_local(settings, args.work_dir)
+    runner = image_local_run.run_local if framework == PYTORCH else local_run.run_local
+    summary = runner(settings, args.work_dir)
     if summary["status"] != "Succeeded":
         print(f"local execution failed: {summary['failure_reason']}", file=sys.stderr)
     print("\n".join(pricing.cost_lines(summary["costs"])))
@@ -155,16 +178,48 @@ def run_local(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     return (0 if summary["status"] == "Succeeded" else 1), summary
 
 
-def run_sagemaker(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+def load_config(args: argparse.Namespace, framework: str) -> Any:
+    """The validated configuration of the pipeline `framework` names."""
+    if framework == PYTORCH:
+        if args.tune:
+            raise definition.ConfigError("the image classifier pipeline has no tuning step (--tune)")
+        return image_config.load_config(args.config)
+    return definition.load_pipeline_config(args.config)
+
+
+def build_pipeline(args: argparse.Namespace, framework: str, **common: Any) -> tuple[Any, dict[str, Any]]:
+    """The pipeline definition of `framework` and the parameters this run sets (None: the default)."""
+    parameters: dict[str, Any] = {
+        "InputDataUrl": args.input_data,
+        "ProcessingInstanceType": args.processing_instance_type,
+        "ModelApprovalStatus": args.approval_status,
+        definition.THRESHOLD_PARAMETER: args.quality_gate_threshold,
+    }
+    if framework == PYTORCH:
+        if args.input_data and image_config.load_config(args.config).builtin_digits:
+            raise definition.ConfigError(
+                f"--input-data: {args.config} trains on the built-in digits (input_data 'digits'); set input_data "
+                "there to an s3:// prefix of <class>/<image> folders to read other images"
+            )
+        pipeline = image_definition.get_pipeline(training_instance_count=args.training_instance_count, **common)
+        return pipeline, {**parameters, "TrainingInstanceCount": args.training_instance_count}
+    pipeline = definition.get_pipeline(tune=args.tune, **common)
+    return pipeline, {**parameters, "ProcessingInstanceCount": args.processing_instance_count}
+
+
+def run_sagemaker(args: argparse.Namespace, framework: str) -> tuple[int, dict[str, Any]]:
     """SageMaker mode: upsert, start, print the ARN, optionally wait; return status and summary."""
     from sagemaker.workflow.pipeline_context import PipelineSession
 
     region = region_name()
     env = require_env("ARTIFACT_BUCKET", "MODEL_PACKAGE_GROUP_NAME", "SAGEMAKER_PIPELINE_ROLE_ARN")
     prices = pricing.load_price_table()  # a broken table fails before anything starts
+    config = load_config(args, framework)
     name = pipeline_name(args)
     boto_session = boto3.Session(region_name=region)
-    pipeline = definition.get_pipeline(
+    pipeline, parameters = build_pipeline(
+        args,
+        framework,
         region=region,
         role=env["SAGEMAKER_PIPELINE_ROLE_ARN"],
         default_bucket=env["ARTIFACT_BUCKET"],
@@ -174,7 +229,6 @@ def run_sagemaker(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         config_path=args.config,
         training_instance_type=args.training_instance_type,
         processing_instance_type=args.processing_instance_type,
-        tune=args.tune,
     )
     tags: list[dict[str, Any]] = [
         {"Key": f"sagemaker:{key}", "Value": os.environ[variable]}
@@ -182,13 +236,6 @@ def run_sagemaker(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         if os.environ.get(variable)
     ]
     pipeline.upsert(role_arn=env["SAGEMAKER_PIPELINE_ROLE_ARN"], description="Model build pipeline", tags=tags)
-    parameters = {
-        "InputDataUrl": args.input_data,
-        "ProcessingInstanceType": args.processing_instance_type,
-        "ProcessingInstanceCount": args.processing_instance_count,
-        "ModelApprovalStatus": args.approval_status,
-        definition.THRESHOLD_PARAMETER: args.quality_gate_threshold,
-    }
     execution = pipeline.start(parameters={key: value for key, value in parameters.items() if value is not None})
     print(f"started pipeline {name}: execution_arn={execution.arn}")
     summary: dict[str, Any] = {
@@ -226,8 +273,7 @@ def run_sagemaker(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
         .get_object(Bucket=env["ARTIFACT_BUCKET"], Key=evaluation_uri.split("/", 3)[3])["Body"]
         .read()
     )
-    config = definition.load_pipeline_config(args.config)
-    section = json.loads(body)[SECTIONS[config.problem_type]]
+    section = json.loads(body)[config.metric_json_path.split(".", 1)[0]]
     metric = config.quality_gate.metric
     summary.update(
         problem_type=config.problem_type,
@@ -244,7 +290,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     local = args.local or os.environ.get("PIPELINE_EXECUTION_MODE", "").lower() == "local"
     try:
-        status, summary = run_local(args) if local else run_sagemaker(args)
+        framework = image_config.framework_of(args.config)
+        if framework not in (XGBOOST, PYTORCH):
+            raise definition.ConfigError(f"{args.config}: 'framework' = {framework!r} must be {XGBOOST} or {PYTORCH}")
+        status, summary = run_local(args, framework) if local else run_sagemaker(args, framework)
     except (UsageError, definition.ConfigError, pricing.PriceTableError) as error:
         print(f"run_pipeline: {error}", file=sys.stderr)
         return 2

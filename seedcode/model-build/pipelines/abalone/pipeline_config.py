@@ -17,7 +17,16 @@ from typing import Any
 from pipelines.abalone.evaluate import GATE_METRICS, metric_path
 from pipelines.abalone.preprocess import BINARY, MULTICLASS, REGRESSION, DatasetConfig, PreprocessError
 
-TOP_LEVEL_KEYS = ("input_data", "problem_type", "dataset", "hyperparameters", "quality_gate", "tuning", "spot_training")
+TOP_LEVEL_KEYS = (
+    "framework",
+    "input_data",
+    "problem_type",
+    "dataset",
+    "hyperparameters",
+    "quality_gate",
+    "tuning",
+    "spot_training",
+)
 REQUIRED_KEYS = ("input_data", "dataset", "hyperparameters", "quality_gate")
 # XGBoost objective and evaluation metric of each problem type: classification models must give
 # probabilities (the endpoint returns them; evaluation scores them).
@@ -153,6 +162,8 @@ def parse_config(document: dict[str, Any]) -> PipelineConfig:
     missing = [key for key in REQUIRED_KEYS if key not in document]
     if missing:
         raise ConfigError(f"missing settings {missing}")
+    if document.get("framework", "xgboost") != "xgboost":
+        raise ConfigError(f"'framework' = {document['framework']!r}: this pipeline trains with 'xgboost'")
     if not isinstance(document["input_data"], str) or not document["input_data"]:
         raise ConfigError("'input_data' must be a non-empty string")
     problem_type = document.get("problem_type", REGRESSION)
