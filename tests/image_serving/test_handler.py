@@ -91,7 +91,11 @@ def test_a_json_tensor_body_and_an_explicit_artifact_id(handler) -> None:
     ("event", "status", "message"),
     [
         (dict(body=b"GIF89a not a png", content_type="image/png"), 400, "the body is not a PNG image"),
-        (dict(body=b"\x89PNG\r\n\x1a\n", content_type="image/png"), 400, "not a PNG image (its bytes start like a PNG file)"),
+        (
+            dict(body=b"\x89PNG\r\n\x1a\n", content_type="image/png"),
+            400,
+            "not a PNG image (its bytes start like a PNG file)",
+        ),
         (dict(body=b"", content_type="image/png"), 400, "empty request body"),
         (dict(body=b"abc", content_type="image/gif"), 415, "unsupported content type 'image/gif'"),
         (dict(body="[[2.0]]", content_type="application/json"), 400, "does not fit the model"),
