@@ -95,7 +95,7 @@ class DigitImage:
 
 
 def digit_images(count: int, *, size: int = 8, image_format: str = "PNG", offset: int = 0) -> list[DigitImage]:
-    """`count` digits from the test half (the training code trains on the first 898), at `size` x `size` pixels (8: as recorded)."""
+    """`count` digits of the test half (training takes the first 898), `size` x `size` pixels (8: as recorded)."""
     digits = load_digits()
     images: list[DigitImage] = []
     for index in range(898 + offset, 898 + offset + count):

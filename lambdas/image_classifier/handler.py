@@ -28,11 +28,11 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
+
+from image_classifier.models import Catalog, ModelCache, UnknownModel
 from model_fetch.registry import ModelNotAvailable
 from pytorch_container.errors import InvalidInput
 from pytorch_container.predictor import Classification, PredictorSettings, encode
-
-from image_classifier.models import Catalog, ModelCache, UnknownModel
 
 logger = Logger()
 app = APIGatewayHttpResolver()
@@ -108,19 +108,19 @@ def _refusal(status: int, message: str) -> Response[str]:
     return Response(status_code=status, content_type=JSON, body=json.dumps(failure_body(message)))
 
 
-@app.exception_handler(InvokeFailed)
+@app.exception_handler(InvokeFailed)  # type: ignore[untyped-decorator]  # Powertools leaves it untyped
 def _invoke_failed(error: InvokeFailed) -> Response[str]:
     logger.info("refused: %s", error.message, extra={"status": error.status})
     return _refusal(error.status, error.message)
 
 
-@app.exception_handler(ModelNotAvailable)
+@app.exception_handler(ModelNotAvailable)  # type: ignore[untyped-decorator]  # Powertools leaves it untyped
 def _not_available(error: ModelNotAvailable) -> Response[str]:
     logger.warning("model not available: %s", error)
     return _refusal(503, str(error))
 
 
-@app.exception_handler(Exception)
+@app.exception_handler(Exception)  # type: ignore[untyped-decorator]  # Powertools leaves it untyped
 def _internal(error: Exception) -> Response[str]:
     logger.exception("request failed")
     return _refusal(500, f"internal error ({type(error).__name__}); the function's log has the details")
@@ -153,7 +153,7 @@ def direct(event: dict[str, Any]) -> Any:
 
 
 @logger.inject_lambda_context
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
+def lambda_handler(event: Any, context: LambdaContext) -> Any:
     """Function URL / HTTP API events go to the router; anything else is a direct invocation."""
     if not isinstance(event, dict):
         return failure_body(f"expected a JSON object, got {type(event).__name__}")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+
 from model_fetch.download import fetch, prune
 from model_fetch.registry import ModelNotAvailable, ModelVersion, latest_approved
 from pytorch_container import artifact, engines
@@ -107,7 +108,9 @@ class ModelCache:
         except (ClientError, BotoCoreError) as error:
             if served is None:
                 raise
-            LOG.warning("keeping %s for %s: the registry could not be asked (%s)", served.version.arn, artifact_id, error)
+            LOG.warning(
+                "keeping %s for %s: the registry could not be asked (%s)", served.version.arn, artifact_id, error
+            )
             served.checked_at = now
             return served
         except ModelNotAvailable:
@@ -116,7 +119,9 @@ class ModelCache:
         if served is not None and served.version.arn == version.arn:
             served.checked_at = now
             return served
-        directory = fetch(self._s3, version, self.catalog.cache_root, allowed_buckets=self.catalog.buckets, only=self._files)
+        directory = fetch(
+            self._s3, version, self.catalog.cache_root, allowed_buckets=self.catalog.buckets, only=self._files
+        )
         served = Served(version=version, predictor=Predictor(directory, self._settings), checked_at=now)
         self._served[artifact_id] = served
         prune(self.catalog.cache_root, keep=[s.predictor.model_dir for s in self._served.values()])

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from image_serving_support import BUCKET, GROUP, Registry
+
+from local_lifecycle.image_serving import set_approval
 from model_fetch.__main__ import install
 from model_fetch.download import ArchiveRefused, fetch
 from model_fetch.registry import ModelNotAvailable, latest_approved
-
-from local_lifecycle.image_serving import set_approval
 
 
 def tar_of(*members: tuple[tarfile.TarInfo, bytes]) -> bytes:
@@ -106,8 +106,10 @@ def test_the_init_container_installs_the_approved_model_readable_by_the_server(
     for path in model.rglob("*"):
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode == (0o755 if path.is_dir() else 0o644), path
-    with pytest.raises(ModelNotAvailable, match="is not empty"):
-        install(registry.sagemaker, registry.s3, environment, scratch=tmp_path)
+    (model / "stale-from-another-version.bin").write_bytes(b"old")
+    second = registry.register()
+    assert install(registry.sagemaker, registry.s3, environment, scratch=tmp_path)["model_package_arn"] == second.arn
+    assert not (model / "stale-from-another-version.bin").exists() and (model / "model-int8.onnx").is_file()
 
 
 def test_the_init_container_refuses_a_pinned_version_of_another_group_and_a_missing_setting(

@@ -7,7 +7,7 @@ Environment (every value from the stack's configuration, none from a request):
 | `MODEL_PACKAGE_GROUP` | serve the newest approved version of this model package group |
 | `MODEL_PACKAGE_ARN` | optional: serve this version instead (it must be approved) |
 | `MODEL_BUCKETS` | comma-separated buckets model data may come from |
-| `MODEL_DIR` | where the serving container reads the model (`SM_MODEL_DIR`); must be empty |
+| `MODEL_DIR` | where the serving container reads the model (`SM_MODEL_DIR`); its content is replaced |
 
 Exit status 0 when the model is in place, 1 with the reason on stderr otherwise (the serving container,
 which waits for this one to succeed, then does not start; the service's deployment circuit breaker
@@ -33,16 +33,12 @@ from model_fetch.download import COMPLETE_MARKER, fetch
 from model_fetch.registry import ModelNotAvailable, describe, latest_approved
 
 
-def install(
-    sagemaker: Any, s3: Any, environ: Mapping[str, str], *, scratch: Path | None = None
-) -> dict[str, object]:
+def install(sagemaker: Any, s3: Any, environ: Mapping[str, str], *, scratch: Path | None = None) -> dict[str, object]:
     """Resolve, download and unpack the configured model into `MODEL_DIR`; what was installed."""
     missing = [name for name in ("MODEL_PACKAGE_GROUP", "MODEL_BUCKETS", "MODEL_DIR") if not environ.get(name)]
     if missing:
         raise ModelNotAvailable(f"environment variable(s) {', '.join(missing)} not set")
     model_dir = Path(environ["MODEL_DIR"])
-    if model_dir.is_dir() and any(model_dir.iterdir()):
-        raise ModelNotAvailable(f"{model_dir} is not empty: a model directory is filled once, by one init container")
     pinned = environ.get("MODEL_PACKAGE_ARN", "")
     group = environ["MODEL_PACKAGE_GROUP"]
     version = describe(sagemaker, pinned) if pinned else latest_approved(sagemaker, group)
@@ -53,6 +49,11 @@ def install(
     with tempfile.TemporaryDirectory(dir=scratch) as cache:
         unpacked = fetch(s3, version, Path(cache), allowed_buckets=buckets)
         (unpacked / COMPLETE_MARKER).unlink()
+        # A volume that outlives the container (Docker Compose on Elastic Beanstalk) holds the previous
+        # version: replace it whole, so no file of another version stays beside the new one.
+        model_dir.mkdir(parents=True, exist_ok=True)
+        for entry in model_dir.iterdir():
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
         shutil.copytree(unpacked, model_dir, dirs_exist_ok=True)
     for path in [model_dir, *model_dir.rglob("*")]:
         # The serving container runs as an unprivileged user: everything readable, nothing writable.
