@@ -513,6 +513,10 @@ class FraudDetectionConfig(_Strict):
 _GROUP_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 _ARTIFACT_ID = r"^[a-z][a-z0-9-]{0,39}$"
 _CIDR = r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}/\d{1,2}$"
+_ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/(?P<repository>[a-z0-9._/-]+)"
+    r"(?::(?P<tag>[\w.-]{1,128})|@(?P<digest>sha256:[0-9a-f]{64}))$"
+)
 SERVING_ENGINES = ("onnx-int8", "onnx", "eager", "exported")
 LEAN_ENGINES = ("onnx-int8", "onnx")  # what the Lambda package runs: ONNX Runtime, no torch
 
@@ -607,6 +611,14 @@ class BeanstalkServingConfig(_Strict):
         return self
 
 
+def ecr_image_parts(uri: str) -> dict[str, str]:
+    """account, region, repository and tag (or digest) of a validated ECR image URI."""
+    match = _ECR_IMAGE.match(uri)
+    if match is None:
+        raise ValueError(f"{uri!r} is not an ECR image URI")
+    return {key: value for key, value in match.groupdict().items() if value}
+
+
 class AlwaysOnServingConfig(_Strict):
     """The always-on service: the PyTorch serving image behind an ALB, on Fargate or Elastic Beanstalk."""
 
@@ -630,6 +642,16 @@ class AlwaysOnServingConfig(_Strict):
     def _platform(cls, value: str) -> str:
         if value not in ("fargate", "elastic_beanstalk"):
             raise ValueError(f"must be fargate or elastic_beanstalk (got {value!r})")
+        return value
+
+    @field_validator("image_uri", "fetch_image_uri")
+    @classmethod
+    def _ecr_image(cls, value: str) -> str:
+        if value and not _ECR_IMAGE.match(value):
+            raise ValueError(
+                "must be an Amazon ECR image URI <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag> "
+                f"(or @sha256:<digest>), or empty (got {value!r})"
+            )
         return value
 
     @field_validator("certificate_arn")
