@@ -18,8 +18,8 @@ from pytorch_container.predictor import REQUEST_TYPES, Predictor, PredictorSetti
 
 
 class _Handler:
-    request_types = REQUEST_TYPES
-    response_types = ("application/json",)
+    request_types: tuple[str, ...] = REQUEST_TYPES
+    response_types: tuple[str, ...] = ("application/json",)
 
     def __init__(self, model_dir: Path) -> None:
         self.model_dir = model_dir

@@ -282,7 +282,7 @@ def crossover(serverless: Option, always_on: Option, *, low: float = 1e3, high: 
     """The fewest requests per month at which `serverless` costs at least `always_on` (None within the range)."""
     if serverless.monthly(low) >= always_on.monthly(low):
         return low
-    grid = [low * (high / low) ** (i / 400) for i in range(401)]
+    grid = [float(low * (high / low) ** (i / 400)) for i in range(401)]
     previous = low
     for requests in grid[1:]:
         if serverless.monthly(requests) >= always_on.monthly(requests):

@@ -11,7 +11,8 @@
   predictor` and `torch predictor (eager|exported)` are imports plus loading the same unpacked model, the
   apples-to-apples pair. The process start (interpreter) is reported apart: Lambda's runtime start is not
   ours to measure here.
-  (`python` is a bare interpreter's start, `python -S -c pass`, for scale.) RSS is the peak after init.
+  (`python` is a bare interpreter's start, `python -S -c pass`, for scale.) RSS is the peak (VmHWM: ru_maxrss
+  keeps the parent's peak across fork and exec) after init.
 - Warm latency: the same process then classifies digits one at a time (p50).
 """
 
@@ -41,7 +42,7 @@ from tooling.requirement_pins import read_pins  # noqa: E402
 OUTPUT = REPO_ROOT / "build" / "image-serving" / "packaging.json"
 
 PROBE = """
-import json, resource, sys, time
+import json, sys, time
 started = time.perf_counter()
 kind, model_dir = sys.argv[1], sys.argv[2]
 if kind == "lean-handler":
@@ -59,7 +60,7 @@ else:
     imported = time.perf_counter()
     predictor = Predictor(model_dir, PredictorSettings(engine=engine, device="cpu"))
 loaded = time.perf_counter()
-rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+rss_mb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")) / 1024
 from local_lifecycle.image_serving import digit_images
 images = digit_images(220)
 latencies = []
