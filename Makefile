@@ -17,7 +17,7 @@ CONFIG ?= config/default.yaml
 PYTEST_ARGS ?=
 FRAUD_TRANSACTIONS ?= 1000
 
-.PHONY: help setup airflow-venv pytorch-env check generate synth lint test diff deploy demo airflow-demo local-build legacy-demo fraud-demo pytorch-train bench bench-http bench-pytorch bench-pytorch-quantization fuzz lock clean
+.PHONY: help setup airflow-venv pytorch-env check generate synth lint test diff deploy demo airflow-demo local-build legacy-demo fraud-demo pytorch-train bench bench-http bench-pytorch bench-pytorch-quantization fuzz lock clean serve-demo cost-report bench-image-lambda
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -72,6 +72,12 @@ legacy-demo: setup ## Legacy ML code on SageMaker: the Step Functions workflow o
 fraud-demo: setup ## Fraud detection offline: train the model, replay FRAUD_TRANSACTIONS through the three architectures
 	@$(PY) -m local_lifecycle.fraud_demo --transactions $(FRAUD_TRANSACTIONS)
 
+serve-demo: setup pytorch-env ## The image classifier served both ways offline: Lambda handler vs always-on server, same images
+	@$(PY) -m local_lifecycle.serve_demo
+
+cost-report: setup pytorch-env ## Serving cost vs requests/month (Lambda, Fargate, Beanstalk, SageMaker): crossovers + build/cost-report/serving-cost.png
+	@$(PY) -m tooling.serving_cost
+
 pytorch-train: pytorch-env ## Train the PyTorch image classifier locally on the digits (the image's code; job in .local-run/pytorch)
 	@rm -rf .local-run/pytorch && mkdir -p .local-run/pytorch
 	@SM_ML_ROOT=.local-run/pytorch OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} .venv-pytorch/bin/python -m pytorch_container.train
@@ -92,6 +98,9 @@ bench-pytorch: setup pytorch-env ## PyTorch serving: our server (each engine) vs
 
 bench-pytorch-quantization: pytorch-env ## In-process: the PyTorch engines and int8 variants (static/dynamic), speed and accuracy
 	@OMP_NUM_THREADS=1 .venv-pytorch/bin/python bench/pytorch/quantization.py
+
+bench-image-lambda: setup pytorch-env ## The classifier Lambda's packaging: lean zip (ONNX Runtime) vs torch image, sizes and cold init
+	@OMP_NUM_THREADS=1 $(PY) bench/image_serving/lambda_packaging.py
 
 lock: ## Re-resolve the pins from requirements*.in (needs network)
 	@scripts/lock.sh

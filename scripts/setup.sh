@@ -29,16 +29,18 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 py_stamp=$(stamp_of requirements.txt requirements-dev.txt containers/http_serving/pyproject.toml \
-  containers/xgboost/pyproject.toml containers/xgboost/requirements-builtin-image.txt)
+  containers/xgboost/pyproject.toml containers/xgboost/requirements-builtin-image.txt \
+  containers/pytorch/pyproject.toml containers/model_fetch/pyproject.toml)
 if [ "$(cat .venv/.setup-stamp 2>/dev/null)" != "$py_stamp" ]; then
   echo "setup: installing pinned Python packages into .venv"
   [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip==25.3
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
-  # The model servers' shared HTTP layer and the ML core of the XGBoost image, installed editable so
-  # that tests and local runs use the same code the images run.
+  # The model servers' shared HTTP layer, the ML core of the XGBoost image, the PyTorch image's package
+  # (its ONNX engines run without torch: the image classifier Lambda) and the model-fetch package,
+  # installed editable so that tests and local runs use the same code the images and the Lambda run.
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps \
-    -e containers/http_serving -e containers/xgboost
+    -e containers/http_serving -e containers/xgboost -e containers/pytorch -e containers/model_fetch
   # The XGBoost of SageMaker's built-in image, on its own path (PYTHONPATH=.venv/builtin-xgboost):
   # the artifact compatibility test loads our models with it.
   rm -rf .venv/builtin-xgboost

@@ -13,6 +13,8 @@ from stacks.config import PlatformConfig
 from stacks.fraud_events_stack import FraudEventsStack
 from stacks.fraud_firehose_stack import FraudFirehoseStack
 from stacks.fraud_stream_stack import FraudStreamStack
+from stacks.image_always_on_stack import ImageAlwaysOnStack
+from stacks.image_serverless_stack import ImageServerlessStack
 from stacks.legacy_processing_stack import LegacyProcessingStack
 from stacks.platform_stack import PlatformStack
 from stacks.target_account_stack import TargetAccountStack
@@ -97,6 +99,40 @@ def add_fraud_detection_stacks(app: cdk.App, config: PlatformConfig) -> list[cdk
     ]
 
 
+def add_image_serving_stacks(app: cdk.App, config: PlatformConfig) -> list[cdk.Stack]:
+    """Serving the image classifier: the Lambda function and the always-on service, each when configured."""
+    serving = config.image_serving
+    if serving is None:
+        return []
+    env = cdk.Environment(account=config.account, region=config.region)
+    stacks: list[cdk.Stack] = []
+    if serving.serverless is not None:
+        stacks.append(
+            ImageServerlessStack(
+                app,
+                f"{config.name}-image-serverless",
+                serving=serving,
+                settings=serving.serverless,
+                env=env,
+                description="Image classifier, serverless: Lambda (ONNX Runtime, SnapStart) behind an IAM function URL",
+            )
+        )
+    if serving.always_on is not None:
+        stacks.append(
+            ImageAlwaysOnStack(
+                app,
+                f"{config.name}-image-always-on",
+                serving=serving,
+                settings=serving.always_on,
+                name=config.name,
+                env=env,
+                description="Image classifier, always-on: the PyTorch serving image behind an ALB "
+                f"({serving.always_on.platform.replace('_', ' ')})",
+            )
+        )
+    return stacks
+
+
 def build_app(config: PlatformConfig, *, outdir: str | None = None, context: dict[str, Any] | None = None) -> cdk.App:
     """The app with every stack of the platform and the cdk-nag AwsSolutions checks attached."""
     app = cdk.App(outdir=outdir, context={**FEATURE_FLAGS, **(context or {})})
@@ -121,6 +157,7 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, context: dic
         # The platform stack creates the GitLab OIDC provider and the base image parameter it uses.
         airflow.add_stack_dependency(platform)
     add_fraud_detection_stacks(app, config)
+    add_image_serving_stacks(app, config)
     for construct in app.node.find_all():
         if isinstance(construct, cdk.Stack):
             # W3005: CDK adds explicit DependsOn beside references as a pattern of its own.

@@ -583,6 +583,218 @@ class RedshiftMlConfig(_Strict):
         return value
 
 
+_GROUP_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+_ARTIFACT_ID = r"^[a-z][a-z0-9-]{0,39}$"
+_CIDR = r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}/\d{1,2}$"
+_ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/(?P<repository>[a-z0-9._/-]+)"
+    r"(?::(?P<tag>[\w.-]{1,128})|@(?P<digest>sha256:[0-9a-f]{64}))$"
+)
+SERVING_ENGINES = ("onnx-int8", "onnx", "eager", "exported")
+LEAN_ENGINES = ("onnx-int8", "onnx")  # what the Lambda package runs: ONNX Runtime, no torch
+
+
+def _cpu_ec2_type(value: str) -> str:
+    """An EC2 instance type whose family the one table knows as CPU-only (the serving image is the CPU one)."""
+    try:
+        accelerator = accelerator_of(f"ml.{value}")
+    except UnknownInstanceType as error:
+        raise ValueError(str(error).replace("ml.", "", 1)) from None
+    if accelerator is not Accelerator.NONE:
+        raise ValueError(f"{value!r} is a {accelerator} instance type; the serving image is the CPU one")
+    return value
+
+
+class ServedModel(_Strict):
+    """One selectable model: the seeds' `artifactId`, served from the newest approved version of a group."""
+
+    artifact_id: str = Field(pattern=_ARTIFACT_ID)
+    model_package_group: str = Field(pattern=_GROUP_NAME)
+
+
+class ServerlessServingConfig(_Strict):
+    """The Lambda function serving the classifier (README "Serving an image classifier")."""
+
+    memory_mb: int = Field(default=1024, ge=128, le=10240, description="Also its CPU share: 1,769 MB is one vCPU")
+    timeout_seconds: int = Field(default=30, ge=3, le=900)
+    reserved_concurrency: int = Field(default=10, ge=1, le=1000)
+    refresh_seconds: int = Field(
+        default=300, ge=10, le=86400, description="How often a warm function re-checks approvals"
+    )
+    snap_start: bool = Field(default=True, description="SnapStart on published versions (zip, Python 3.12+)")
+    invoker_role_arns: list[str] = Field(
+        default_factory=list, description="Roles allowed to call the IAM-authenticated function URL"
+    )
+    duration_alarm_ms: int = Field(default=1000, ge=1, description="Alarm when p99 duration exceeds this")
+    error_alarm_count: int = Field(default=1, ge=1, description="Alarm at this many function errors in 5 minutes")
+    alarm_emails: list[Annotated[str, Field(pattern=_EMAIL)]] = Field(default_factory=list)
+
+    @field_validator("invoker_role_arns")
+    @classmethod
+    def _roles(cls, value: list[str]) -> list[str]:
+        for arn in value:
+            if not _ROLE_ARN.match(arn):
+                raise ValueError(f"must be IAM role ARNs (got {arn!r})")
+        return value
+
+
+class FargateServingConfig(_Strict):
+    """Task size and target-tracking scaling of the Fargate service."""
+
+    cpu: int = Field(default=512, description="CPU units of a task (256, 512, 1024, 2048, 4096)")
+    memory_mib: int = Field(default=1024, ge=512, le=30720)
+    min_tasks: int = Field(default=2, ge=1, le=100)
+    max_tasks: int = Field(default=4, ge=1, le=100)
+    requests_per_target: int = Field(default=600, ge=1, description="Target of ALBRequestCountPerTarget (per minute)")
+    cpu_percent: int = Field(default=60, ge=10, le=90, description="Target of the CPU utilization policy")
+
+    @model_validator(mode="after")
+    def _sizes(self) -> FargateServingConfig:
+        memory_range = {
+            256: (512, 2048),
+            512: (1024, 4096),
+            1024: (2048, 8192),
+            2048: (4096, 16384),
+            4096: (8192, 30720),
+        }
+        if self.cpu not in memory_range:
+            raise ValueError(f"cpu must be one of {sorted(memory_range)} (got {self.cpu})")
+        low, high = memory_range[self.cpu]
+        if not low <= self.memory_mib <= high:
+            raise ValueError(f"memory_mib {self.memory_mib} does not fit cpu {self.cpu} (Fargate allows {low}-{high})")
+        if self.min_tasks > self.max_tasks:
+            raise ValueError(f"min_tasks {self.min_tasks} exceeds max_tasks {self.max_tasks}")
+        return self
+
+
+class BeanstalkServingConfig(_Strict):
+    """The Elastic Beanstalk (Docker platform) environment, the seeds' always-on option."""
+
+    instance_type: Annotated[str, AfterValidator(_cpu_ec2_type)] = "t3.small"
+    min_instances: int = Field(default=1, ge=1, le=100)
+    max_instances: int = Field(default=2, ge=1, le=100)
+    solution_stack_name: str = Field(
+        default="64bit Amazon Linux 2023 v4.7.2 running Docker", description="A Docker platform version of the region"
+    )
+
+    @model_validator(mode="after")
+    def _capacity(self) -> BeanstalkServingConfig:
+        if self.min_instances > self.max_instances:
+            raise ValueError(f"min_instances {self.min_instances} exceeds max_instances {self.max_instances}")
+        return self
+
+
+def ecr_image_parts(uri: str) -> dict[str, str]:
+    """account, region, repository and tag (or digest) of a validated ECR image URI."""
+    match = _ECR_IMAGE.match(uri)
+    if match is None:
+        raise ValueError(f"{uri!r} is not an ECR image URI")
+    return {key: value for key, value in match.groupdict().items() if value}
+
+
+class AlwaysOnServingConfig(_Strict):
+    """The always-on service: the PyTorch serving image behind an ALB, on Fargate or Elastic Beanstalk."""
+
+    platform: str = Field(default="fargate", description="fargate or elastic_beanstalk")
+    image_uri: str = Field(
+        default="", description="Serving image; empty: built from containers/pytorch at deploy (Docker)"
+    )
+    fetch_image_uri: str = Field(default="", description="Model-fetch image; empty: built from containers/model_fetch")
+    workers: int = Field(default=2, ge=1, le=64, description="SAGEMAKER_MODEL_SERVER_WORKERS")
+    vpc_cidr: str = Field(default="10.50.0.0/16", pattern=_CIDR)
+    internet_facing: bool = Field(default=False, description="An internet-facing load balancer (default: internal)")
+    allowed_cidrs: list[Annotated[str, Field(pattern=_CIDR)]] = Field(
+        default_factory=lambda: ["10.0.0.0/8"], min_length=1, description="Who may reach the listener"
+    )
+    certificate_arn: str = Field(default="", description="ACM certificate: HTTPS listener (and HTTP redirects to it)")
+    fargate: FargateServingConfig = FargateServingConfig()
+    elastic_beanstalk: BeanstalkServingConfig = BeanstalkServingConfig()
+
+    @field_validator("platform")
+    @classmethod
+    def _platform(cls, value: str) -> str:
+        if value not in ("fargate", "elastic_beanstalk"):
+            raise ValueError(f"must be fargate or elastic_beanstalk (got {value!r})")
+        return value
+
+    @field_validator("image_uri", "fetch_image_uri")
+    @classmethod
+    def _ecr_image(cls, value: str) -> str:
+        if value and not _ECR_IMAGE.match(value):
+            raise ValueError(
+                "must be an Amazon ECR image URI <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag> "
+                f"(or @sha256:<digest>), or empty (got {value!r})"
+            )
+        return value
+
+    @field_validator("certificate_arn")
+    @classmethod
+    def _certificate(cls, value: str) -> str:
+        if value and not re.match(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$", value):
+            raise ValueError(f"must be an ACM certificate ARN or empty (got {value!r})")
+        return value
+
+
+class ImageServingConfig(_Strict):
+    """Serving the image classifier (seeds 06-08): a Lambda function and/or an always-on service.
+
+    Each of `serverless` and `always_on` is its own stack, deployed when its section is present.
+    """
+
+    models: list[ServedModel] = Field(min_length=1)
+    default_model: str = Field(pattern=_ARTIFACT_ID, description="artifactId served when a request names none")
+    model_bucket_names: list[str] = Field(min_length=1, description="Buckets holding the versions' model.tar.gz")
+    model_kms_key_arns: list[str] = Field(default_factory=list, description="KMS keys of those buckets (SSE-KMS)")
+    engine: str = Field(default="onnx-int8", description="Predictor engine (MODEL_ENGINE)")
+    serverless: ServerlessServingConfig | None = None
+    always_on: AlwaysOnServingConfig | None = None
+
+    @field_validator("model_bucket_names")
+    @classmethod
+    def _buckets(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _BUCKET_NAME.match(name):
+                raise ValueError(f"must be S3 bucket names (got {name!r})")
+        return value
+
+    @field_validator("model_kms_key_arns")
+    @classmethod
+    def _keys(cls, value: list[str]) -> list[str]:
+        for arn in value:
+            if not re.match(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$", arn):
+                raise ValueError(f"must be KMS key ARNs (got {arn!r})")
+        return value
+
+    @field_validator("engine")
+    @classmethod
+    def _engine(cls, value: str) -> str:
+        if value not in SERVING_ENGINES:
+            raise ValueError(f"must be one of {', '.join(SERVING_ENGINES)} (got {value!r})")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ImageServingConfig:
+        _refuse_duplicates("artifact_id", [model.artifact_id for model in self.models])
+        if self.default_model not in self.groups:
+            raise ValueError(f"default_model {self.default_model!r} is not one of the models' artifact_id")
+        if self.serverless is not None and self.engine not in LEAN_ENGINES:
+            raise ValueError(
+                f"engine {self.engine!r} needs torch, which the Lambda package leaves out: use one of "
+                f"{', '.join(LEAN_ENGINES)} with serverless"
+            )
+        return self
+
+    @property
+    def groups(self) -> dict[str, str]:
+        """artifactId -> model package group."""
+        return {model.artifact_id: model.model_package_group for model in self.models}
+
+    @property
+    def default_group(self) -> str:
+        """The model package group the always-on service serves."""
+        return self.groups[self.default_model]
+
+
 class PlatformConfig(_Strict):
     """The whole platform configuration (one deployment environment)."""
 
@@ -600,6 +812,7 @@ class PlatformConfig(_Strict):
     airflow: AirflowConfig | None = None
     fraud_detection: FraudDetectionConfig | None = None
     redshift_ml: RedshiftMlConfig | None = None
+    image_serving: ImageServingConfig | None = None
 
     @field_validator("studio_role_arns")
     @classmethod

@@ -1,10 +1,11 @@
 """Lambda code assets bundled without Docker.
 
-`pip install --platform manylinux2014_x86_64 --python-version 3.12 --only-binary=:all:` installs
-the pinned dependencies for the Lambda runtime on any build machine, so `cdk synth` works where
-Docker does not. Bundles are cached under `.build/lambda-bundles/<hash>`: the hash covers the
-requirements file, every packaged source file and the extra files from configuration (CA
-bundles), so a change to any of them re-bundles and nothing else does.
+`pip install --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 --python-version 3.14
+--only-binary=:all:` installs the pinned dependencies for the Lambda runtime (Amazon Linux 2023, glibc
+2.34) on any build machine, so `cdk synth` works where Docker does not. Bundles are cached under
+`.build/lambda-bundles/<hash>`: the hash covers the requirements file, every packaged source file and
+the extra files from configuration (CA bundles), so a change to any of them re-bundles and nothing else
+does.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
 BUNDLE_CACHE = REPO_ROOT / ".build" / "lambda-bundles"
 LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14
+# Wheel platforms the runtime's glibc (2.34) runs; some wheels (ONNX Runtime) exist for 2.28 only.
+LAMBDA_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "tests")
 
 
@@ -85,8 +88,7 @@ def build_bundle(
             str(requirements),
             "--target",
             str(staging),
-            "--platform",
-            "manylinux2014_x86_64",
+            *(argument for platform in LAMBDA_PLATFORMS for argument in ("--platform", platform)),
             "--implementation",
             "cp",
             "--python-version",
@@ -132,11 +134,20 @@ class _LocalPipBundling:
 
 
 def python_lambda_code(
-    *, packages: list[str], requirements: Path | None = None, extra_files: Mapping[str, bytes] | None = None
+    *,
+    packages: list[str],
+    requirements: Path | None = None,
+    extra_files: Mapping[str, bytes] | None = None,
+    shared_packages: list[Path] | None = None,
 ) -> lambda_.Code:
     """Code asset holding the named packages under `lambdas/`, their pinned dependencies and
-    `extra_files` ({relative path: content}, e.g. CA bundles from the configuration)."""
-    package_dirs = [LAMBDAS_DIR / name for name in packages]
+    `extra_files` ({relative path: content}, e.g. CA bundles from the configuration).
+
+    `shared_packages` are package directories from elsewhere in the repository (an image's package the
+    function runs too, e.g. `containers/pytorch/pytorch_container`), bundled as top-level packages by the
+    local bundling (the Docker fallback sees `lambdas/` only).
+    """
+    package_dirs = [LAMBDAS_DIR / name for name in packages] + list(shared_packages or [])
     missing = [str(path) for path in package_dirs if not (path / "__init__.py").is_file()]
     if missing:
         raise FileNotFoundError(f"Lambda packages not found (expected __init__.py in each): {missing}")

@@ -9,20 +9,24 @@
 
 The device is `cpu`, `cuda`, or `auto` (CUDA when torch sees a device); it is decided when the engine
 loads, and `describe()` says what was chosen and why. ONNX Runtime is imported only by its engines, so the
-torch engines run where it is not installed (AWS's PyTorch inference containers).
+torch engines run where it is not installed (AWS's PyTorch inference containers); torch is imported only by
+the torch engines and by `auto`/`cuda` device resolution, so the ONNX engines on `cpu` run where torch is not
+installed (the lean Lambda package, `lambdas/image_classifier`).
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import torch
 
-from pytorch_container import artifact, networks
+from pytorch_container import artifact
 from pytorch_container.artifact import ArtifactError, ModelMetadata
+
+if TYPE_CHECKING:
+    import torch
 
 LOG = logging.getLogger(__name__)
 ENGINES = ("eager", "exported", "onnx", "onnx-int8")
@@ -50,11 +54,17 @@ def resolve_device(requested: str) -> tuple[str, str]:
     """`cpu` or `cuda` for a requested device, with the reason (for the log)."""
     if requested not in DEVICES:
         raise ValueError(f"device {requested!r} is not one of {list(DEVICES)}")
+    if requested == "cpu":
+        return "cpu", "device cpu requested"
+    try:
+        import torch
+    except ModuleNotFoundError:
+        if requested == "cuda":
+            raise ValueError("device cuda requested but torch is not installed") from None
+        return "cpu", "torch is not installed (ONNX engines only)"
     available = torch.cuda.is_available()
     if requested == "cuda" and not available:
         raise ValueError("device cuda requested but torch sees no CUDA device")
-    if requested == "cpu":
-        return "cpu", "device cpu requested"
     if available:
         return "cuda", f"{torch.cuda.device_count()} CUDA device(s) visible" + (
             ", device cuda requested" if requested == "cuda" else ""
@@ -66,6 +76,8 @@ class TorchEngine:
     """A torch module (eager network or `torch.export` program) in inference mode."""
 
     def __init__(self, name: str, module: torch.nn.Module, device: str) -> None:
+        import torch
+
         self.name = name
         self.device = device
         self._device = torch.device(device)
@@ -73,6 +85,8 @@ class TorchEngine:
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Logits of `batch`."""
+        import torch  # already imported by __init__: a dictionary look-up
+
         with torch.inference_mode():
             logits = self._module(torch.from_numpy(batch).to(self._device, non_blocking=True))
         result: np.ndarray = logits.float().cpu().numpy()
@@ -118,6 +132,10 @@ def load(model_dir: Path, metadata: ModelMetadata, *, engine: str, device: str, 
         raise ArtifactError(f"engine {engine} needs {path}, which the model directory does not have")
     if engine.startswith("onnx"):
         return OnnxEngine(engine, path, metadata, device, threads)
+    import torch
+
+    from pytorch_container import networks  # torch networks: only the torch engines need them
+
     torch.set_num_threads(threads)
     if engine == "exported":
         return TorchEngine(engine, torch.export.load(path).module(), device)

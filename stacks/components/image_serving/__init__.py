@@ -1,0 +1,1 @@
+"""Components of the image classifier's serving stacks (serverless and always-on)."""
