@@ -22,8 +22,8 @@ from stacks.components.model_image_repositories import ModelImageRepositories
 from stacks.components.mwaa_dag_files import METRICS_NAMESPACE, platform_document
 from stacks.components.mwaa_dag_trigger import MwaaDagTrigger
 from stacks.components.mwaa_environment import MwaaEnvironment
-from stacks.components.mwaa_network import MwaaNetwork
 from stacks.components.pipeline_notifications import PipelineNotifications
+from stacks.components.private_network import PrivateNetwork
 from stacks.config import PlatformConfig
 
 
@@ -43,7 +43,7 @@ class AirflowStack(cdk.Stack):
         models = [(project.name, model.name) for project in airflow.projects for model in project.models]
 
         logs_key = LogEncryptionKey(self, "LogsKey")
-        network = MwaaNetwork(self, "Network", cidr=airflow.vpc_cidr, logs_key=logs_key)
+        network = PrivateNetwork(self, "Network", cidr=airflow.vpc_cidr, log_key=logs_key.key, purpose="mwaa")
         artifacts = ArtifactBucket(self, "Artifacts")
         repositories = ModelImageRepositories(self, "ImageRepositories", models=models)
         notifications = PipelineNotifications(

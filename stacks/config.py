@@ -283,6 +283,23 @@ class MultiAccountConfig(_Strict):
 
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")
+
+
+def _bucket_name(value: str) -> str:
+    if not _BUCKET_NAME.match(value):
+        raise ValueError(f"must be S3 bucket names (got {value!r})")
+    return value
+
+
+def _kms_key_arn(value: str) -> str:
+    if not _KMS_KEY_ARN.match(value):
+        raise ValueError(f"must be KMS key ARNs (got {value!r})")
+    return value
+
+
+BUCKET_NAME = Annotated[str, AfterValidator(_bucket_name)]
+KMS_KEY_ARN = Annotated[str, AfterValidator(_kms_key_arn)]
 _PROCESSING_MAX_RUNTIME = PROCESSING_BOUNDS["max_runtime"][1]
 # The retention periods CloudWatch Logs accepts (AWS::Logs::LogGroup RetentionInDays).
 _LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
@@ -306,10 +323,10 @@ class LegacyProcessingConfig(_Strict):
         "legacy-inference", pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$"
     )
     image_retention_count: int = Field(20, ge=1, le=1000, description="Tagged images kept in the repository")
-    data_bucket_names: list[str] = Field(
+    data_bucket_names: list[BUCKET_NAME] = Field(
         min_length=1, description="Buckets the jobs read code and input from and write output to"
     )
-    data_kms_key_arns: list[str] = Field(
+    data_kms_key_arns: list[KMS_KEY_ARN] = Field(
         default_factory=list, description="KMS keys of the data buckets (SSE-KMS); the job role may use them"
     )
     extra_execution_role_arns: list[str] = Field(
@@ -331,22 +348,6 @@ class LegacyProcessingConfig(_Strict):
     def _retention(cls, value: int) -> int:
         if value not in _LOG_RETENTION_DAYS:
             raise ValueError(f"must be one of {', '.join(map(str, _LOG_RETENTION_DAYS))} (got {value})")
-        return value
-
-    @field_validator("data_bucket_names")
-    @classmethod
-    def _buckets(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if not _BUCKET_NAME.match(name):
-                raise ValueError(f"must be S3 bucket names (got {name!r})")
-        return value
-
-    @field_validator("data_kms_key_arns")
-    @classmethod
-    def _keys(cls, value: list[str]) -> list[str]:
-        for arn in value:
-            if not re.match(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$", arn):
-                raise ValueError(f"must be KMS key ARNs (got {arn!r})")
         return value
 
     @field_validator("extra_execution_role_arns")
@@ -743,27 +744,15 @@ class ImageServingConfig(_Strict):
 
     models: list[ServedModel] = Field(min_length=1)
     default_model: str = Field(pattern=_ARTIFACT_ID, description="artifactId served when a request names none")
-    model_bucket_names: list[str] = Field(min_length=1, description="Buckets holding the versions' model.tar.gz")
-    model_kms_key_arns: list[str] = Field(default_factory=list, description="KMS keys of those buckets (SSE-KMS)")
+    model_bucket_names: list[BUCKET_NAME] = Field(
+        min_length=1, description="Buckets holding the versions' model.tar.gz"
+    )
+    model_kms_key_arns: list[KMS_KEY_ARN] = Field(
+        default_factory=list, description="KMS keys of those buckets (SSE-KMS)"
+    )
     engine: str = Field(default="onnx-int8", description="Predictor engine (MODEL_ENGINE)")
     serverless: ServerlessServingConfig | None = None
     always_on: AlwaysOnServingConfig | None = None
-
-    @field_validator("model_bucket_names")
-    @classmethod
-    def _buckets(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if not _BUCKET_NAME.match(name):
-                raise ValueError(f"must be S3 bucket names (got {name!r})")
-        return value
-
-    @field_validator("model_kms_key_arns")
-    @classmethod
-    def _keys(cls, value: list[str]) -> list[str]:
-        for arn in value:
-            if not re.match(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$", arn):
-                raise ValueError(f"must be KMS key ARNs (got {arn!r})")
-        return value
 
     @field_validator("engine")
     @classmethod

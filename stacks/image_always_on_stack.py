@@ -17,8 +17,8 @@ from stacks.components.access_log_bucket import access_log_bucket
 from stacks.components.image_serving.beanstalk_environment import BeanstalkClassifierEnvironment
 from stacks.components.image_serving.fargate_service import FargateClassifierService
 from stacks.components.image_serving.rollout import ServingRollout
-from stacks.components.image_serving.serving_network import ServingNetwork
 from stacks.components.operations_key import operations_key
+from stacks.components.private_network import PrivateNetwork
 from stacks.config import AlwaysOnServingConfig, ImageServingConfig
 
 
@@ -37,7 +37,7 @@ class ImageAlwaysOnStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         key = operations_key(self, "Key", description="Always-on image classifier: logs, settings, dead letters")
-        network = ServingNetwork(self, "Network", cidr=settings.vpc_cidr, key=key)
+        network = PrivateNetwork(self, "Network", cidr=settings.vpc_cidr, log_key=key, purpose="image-serving")
         access_logs = access_log_bucket(self, "AccessLogs")
         if settings.platform == "fargate":
             service = FargateClassifierService(

@@ -27,7 +27,7 @@ from stacks.components.artifact_bucket import ArtifactBucket
 from stacks.components.checkov import DEPLOY_TIME_FUNCTION_SKIPS, skip_checks
 from stacks.components.log_encryption_key import LogEncryptionKey
 from stacks.components.mwaa_dag_trigger import MwaaDagTrigger
-from stacks.components.mwaa_network import MwaaNetwork
+from stacks.components.private_network import PrivateNetwork
 from stacks.components.project_roles import gitlab_oidc_principal
 from stacks.components.seed_code_checkin import SeedCodeCheckin, ci_variables
 from stacks.config import GitLabConfig
@@ -63,7 +63,7 @@ class AirflowGitLabRepositories(Construct):
         trigger: MwaaDagTrigger,
         seed: bool,
         base_image_uri: str,
-        network: MwaaNetwork,
+        network: PrivateNetwork,
         logs_key: LogEncryptionKey,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -195,7 +195,7 @@ class AirflowGitLabRepositories(Construct):
         security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "GitLab and AWS APIs (HTTPS)")
         function: lambda_.CfnFunction = checkin.function.node.default_child  # type: ignore[assignment]
         function.vpc_config = lambda_.CfnFunction.VpcConfigProperty(
-            subnet_ids=self._network.private_subnets.subnet_ids, security_group_ids=[security_group.security_group_id]
+            subnet_ids=self._network.private_subnet_ids, security_group_ids=[security_group.security_group_id]
         )
         checkin.function.role.add_managed_policy(  # type: ignore[union-attr]
             iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSLambdaVPCAccessExecutionRole")

@@ -18,7 +18,7 @@ from constructs import Construct
 from stacks.components.checkov import skip_checks
 from stacks.components.lambda_bundling import LAMBDA_RUNTIME, LAMBDAS_DIR, python_lambda_code
 from stacks.components.log_encryption_key import LogEncryptionKey
-from stacks.components.mwaa_network import MwaaNetwork
+from stacks.components.private_network import PrivateNetwork
 
 PACKAGE = "mwaa_dag_trigger"
 # The Airflow role the calls run as: `User` may trigger DAG runs, not change connections or variables.
@@ -35,7 +35,7 @@ class MwaaDagTrigger(Construct):
         *,
         environment_name: str,
         allowed_dags: list[str],
-        network: MwaaNetwork,
+        network: PrivateNetwork,
         logs_key: LogEncryptionKey,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -70,7 +70,7 @@ class MwaaDagTrigger(Construct):
             reserved_concurrent_executions=10,
             log_group=log_group,
             vpc=network.vpc,
-            vpc_subnets=ec2.SubnetSelection(subnets=network.private_subnets.subnets),
+            vpc_subnets=network.private_subnets,
             security_groups=[self.security_group],
             dead_letter_queue=self.dead_letters,
             environment={

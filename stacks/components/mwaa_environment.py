@@ -29,7 +29,7 @@ from stacks.components.mwaa_dag_files import (
     mwaa_requirements,
     requirements_key,
 )
-from stacks.components.mwaa_network import MwaaNetwork
+from stacks.components.private_network import PrivateNetwork
 
 LOG_TYPES = ("dag_processing_logs", "scheduler_logs", "task_logs", "webserver_logs", "worker_logs")
 
@@ -46,7 +46,7 @@ class MwaaEnvironment(Construct):
         environment_class: str,
         min_workers: int,
         max_workers: int,
-        network: MwaaNetwork,
+        network: PrivateNetwork,
         platform_document: dict[str, Any],
         access_logs: s3.IBucket,
         logs_key: LogEncryptionKey,
@@ -125,7 +125,7 @@ class MwaaEnvironment(Construct):
             endpoint_management="SERVICE",
             network_configuration=mwaa.CfnEnvironment.NetworkConfigurationProperty(
                 security_group_ids=[self.security_group.security_group_id],
-                subnet_ids=network.private_subnets.subnet_ids,
+                subnet_ids=network.private_subnet_ids,
             ),
             logging_configuration=mwaa.CfnEnvironment.LoggingConfigurationProperty(
                 **{

@@ -93,14 +93,10 @@ class LocalExecution:
         echo: Callable[[str], None] = print,
     ) -> None:
         self.settings = settings
-        self.config: PipelineConfig = definition.load_pipeline_config(settings.config_path)
-        configured = self.config.quality_gate
+        gate, problem_type = self.load_config()
         self.gate = QualityGate(
-            configured.metric,
-            configured.bound,
-            configured.threshold if settings.threshold is None else settings.threshold,
+            gate.metric, gate.bound, gate.threshold if settings.threshold is None else settings.threshold
         )
-        self.tuning = self.config.tuning_enabled(settings.tune)
         self.prices = pricing.load_price_table()  # a broken table fails before any step runs
         self.execution_id = new_execution_id()
         self.work_dir = work_dir / self.execution_id
@@ -118,7 +114,7 @@ class LocalExecution:
             "model_package_group_name": settings.model_package_group_name,
             "model_package_arn": None,
             "model_approval_status": None,
-            "problem_type": self.config.problem_type,
+            "problem_type": problem_type,
             "quality_gate": {"metric": self.gate.metric, self.gate.bound: self.gate.threshold},
             "metric_value": None,
             "metrics": {},
@@ -143,6 +139,12 @@ class LocalExecution:
         self.summary["total_seconds"] = round(time.perf_counter() - started, 3)
         self.summary["costs"] = self.costs()
         return self.summary
+
+    def load_config(self) -> tuple[QualityGate, str]:
+        """Read this pipeline's configuration; return its quality gate and problem type."""
+        self.config: PipelineConfig = definition.load_pipeline_config(self.settings.config_path)
+        self.tuning = self.config.tuning_enabled(self.settings.tune)
+        return self.config.quality_gate, self.config.problem_type
 
     def priced_steps(self) -> dict[str, tuple[str, str, int]]:
         """Each instance-backed step of this pipeline: its job kind, instance type and instance count."""

@@ -21,7 +21,7 @@ from constructs import Construct
 from stacks.components.image_serving import serving_contract as contract
 from stacks.components.image_serving.model_access import grant_model_access, suppress_model_access_findings
 from stacks.components.image_serving.serving_images import image_uri
-from stacks.components.image_serving.serving_network import ServingNetwork
+from stacks.components.private_network import PrivateNetwork
 from stacks.config import AlwaysOnServingConfig, ImageServingConfig
 
 BUNDLE_DIR = Path(__file__).resolve().parent / "beanstalk_bundle"
@@ -44,7 +44,7 @@ class BeanstalkClassifierEnvironment(Construct):
         *,
         serving: ImageServingConfig,
         settings: AlwaysOnServingConfig,
-        network: ServingNetwork,
+        network: PrivateNetwork,
         access_logs: s3.IBucket,
         environment_name: str,
     ) -> None:

@@ -23,7 +23,7 @@ from stacks.components.checkov import skip_checks
 from stacks.components.image_serving import serving_contract as contract
 from stacks.components.image_serving.model_access import grant_model_access, suppress_model_access_findings
 from stacks.components.image_serving.serving_images import container_image
-from stacks.components.image_serving.serving_network import ServingNetwork
+from stacks.components.private_network import PrivateNetwork
 from stacks.config import AlwaysOnServingConfig, ImageServingConfig
 
 SCRATCH_VOLUMES = {contract.INIT_CONTAINER: "fetch-scratch", contract.SERVER_CONTAINER: "server-scratch"}
@@ -39,7 +39,7 @@ class FargateClassifierService(Construct):
         *,
         serving: ImageServingConfig,
         settings: AlwaysOnServingConfig,
-        network: ServingNetwork,
+        network: PrivateNetwork,
         key: kms.IKey,
         access_logs: s3.IBucket,
     ) -> None:
@@ -132,7 +132,7 @@ class FargateClassifierService(Construct):
         return task
 
     def _load_balancer(
-        self, settings: AlwaysOnServingConfig, network: ServingNetwork, access_logs: s3.IBucket
+        self, settings: AlwaysOnServingConfig, network: PrivateNetwork, access_logs: s3.IBucket
     ) -> tuple[elbv2.ApplicationLoadBalancer, elbv2.ApplicationTargetGroup]:
         security_group = ec2.SecurityGroup(
             self,

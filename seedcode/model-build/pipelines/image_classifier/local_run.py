@@ -27,10 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 from sagemaker.session import Session
 
-from pipelines import costs as pricing
 from pipelines import local_run
 from pipelines.abalone import pipeline as shared
 from pipelines.abalone.pipeline_config import QualityGate
@@ -58,49 +56,11 @@ def pytorch_python(environ: dict[str, str] | None = None) -> str:
 class ImageClassifierExecution(local_run.LocalExecution):
     """One local run of the image classifier pipeline; `run()` returns the run summary."""
 
-    def __init__(
-        self, settings: local_run.LocalSettings, work_dir: Path, *, echo: Callable[[str], None] = print
-    ) -> None:
-        # The XGBoost execution's helpers (steps, scripts, S3) with this pipeline's configuration and steps.
-        self.settings = settings
-        self.image_config: ImageClassifierConfig = load_config(settings.config_path)
-        configured = self.image_config.quality_gate
-        self.gate = QualityGate(
-            configured.metric,
-            configured.bound,
-            configured.threshold if settings.threshold is None else settings.threshold,
-        )
-        self.prices = pricing.load_price_table()  # a broken table fails before any step runs
-        self.execution_id = local_run.new_execution_id()
-        self.work_dir = work_dir / self.execution_id
-        self.boto_session = boto3.Session(region_name=settings.region)
-        self.s3 = self.boto_session.client("s3")
-        self.echo = echo
-        self.step_seconds: dict[str, float] = {}
-        self.artifacts: dict[str, str] = {}
-        self.summary: dict[str, Any] = {
-            "mode": "local",
-            "status": "Executing",
-            "pipeline_name": settings.pipeline_name,
-            "execution_id": self.execution_id,
-            "input_data": settings.input_data,
-            "model_package_group_name": settings.model_package_group_name,
-            "model_package_arn": None,
-            "model_approval_status": None,
-            "problem_type": self.image_config.problem_type,
-            "quality_gate": {"metric": self.gate.metric, self.gate.bound: self.gate.threshold},
-            "metric_value": None,
-            "metrics": {},
-            "tuning": None,
-            "training_image_uri": settings.images.for_training(settings.training_instance_type),
-            "cpu_image_uri": settings.images.cpu,
-            "gpu_image_uri": settings.images.gpu,
-            "artifacts": self.artifacts,
-            "step_seconds": self.step_seconds,
-            "failed_step": None,
-            "failure_reason": None,
-            "costs": None,
-        }
+    def load_config(self) -> tuple[QualityGate, str]:
+        """The image classifier's configuration (`pipeline_config.py`); it has no tuning."""
+        self.image_config: ImageClassifierConfig = load_config(self.settings.config_path)
+        self.tuning = False
+        return self.image_config.quality_gate, self.image_config.problem_type
 
     def priced_steps(self) -> dict[str, tuple[str, str, int]]:
         """Prepare and Evaluate on the processing instance type, Train on the training one."""

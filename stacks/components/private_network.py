@@ -1,7 +1,10 @@
-"""The always-on service's network: public subnets for the load balancer, private ones for the servers.
+"""A two-AZ VPC for services that must not sit on the internet: public subnets (NAT gateway, load
+balancers), private subnets with egress for the workload, and flow logs.
 
-Two Availability Zones, one NAT gateway (the servers reach the registry, ECR and CloudWatch Logs), an S3
-gateway endpoint (model data and image layers stay off the NAT) and VPC flow logs.
+One NAT gateway (the workloads reach AWS APIs, ECR and package indexes), an S3 gateway endpoint (model
+data, DAGs, artifacts and image layers stay off the NAT), the default security group closed, and VPC flow
+logs to a log group encrypted with the caller's key. Used by the Airflow variant (MWAA needs two private
+subnets) and the always-on image classifier.
 """
 
 from __future__ import annotations
@@ -15,10 +18,10 @@ from constructs import Construct
 from stacks.components.checkov import DEPLOY_TIME_FUNCTION_SKIPS, skip_checks
 
 
-class ServingNetwork(Construct):
-    """VPC with public and private subnets, flow logs to an encrypted log group."""
+class PrivateNetwork(Construct):
+    """VPC with public and private subnets, flow logs to an encrypted log group, tagged with its purpose."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, cidr: str, key: kms.IKey) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, cidr: str, log_key: kms.IKey, purpose: str) -> None:
         super().__init__(scope, construct_id)
         self.vpc = ec2.Vpc(
             self,
@@ -33,12 +36,18 @@ class ServingNetwork(Construct):
             gateway_endpoints={"S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)},
             restrict_default_security_group=True,
         )
-        flow_logs = logs.LogGroup(self, "FlowLogs", retention=logs.RetentionDays.ONE_YEAR, encryption_key=key)
+        flow_logs = logs.LogGroup(self, "FlowLogs", retention=logs.RetentionDays.ONE_YEAR, encryption_key=log_key)
         self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))
         self.private_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
         self.public_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC)
+        cdk.Tags.of(self.vpc).add("mlops:purpose", purpose)
         provider = cdk.Stack.of(self).node.try_find_child("Custom::VpcRestrictDefaultSGCustomResourceProvider")
         handler = provider.node.try_find_child("Handler") if provider else None
         if handler is not None:
             # CDK's handler has no environment variables, so CKV_AWS_173 (their encryption) passes.
             skip_checks(handler, {k: v for k, v in DEPLOY_TIME_FUNCTION_SKIPS.items() if k != "CKV_AWS_173"})
+
+    @property
+    def private_subnet_ids(self) -> list[str]:
+        """The private subnets' IDs (for L1 resources that take subnet IDs)."""
+        return self.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS).subnet_ids
