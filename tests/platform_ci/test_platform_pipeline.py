@@ -22,6 +22,8 @@ PIPELINE = REPO / ".gitlab-ci.yml"
 GITLAB_CI_LOCAL = REPO / "node_modules" / ".bin" / "gitlab-ci-local"
 # Installed tools travel as links, not copies (they are large and identical).
 INSTALLED = (".venv", "node_modules", ".venv-checkov", ".venv-pytorch")
+# What the pipeline's `cache:` restores into a job (mypy's incremental caches), copied when present.
+CACHED = (".mypy_cache", "seedcode/model-build/.mypy_cache", "seedcode/model-deploy/.mypy_cache")
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +94,9 @@ def working_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in INSTALLED:
         if (REPO / name).exists():
             (copy / name).symlink_to(REPO / name)
+    for name in CACHED:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, copy / name, symlinks=True)
     # The data the tests read beside the repository (../shared), as in a clean clone.
     if (REPO.parent / "shared").exists() and not (copy.parent / "shared").exists():
         (copy.parent / "shared").symlink_to(REPO.parent / "shared")
