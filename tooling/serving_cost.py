@@ -361,8 +361,13 @@ def report(measured: Measured, prices: PriceTable, *, plot_path: Path | None) ->
     for left in serverless:
         for right in always_on:
             point = crossover(left, right)
-            where = "never below 100 billion" if point is None else f"{point / 1e6:,.2f}M requests/month"
-            lines.append(f"crossover: {left.name} = {right.name} at {where}")
+            if point is None:
+                where = "none below 100 billion requests/month"
+            elif point < 1e6:  # the serverless option's fixed monthly fees alone come close to the always-on one
+                where = f"at {point:,.0f} requests/month"
+            else:
+                where = f"at {point / 1e6:,.2f}M requests/month"
+            lines.append(f"crossover: {left.name} = {right.name} {where}")
     lines += seeds_lines(prices, measured)
     if plot_path is not None:
         plot(all_options, plot_path, title=f"Image classifier serving cost, {prices.region}, prices of {prices.as_of}")

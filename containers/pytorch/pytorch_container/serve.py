@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import os
 import sys
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -64,7 +66,17 @@ def resolve_settings(argv: list[str] | None = None, environ: Mapping[str, str] |
 
 def check_model(resolved: Settings) -> str:
     """Fail before serving when the model cannot be served: the device must exist and the engine's files
-    load (on the CPU, in this process, then dropped); return the device and why it was chosen."""
+    load (on the CPU, then dropped); return the device and why it was chosen.
+
+    The check runs in a spawned process, not in the master: ONNX Runtime and OpenMP start threads whose
+    state does not survive the fork of the workers (a forked worker that inherited an ONNX Runtime
+    environment hung at exit in its destructors, holding the shutdown for the whole graceful timeout).
+    """
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_check_model_here, resolved).result()
+
+
+def _check_model_here(resolved: Settings) -> str:
     device, reason = engines.resolve_device(resolved.predictor.device)
     Predictor(resolved.model_dir, replace(resolved.predictor, device="cpu", threads=1))
     return f"{device} ({reason})"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -152,3 +154,16 @@ def test_a_server_that_cannot_serve_stops_at_start_naming_why(
     assert serve.main(["--model-dir", str(model_dir), *arguments]) == 1
     error = capsys.readouterr().err
     assert error.startswith("pytorch-serve: cannot start: ") and reason in error, error
+
+
+@pytest.mark.parametrize("engine", ["onnx-int8", "eager"])
+def test_sigterm_stops_the_master_and_every_worker(model_dir, tmp_path, engine) -> None:
+    """No worker outlives the server: a worker that inherited the master's ONNX Runtime or OpenMP state hung
+    at exit until the graceful timeout, and was orphaned when the master was killed meanwhile."""
+    with ServerProcess(model_dir, tmp_path / "stop.log", workers=2, env={"MODEL_ENGINE": engine}) as server:
+        workers = [int(pid) for pid in re.findall(r"Booting worker with pid: (\d+)", server.log())]
+        assert server.process is not None and len(workers) == 2
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=20) == 0, server.log()[-2000:]
+    for pid in workers:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
