@@ -9,9 +9,11 @@ the test split and an evaluation.json with the registered accuracy (the training
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,7 +24,7 @@ import pytest
 
 from local_lifecycle.emulator import Emulator
 from local_lifecycle.image_serving import PYTORCH_PYTHON, digit_images, train_classifier
-from local_lifecycle.processes import free_port, start_logged, stop, wait_until_answering
+from local_lifecycle.processes import free_port, wait_until_answering
 from local_lifecycle.staging_report import StagingReport, read_staging_report
 
 from .conftest import BUCKET, EVALUATION_URI, EXECUTION_PREFIX, REGION, SEED
@@ -69,18 +71,28 @@ def shuffled_model_dir(model_dir: Path, tmp_path_factory: pytest.TempPathFactory
 
 
 def serve(model_dir: Path, log_path: Path) -> Iterator[str]:
-    """`pytorch-serve` on loopback (one worker, the registered engine); yields its URL."""
+    """`pytorch-serve` on loopback (one worker, the registered engine); yields its URL.
+
+    The server runs in a process group of its own, ended as a whole: on SIGTERM its worker logs
+    "Worker exiting" and then lingers until gunicorn's 30 s graceful timeout kills it, so stopping the
+    master alone (local_lifecycle.processes.stop waits 10 s, then kills it) would leave the worker behind.
+    """
     port = free_port()
     command = [str(PYTORCH_PYTHON), "-m", "pytorch_container.serve", "--model-dir", str(model_dir)]
     command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     environment = {**os.environ, "MODEL_ENGINE": ENGINE, "MODEL_DEVICE": "cpu", "OMP_NUM_THREADS": "1"}
-    process = start_logged(command, env=environment, log_path=log_path)
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True
+        )
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_answering(process, f"{url}/ping", what="pytorch-serve", log_path=log_path, timeout=90)
         yield url
     finally:
-        stop(process)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
