@@ -153,7 +153,7 @@ class Lifecycle:
             self.emulator,
             template,
             parameters=self.launch.as_template_parameters(template.parameter_defaults()),
-            image_repository=f"{self.config.name}/xgboost",
+            image_repository_prefix=self.config.name,
             data=self.data,
         )
         self.state.facts.update(

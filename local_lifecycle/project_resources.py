@@ -13,6 +13,7 @@ from typing import Any
 
 from local_lifecycle.emulator import Emulator
 from local_lifecycle.product_template import ProductTemplate
+from stacks.components.ml_core_images import ML_CORE_IMAGES
 
 _SAGEMAKER_TRUST = json.dumps(
     {
@@ -47,13 +48,22 @@ def pseudo_parameters(emulator: Emulator) -> dict[str, str]:
 
 
 def create_project_resources(
-    emulator: Emulator, template: ProductTemplate, *, parameters: dict[str, str], image_repository: str, data: Path
+    emulator: Emulator,
+    template: ProductTemplate,
+    *,
+    parameters: dict[str, str],
+    image_repository_prefix: str,
+    data: Path,
 ) -> ProjectResources:
-    """Bucket, model package group, token secret and roles of one launch; the input data uploaded."""
+    """Bucket, model package group, token secret and roles of one launch; the input data uploaded.
+
+    The SSM-typed image parameters resolve to `<account>.dkr.ecr.<region>.amazonaws.com/<prefix>/<framework>:<cpu|gpu>`.
+    """
     refs: dict[str, Any] = {**parameters, **pseudo_parameters(emulator)}
     account, region = refs["AWS::AccountId"], refs["AWS::Region"]
-    image_uri = f"{account}.dkr.ecr.{region}.amazonaws.com/{image_repository}"
-    refs["XGBoostImageUri"], refs["XGBoostGpuImageUri"] = f"{image_uri}:cpu", f"{image_uri}:gpu"
+    registry = f"{account}.dkr.ecr.{region}.amazonaws.com"
+    for image in ML_CORE_IMAGES:
+        refs[image.template_parameter] = f"{registry}/{image_repository_prefix}/{image.framework}:{image.flavour}"
     project = ProjectResources(refs=refs)
 
     bucket_id, bucket = next(

@@ -17,6 +17,7 @@ from stacks.components.airflow_gitlab_repositories import AirflowGitLabRepositor
 from stacks.components.airflow_sagemaker_access import AirflowSageMakerAccess
 from stacks.components.artifact_bucket import ArtifactBucket
 from stacks.components.log_encryption_key import LogEncryptionKey
+from stacks.components.ml_core_images import MlCoreImage
 from stacks.components.model_dashboard import ModelDashboard
 from stacks.components.model_image_repositories import ModelImageRepositories
 from stacks.components.mwaa_dag_files import METRICS_NAMESPACE, platform_document
@@ -93,7 +94,9 @@ class AirflowStack(cdk.Stack):
             network=network,
             logs_key=logs_key,
         )
-        base_image_uri = ssm.StringParameter.value_for_string_parameter(self, f"/{config.name}/images/xgboost-cpu")
+        base_image_uri = ssm.StringParameter.value_for_string_parameter(
+            self, MlCoreImage("xgboost", "cpu").parameter_name(config.name)
+        )
         oidc_provider_arn = f"arn:aws:iam::{config.account}:oidc-provider/{config.gitlab.host}"
         for project in airflow.projects:
             ModelDashboard(

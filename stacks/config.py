@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from stacks.components.legacy_processing.definition import HISTORY_EVENT_LIMIT, PROCESSING_BOUNDS, max_history_events
+from stacks.components.ml_core_images import MlCoreImage
 from stacks.instance_families import Accelerator, UnknownInstanceType, accelerator_of, family_of
 
 ACCOUNT_ID = Annotated[str, Field(pattern=r"^\d{12}$")]
@@ -222,10 +223,22 @@ class InstanceTypes(_Strict):
 
 
 class ImagesConfig(_Strict):
-    """Container images of the ML core; empty URIs mean 'build from containers/ at deploy time'."""
+    """Container images of the ML core (stacks/components/ml_core_images.py); empty URIs mean 'build from
+    containers/ at deploy time'. A prebuilt image must be in Amazon ECR: SageMaker pulls from nowhere else."""
 
     xgboost_cpu_uri: str = ""
     xgboost_gpu_uri: str = ""
+    pytorch_cpu_uri: str = ""
+    pytorch_gpu_uri: str = ""
+
+    @field_validator("xgboost_cpu_uri", "xgboost_gpu_uri", "pytorch_cpu_uri", "pytorch_gpu_uri")
+    @classmethod
+    def _ecr_image(cls, value: str) -> str:
+        return _empty_or_ecr_image(value)
+
+    def uri(self, image: MlCoreImage) -> str:
+        """The configured URI of `image`, empty when the platform builds it."""
+        return str(getattr(self, image.config_key))
 
 
 _OU_ID = r"^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$"
@@ -685,6 +698,15 @@ class BeanstalkServingConfig(_Strict):
         return self
 
 
+def _empty_or_ecr_image(value: str) -> str:
+    if value and not _ECR_IMAGE.match(value):
+        raise ValueError(
+            "must be an Amazon ECR image URI <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag> "
+            f"(or @sha256:<digest>), or empty (got {value!r})"
+        )
+    return value
+
+
 def ecr_image_parts(uri: str) -> dict[str, str]:
     """account, region, repository and tag (or digest) of a validated ECR image URI."""
     match = _ECR_IMAGE.match(uri)
@@ -721,12 +743,7 @@ class AlwaysOnServingConfig(_Strict):
     @field_validator("image_uri", "fetch_image_uri")
     @classmethod
     def _ecr_image(cls, value: str) -> str:
-        if value and not _ECR_IMAGE.match(value):
-            raise ValueError(
-                "must be an Amazon ECR image URI <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag> "
-                f"(or @sha256:<digest>), or empty (got {value!r})"
-            )
-        return value
+        return _empty_or_ecr_image(value)
 
     @field_validator("certificate_arn")
     @classmethod

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_servicecatalog as servicecatalog
-from aws_cdk import aws_ssm as ssm
 from cdk_nag import NagSuppressions
 from constructs import Construct, IConstruct
 
 from stacks.components.access_log_bucket import access_log_bucket
 from stacks.components.checkov import skip_checks
 from stacks.components.launch_role import PLATFORM_TAG, ProductLaunchRole
+from stacks.components.ml_core_images import publish_images
 from stacks.components.multi_account_launch_permissions import MultiAccountLaunchPermissions
 from stacks.components.multi_account_pipeline_role import MultiAccountPipelineRole
 from stacks.components.permissions_boundary import ProjectPermissionsBoundary
@@ -28,7 +26,6 @@ from stacks.products.gitlab_project_product import GitLabProjectProduct
 from stacks.products.multi_account_product import PRODUCT_NAME as MULTI_ACCOUNT_PRODUCT_NAME
 from stacks.products.multi_account_product import MultiAccountProduct
 
-CONTAINERS_DIR = Path(__file__).resolve().parents[1] / "containers"
 STUDIO_VISIBILITY_TAG = "sagemaker:studio-visibility"
 
 
@@ -54,7 +51,7 @@ class PlatformStack(cdk.Stack):
         )
 
         self.oidc_provider_arn = self._oidc_provider()
-        self._image_parameters()
+        publish_images(self, images=config.images, platform_name=config.name)
 
         self.permissions_boundary = ProjectPermissionsBoundary(
             self,
@@ -252,30 +249,3 @@ class PlatformStack(cdk.Stack):
         if gitlab.create_oidc_provider:
             iam.OidcProviderNative(self, "GitLabOidcProvider", url=gitlab.server_url, client_ids=[gitlab.oidc_audience])
         return f"arn:aws:iam::{self.config.account}:oidc-provider/{gitlab.host}"
-
-    def _image_parameters(self) -> None:
-        """SSM parameters holding the XGBoost image URIs that product templates read at launch."""
-        images = self.config.images
-        for flavour, configured, dockerfile in (
-            ("cpu", images.xgboost_cpu_uri, "xgboost/Dockerfile"),
-            ("gpu", images.xgboost_gpu_uri, "xgboost/Dockerfile.gpu"),
-        ):
-            # The build context is containers/: the image installs the shared HTTP layer beside the
-            # XGBoost package (containers/.dockerignore keeps caches out of the context).
-            uri = (
-                configured
-                or ecr_assets.DockerImageAsset(
-                    self,
-                    f"XGBoost{flavour.upper()}Image",
-                    directory=str(CONTAINERS_DIR),
-                    file=dockerfile,
-                    platform=ecr_assets.Platform.LINUX_AMD64,
-                ).image_uri
-            )
-            ssm.StringParameter(
-                self,
-                f"XGBoost{flavour.upper()}ImageUri",
-                parameter_name=f"/{self.config.name}/images/xgboost-{flavour}",
-                string_value=uri,
-                description=f"XGBoost {flavour.upper()} image of the ML core",
-            )

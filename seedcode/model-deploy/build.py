@@ -6,7 +6,9 @@ the newest Approved version of the group.
 
 Writes into the output directory (`build/`, the job's artifact):
 
-- `model-package.json`: the package's ARN, group, version, model data, images and evaluation URI;
+- `model-package.json`: the package's ARN, group, version, model data, images, evaluation URI, model
+  engine (the container's `MODEL_ENGINE`) and problem type (the `ProblemType` metadata:
+  `image_classification` for the image classifier, else empty);
 - `staging-config-export.json`, `prod-config-export.json`: CloudFormation template configuration
   files (`{"Parameters": {...}, "Tags": {...}}`) for `endpoint-config-template.yml`, from
   `staging-config.json` / `prod-config.json` plus what the package and the project determine.
@@ -50,6 +52,7 @@ DERIVED_PARAMETERS = (
     "ModelPackageArn",
     "ModelImageUri",
     "ModelDataUrl",
+    "ModelEngine",
     "ExecutionRoleName",
     "DataCaptureUploadPath",
 )
@@ -124,6 +127,10 @@ def package_summary(package: dict) -> dict:
         "CpuImageUri": metadata.get("CpuImageUri") or containers[0]["Image"],
         "GpuImageUri": metadata.get("GpuImageUri", ""),
         "EvaluationUri": statistics,
+        # What kind of model the staging tests check (`image_classification`: the image classifier).
+        "ProblemType": metadata.get("ProblemType", ""),
+        # The engine the model build evaluated (the image classifier's container environment): the endpoint runs it.
+        "ModelEngine": (containers[0].get("Environment") or {}).get("MODEL_ENGINE", ""),
     }
 
 
@@ -222,6 +229,7 @@ def stage_export(
         "ModelDataUrl": summary["ModelDataUrl"],
         "ExecutionRoleName": execution_role_name(role_variable, env[role_variable]),
         "DataCaptureUploadPath": f"s3://{env['ARTIFACT_BUCKET']}/datacapture-{stage}",
+        **({"ModelEngine": summary["ModelEngine"]} if summary.get("ModelEngine") else {}),
     }
     parameters["DeploymentId"] = deployment_id(summary.get("ModelPackageVersion"), parameters)
     missing = [

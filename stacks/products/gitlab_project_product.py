@@ -20,6 +20,7 @@ from constructs import Construct
 from stacks.components.artifact_bucket import ArtifactBucket
 from stacks.components.gitlab_connections import connection_choice
 from stacks.components.gitlab_trigger import GitLabTrigger
+from stacks.components.ml_core_images import ML_CORE_IMAGES
 from stacks.components.model_registry import ModelRegistry
 from stacks.components.operations_key import operations_key
 from stacks.components.optional_vpc import OptionalVpc
@@ -200,8 +201,7 @@ class GitLabProjectProduct(servicecatalog.ProductStack):
             "AWS_REGION": self.region,
             "ARTIFACT_BUCKET": artifacts.bucket.bucket_name,
             "MODEL_PACKAGE_GROUP_NAME": prefix,
-            "XGBOOST_IMAGE_URI": p["XGBoostImageUri"].value_as_string,
-            "XGBOOST_GPU_IMAGE_URI": p["XGBoostGpuImageUri"].value_as_string,
+            **{image.ci_variable: p[image.template_parameter].value_as_string for image in ML_CORE_IMAGES},
         }
         build = {
             **common,
@@ -290,20 +290,17 @@ class GitLabProjectProduct(servicecatalog.ProductStack):
                 default="",
                 allowed_pattern="^(sg-[0-9a-f]+)?$",
             ),
-            "XGBoostImageUri": cdk.CfnParameter(
-                self,
-                "XGBoostImageUri",
-                type="AWS::SSM::Parameter::Value<String>",
-                default=f"/{config.name}/images/xgboost-cpu",
-                description="SSM parameter holding the CPU XGBoost image URI",
-            ),
-            "XGBoostGpuImageUri": cdk.CfnParameter(
-                self,
-                "XGBoostGpuImageUri",
-                type="AWS::SSM::Parameter::Value<String>",
-                default=f"/{config.name}/images/xgboost-gpu",
-                description="SSM parameter holding the GPU XGBoost image URI",
-            ),
+            # The platform stack publishes each image's URI in SSM; CloudFormation resolves it at launch.
+            **{
+                image.template_parameter: cdk.CfnParameter(
+                    self,
+                    image.template_parameter,
+                    type="AWS::SSM::Parameter::Value<String>",
+                    default=image.parameter_name(config.name),
+                    description=f"SSM parameter holding the {image.title} image URI",
+                )
+                for image in ML_CORE_IMAGES
+            },
         }
 
     def _seed_asset(self, construct_id: str, repo: str) -> s3_assets.Asset:

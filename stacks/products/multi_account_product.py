@@ -28,6 +28,7 @@ from stacks.components.model_registry import ModelRegistry
 from stacks.components.multi_account_deploy.deploy import STAGE_PARAMETER_FILES
 from stacks.components.multi_account_pipeline import (
     DEPLOY_SCRIPT,
+    DEPLOY_SCRIPTS,
     MultiAccountPipeline,
     StageTarget,
     deploy_source_directory,
@@ -132,7 +133,7 @@ class MultiAccountProduct(servicecatalog.ProductStack):
                     ' --staging-role-name "$STAGING_ROLE_NAME" --prod-role-name "$PROD_ROLE_NAME"'
                     ' --staging-instance-type "$STAGING_INSTANCE_TYPE" --prod-instance-type "$PROD_INSTANCE_TYPE"'
                     " --outdir build",
-                    f"cp {DEPLOY_SCRIPT} build/",
+                    f"cp {' '.join(DEPLOY_SCRIPTS)} build/",
                 ],
                 artifacts={"base-directory": "build", "files": ["**/*"]},
             ),

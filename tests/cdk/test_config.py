@@ -99,6 +99,13 @@ def test_default_config_is_valid() -> None:
         ("redshift_ml.stages", [], "redshift_ml.stages: List should have at least 1 item"),
         ("gitlab.sever_url", "https://x", "gitlab.sever_url: unknown key"),
         (
+            "images.pytorch_gpu_uri",
+            "docker.io/pytorch/pytorch:latest",
+            "images.pytorch_gpu_uri: must be an Amazon ECR image URI <account>.dkr.ecr.<region>.amazonaws.com",
+        ),
+        ("images.xgboost_cpu_uri", 42, "images.xgboost_cpu_uri: Input should be a valid string"),
+        ("images.pytorch_cuda_uri", "", "images.pytorch_cuda_uri: unknown key"),
+        (
             "studio_role_arns",
             ["arn:aws:iam::222222222222:role/x"],
             "studio_role_arns must belong to account 111111111111",

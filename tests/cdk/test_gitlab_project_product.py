@@ -22,6 +22,8 @@ PARAMETERS = {
     "SecurityGroupId",
     "XGBoostImageUri",
     "XGBoostGpuImageUri",
+    "PyTorchImageUri",
+    "PyTorchGpuImageUri",
 }
 PROJECT = {"Fn::Join": ["", [{"Ref": "SageMakerProjectName"}, "-", {"Ref": "SageMakerProjectId"}]]}
 SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:mlops/gitlab-token-AbCdEf"
@@ -56,8 +58,15 @@ def test_parameters_and_defaults(synthesized) -> None:
         }
     }
     assert params["SubnetIds"]["Default"] == "" and params["SecurityGroupId"]["Default"] == ""
-    assert params["XGBoostImageUri"]["Type"] == "AWS::SSM::Parameter::Value<String>"
-    assert params["XGBoostImageUri"]["Default"] == "/mlops-gitlab/images/xgboost-cpu"
+    # Each image of the ML core: resolved at launch from the SSM parameter the platform stack publishes.
+    for parameter, name in (
+        ("XGBoostImageUri", "xgboost-cpu"),
+        ("XGBoostGpuImageUri", "xgboost-gpu"),
+        ("PyTorchImageUri", "pytorch-cpu"),
+        ("PyTorchGpuImageUri", "pytorch-gpu"),
+    ):
+        assert params[parameter]["Type"] == "AWS::SSM::Parameter::Value<String>"
+        assert params[parameter]["Default"] == f"/mlops-gitlab/images/{name}"
 
 
 def test_artifact_bucket_is_encrypted_versioned_private_and_tls_only(synthesized) -> None:
@@ -126,6 +135,8 @@ def test_seed_code_custom_resource_properties(synthesized) -> None:
         "AWS_ROLE_ARN",
         "XGBOOST_IMAGE_URI",
         "XGBOOST_GPU_IMAGE_URI",
+        "PYTORCH_IMAGE_URI",
+        "PYTORCH_GPU_IMAGE_URI",
     }
     assert set(build_vars) == common | {
         "SAGEMAKER_PIPELINE_ROLE_ARN",
@@ -141,6 +152,13 @@ def test_seed_code_custom_resource_properties(synthesized) -> None:
     redshift_ml = {"REDSHIFT_ML_ROLE_ARN"}  # redshift_ml is configured: deploy-prod writes the CREATE MODEL SQL
     assert set(deploy_vars) == common | {"SAGEMAKER_EXECUTION_ROLE_ARN"} | cross_account | instance_types | redshift_ml
     assert build_vars["MODEL_PACKAGE_GROUP_NAME"]["Value"] == PROJECT
+    for variable, parameter in (
+        ("XGBOOST_IMAGE_URI", "XGBoostImageUri"),
+        ("XGBOOST_GPU_IMAGE_URI", "XGBoostGpuImageUri"),
+        ("PYTORCH_IMAGE_URI", "PyTorchImageUri"),
+        ("PYTORCH_GPU_IMAGE_URI", "PyTorchGpuImageUri"),
+    ):
+        assert build_vars[variable]["Value"] == deploy_vars[variable]["Value"] == {"Ref": parameter}
     assert build_vars["AWS_ROLE_ARN"]["Masked"] == "true"
     assert build_vars["AWS_REGION"]["Masked"] == "false"
     # Variables naming roles a pipeline assumes reach only pipelines of protected branches.

@@ -269,6 +269,37 @@ def test_the_endpoint_role_reads_the_model_prefix_only_and_writes_only_data_capt
     ) == ["Allowed", "Allowed", "ImplicitlyDenied", "ImplicitlyDenied", "ImplicitlyDenied"]
 
 
+def test_sagemaker_jobs_and_endpoints_pull_every_ml_core_image_the_platform_publishes(
+    product: Launch, platform: Launch
+) -> None:
+    """The images the platform builds (XGBoost and PyTorch, CPU and CUDA) are in this account's ECR: the
+    pipeline role (training, processing) and the endpoint role pull them; no role pulls another account's."""
+    parameters = platform.template.resources("AWS::SSM::Parameter").values()
+    uris = {
+        parameter["Properties"]["Name"].rsplit("/", 1)[-1]: str(platform.value(parameter["Properties"]["Value"]))
+        for parameter in parameters
+        if parameter["Properties"]["Name"].startswith("/mlops-gitlab/images/")
+    }
+    assert sorted(uris) == ["pytorch-cpu", "pytorch-gpu", "xgboost-cpu", "xgboost-gpu"]
+    repositories = set()
+    for uri in uris.values():
+        registry, _, path = uri.partition("/")
+        assert registry == f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com", uri
+        repositories.add(f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{path.split(':')[0]}")
+    elsewhere = f"arn:aws:ecr:{REGION}:222222222222:repository/pytorch"
+    requests, expected = [], []
+    for role in ("RolesPipelineExecution", "RolesEndpointExecution"):
+        for repository in sorted(repositories):
+            requests += [as_role(product, role, action, repository) for action in PULL]
+            expected += ["Allowed"] * len(PULL)
+        requests.append(as_role(product, role, "ecr:BatchGetImage", elsewhere))
+        expected.append("ImplicitlyDenied")
+    assert decide(requests) == expected
+
+
+PULL = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
+
+
 # --- the platform: launch role and multi-account pipeline role ------------------------------------
 
 
@@ -315,6 +346,11 @@ def test_the_launch_role_is_scoped_to_what_service_catalog_provisions(platform: 
         "Decrypt with any other key": (("kms:Decrypt", key), {}, "ImplicitlyDenied"),
         "read the platform's image parameter": (
             ("ssm:GetParameters", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/mlops-gitlab/images/xgboost-cpu"),
+            {},
+            "Allowed",
+        ),
+        "read the platform's PyTorch GPU image parameter": (
+            ("ssm:GetParameters", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/mlops-gitlab/images/pytorch-gpu"),
             {},
             "Allowed",
         ),

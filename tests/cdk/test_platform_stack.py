@@ -68,10 +68,20 @@ def test_gitlab_oidc_provider_and_image_parameters(synthesized) -> None:
     synthesized.platform.has_resource_properties(
         "AWS::IAM::OIDCProvider", {"Url": "https://gitlab.example.com", "ClientIdList": ["sts.amazonaws.com"]}
     )
-    for flavour in ("cpu", "gpu"):
-        synthesized.platform.has_resource_properties(
-            "AWS::SSM::Parameter", {"Name": f"/mlops-gitlab/images/xgboost-{flavour}", "Type": "String"}
-        )
+    parameters = {
+        resource["Properties"]["Name"]: resource["Properties"]
+        for resource in synthesized.platform_json["Resources"].values()
+        if resource["Type"] == "AWS::SSM::Parameter"
+    }
+    images = {name for name in parameters if name.startswith("/mlops-gitlab/images/")}
+    assert images == {
+        f"/mlops-gitlab/images/{framework}-{flavour}"
+        for framework in ("xgboost", "pytorch")
+        for flavour in ("cpu", "gpu")
+    }
+    # Built at deploy (default.yaml configures no image): each holds its own asset's URI in the CDK repository.
+    values = {json.dumps(parameters[name]["Value"], sort_keys=True) for name in images}
+    assert len(values) == 4 and all("container-assets" in value for value in values)
 
 
 def test_product_assets_bucket_has_the_literal_name_the_product_template_uses(synthesized) -> None:
@@ -84,17 +94,21 @@ def test_product_assets_bucket_has_the_literal_name_the_product_template_uses(sy
     )
 
 
-def test_xgboost_images_build_from_containers_with_the_shared_http_layer(synthesized) -> None:
-    """Both images' build context is containers/ (the XGBoost package and http_serving), without caches."""
+def test_ml_core_images_build_from_containers_with_the_shared_http_layer(synthesized) -> None:
+    """The XGBoost and PyTorch images, CPU and CUDA: build context containers/ (the framework's package and
+    http_serving), without caches, for the platform SageMaker runs on."""
     manifest = json.loads(next(synthesized.outdir.glob("*platform.assets.json")).read_text())
     images = {image["source"]["dockerFile"]: image["source"] for image in manifest["dockerImages"].values()}
-    assert sorted(images) == ["xgboost/Dockerfile", "xgboost/Dockerfile.gpu"]
-    for source in images.values():
+    assert sorted(images) == [
+        "pytorch/Dockerfile",
+        "pytorch/Dockerfile.gpu",
+        "xgboost/Dockerfile",
+        "xgboost/Dockerfile.gpu",
+    ]
+    for dockerfile, source in images.items():
+        assert source["platform"] == "linux/amd64"
         context = synthesized.outdir / source["directory"]
-        for needed in (
-            "http_serving/http_serving/protocol.py",
-            "xgboost/xgboost_container/serve.py",
-            source["dockerFile"],
-        ):
+        package = {"xgboost": "xgboost/xgboost_container/serve.py", "pytorch": "pytorch/pytorch_container/serve.py"}
+        for needed in ("http_serving/http_serving/protocol.py", package[dockerfile.split("/")[0]], dockerfile):
             assert (context / needed).is_file(), needed
         assert not [path for path in context.rglob("*") if path.name == "__pycache__" or path.suffix == ".egg-info"]

@@ -9,7 +9,22 @@ import pytest
 
 from stacks.components.multi_account_deploy import deploy as multi_account_deploy
 
-from .conftest import BUCKET, CPU_IMAGE, EVALUATION_URI, GPU_IMAGE, GROUP, REGION, ROLE, SEED, Registry, read_json
+from .conftest import (
+    BUCKET,
+    CPU_IMAGE,
+    EVALUATION_URI,
+    EXECUTION_PREFIX,
+    GPU_IMAGE,
+    GROUP,
+    REGION,
+    ROLE,
+    SEED,
+    Registry,
+    read_json,
+)
+
+PYTORCH_CPU = "111111111111.dkr.ecr.us-east-1.amazonaws.com/pytorch:cpu"
+PYTORCH_GPU = "111111111111.dkr.ecr.us-east-1.amazonaws.com/pytorch:gpu"
 
 
 @pytest.fixture
@@ -139,6 +154,45 @@ class TestStageExports:
         config_dir = stage_configs(tmp_path, prod={"EndpointInstanceType": "ml.p3.2xlarge"})
         message = error_message(seed_build, lambda: build_into(config_dir))
         assert "ml.p3.2xlarge needs a GPU image" in message and "GpuImageUri" in message
+
+    def test_an_xgboost_package_sets_no_engine_and_no_problem_type(self, registry, build_into):
+        registry.register()
+        summary, output = build_into()
+        assert (summary["ProblemType"], summary["ModelEngine"]) == ("", "")
+        assert "ModelEngine" not in read_json(output / "staging-config-export.json")["Parameters"]
+
+    def test_the_image_classifier_deploys_on_cpu_or_gpu_with_its_evaluated_engine(self, registry, build_into, tmp_path):
+        """What the image pipeline registers (PyTorch images, ProblemType, MODEL_ENGINE): staging on a CPU type gets
+        the CPU image, production on a GPU type the CUDA image, both the engine the build evaluated."""
+        arn = registry.client.create_model_package(
+            ModelPackageGroupName=GROUP,
+            ModelApprovalStatus="Approved",
+            InferenceSpecification={
+                "Containers": [
+                    {
+                        "Image": PYTORCH_CPU,
+                        "ModelDataUrl": f"{EXECUTION_PREFIX}/model/model.tar.gz",
+                        "Environment": {"MODEL_ENGINE": "onnx-int8"},
+                    }
+                ],
+                "SupportedContentTypes": ["image/png", "image/jpeg", "application/json"],
+                "SupportedResponseMIMETypes": ["application/json"],
+            },
+            CustomerMetadataProperties={
+                "CpuImageUri": PYTORCH_CPU,
+                "GpuImageUri": PYTORCH_GPU,
+                "ProblemType": "image_classification",
+            },
+            ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": EVALUATION_URI}}},
+        )["ModelPackageArn"]
+        summary, output = build_into(PROD_INSTANCE_TYPE="ml.g5.xlarge")
+        assert (summary["ModelPackageArn"], summary["ProblemType"]) == (arn, "image_classification")
+        staging = read_json(output / "staging-config-export.json")["Parameters"]
+        prod = read_json(output / "prod-config-export.json")["Parameters"]
+        assert (staging["EndpointInstanceType"], staging["ModelImageUri"]) == ("ml.m5.large", PYTORCH_CPU)
+        assert (prod["EndpointInstanceType"], prod["ModelImageUri"]) == ("ml.g5.xlarge", PYTORCH_GPU)
+        assert staging["ModelEngine"] == prod["ModelEngine"] == "onnx-int8"
+        assert read_json(output / "model-package.json")["ProblemType"] == "image_classification"
 
     def test_stage_execution_role_override(self, registry, build_into):
         registry.register()

@@ -68,7 +68,16 @@ def test_model_and_config_names_carry_the_deployment_id_within_sagemakers_63_cha
 
 def test_model_uses_the_chosen_image_and_the_package_model_data(template):
     model = resources_of(template, "AWS::SageMaker::Model")[0]
-    assert model["PrimaryContainer"] == {"Image": {"Ref": "ModelImageUri"}, "ModelDataUrl": {"Ref": "ModelDataUrl"}}
+    assert model["PrimaryContainer"] == {
+        "Image": {"Ref": "ModelImageUri"},
+        "ModelDataUrl": {"Ref": "ModelDataUrl"},
+        # The engine the model build evaluated (image classifier); nothing for a model without one.
+        "Environment": {
+            "Fn::If": ["HasModelEngine", {"MODEL_ENGINE": {"Ref": "ModelEngine"}}, {"Ref": "AWS::NoValue"}]
+        },
+    }
+    assert template["Parameters"]["ModelEngine"]["Default"] == ""
+    assert template["Conditions"]["HasModelEngine"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ModelEngine"}, ""]}]}
     # A role of the stack's own account: SageMaker takes no other, and one stack set serves many accounts.
     assert model["ExecutionRoleArn"] == {
         "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${ExecutionRoleName}"

@@ -1,12 +1,16 @@
-"""Fixtures of the staging tests: the deployed endpoint, its model package and the held-out rows.
+"""Fixtures of the staging tests: the deployed endpoint, its model package and the held-out rows or images.
 
     python -m pytest test --build-dir build --junitxml build/test-report.xml [--role-arn ARN[,ARN]]
 
-Run after build.py and deploy.py --stage staging. Requests go through boto3's `sagemaker-runtime`
-`invoke_endpoint`; with `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME` set they reach that server instead
-(local runs). `--endpoint-latency-source` (default `$ENDPOINT_LATENCY_SOURCE`, else `cloudwatch`)
-says where the endpoint's own latency comes from: SageMaker's `ModelLatency` metric in CloudWatch,
-or (`server-timing`, local runs against the model server itself) its `Server-Timing` header.
+Run after build.py and deploy.py --stage staging. What is tested follows the deployed package: a model of
+tabular rows (CSV; tests marked `tabular`) or the image classifier (`ProblemType` image_classification;
+tests marked `image_classification`); the other kind's tests are deselected.
+
+Requests go through boto3's `sagemaker-runtime` `invoke_endpoint`; with `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`
+set they reach that server instead (local runs). `--endpoint-latency-source` (default
+`$ENDPOINT_LATENCY_SOURCE`, else `cloudwatch`) says where the endpoint's own latency comes from: SageMaker's
+`ModelLatency` metric in CloudWatch, or (`server-timing`, local runs against the model server itself) its
+`Server-Timing` header.
 """
 
 from __future__ import annotations
@@ -22,8 +26,11 @@ from aws_session import session_for
 from staging_checks import (
     LATENCY_SOURCES,
     CheckFailed,
+    HeldOutImage,
     held_out_uri,
+    is_image_classifier,
     load_test_settings,
+    read_test_images,
     read_test_rows,
     wait_in_service,
 )
@@ -75,6 +82,17 @@ def pytest_configure(config: pytest.Config) -> None:
     if "EndpointName" not in outputs:
         raise pytest.UsageError(f"{build_dir / 'staging-outputs.json'} has no EndpointName output")
     config.stash[ENDPOINT] = str(outputs["EndpointName"])
+    config.addinivalue_line("markers", "tabular: a check of a model of CSV rows (XGBoost, ...)")
+    config.addinivalue_line("markers", "image_classification: a check of the image classifier")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep the checks of the deployed package's kind of model; deselect the other kind's."""
+    other = "tabular" if is_image_classifier(config.stash[PACKAGE]) else "image_classification"
+    deselected = [item for item in items if item.get_closest_marker(other)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker(other)]
 
 
 @pytest.fixture(scope="session")
@@ -122,5 +140,16 @@ def held_out(clients: dict[str, Any], package: dict[str, Any]) -> tuple[list[flo
     """Labels and feature lines of the model build's test split."""
     try:
         return read_test_rows(clients["s3"], held_out_uri(package["EvaluationUri"], os.environ.get("TEST_DATA_S3_URI")))
+    except CheckFailed as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def held_out_images(clients: dict[str, Any], package: dict[str, Any]) -> list[HeldOutImage]:
+    """The image classifier's held-out images (`<class>/<image>` of the model build's test split)."""
+    try:
+        return read_test_images(
+            clients["s3"], held_out_uri(package["EvaluationUri"], os.environ.get("TEST_DATA_S3_URI"))
+        )
     except CheckFailed as error:
         pytest.fail(str(error), pytrace=False)

@@ -19,6 +19,13 @@ server itself), the `Server-Timing: model;dur=<ms>` header the platform's model 
 with. p50, p90 and p99 of each are gated on the configured limits. A percentile needs samples
 beyond it to mean anything: `LatencyProbes` must leave at least `TAIL_SAMPLES` requests above the
 p99 (1,000 probes).
+
+An image classifier (the package's `ProblemType` is `image_classification`, the model build's image
+pipeline) is tested with the held-out images instead: the `<class>/<image>.png|jpg` files of the test
+split (same locations), each sent as one request with its own content type; the answer must be the
+top-k list `[{"className": ..., "probability": ...}]`, most probable first, and the top class is the
+prediction. The registered metric (accuracy, weighted precision/recall/F1) is scored on those
+predictions, and the accuracy must also reach `Test.AccuracyFloor`.
 """
 
 from __future__ import annotations
@@ -51,11 +58,15 @@ PERCENTILES = {"p50": 0.50, "p90": 0.90, "p99": 0.99}
 TAIL_SAMPLES = 10  # requests that must lie above the highest percentile
 LATENCY_SOURCES = ("cloudwatch", "server-timing")
 SERVER_TIMING = "server-timing"
+IMAGE_CLASSIFICATION = "image_classification"
 SECTIONS = {
     "regression": "regression_metrics",
     "binary_classification": "binary_classification_metrics",
     "multiclass_classification": "multiclass_classification_metrics",
+    IMAGE_CLASSIFICATION: "multiclass_classification_metrics",
 }
+IMAGE_CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+ACCURACY_FLOOR = "AccuracyFloor"
 
 
 class CheckFailed(Exception):
@@ -78,6 +89,8 @@ def load_test_settings(config_path: Path) -> dict[str, Any]:
             )
         for key, value in limits.items():
             _positive(config_path, f"Test.{name}.{key}", value)
+    if ACCURACY_FLOOR in settings:
+        accuracy_floor(settings, config_path)
     needed = minimum_probes()
     if settings["LatencyProbes"] < needed:
         raise CheckFailed(
@@ -90,6 +103,21 @@ def load_test_settings(config_path: Path) -> dict[str, Any]:
 def _positive(config_path: Path, name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise CheckFailed(f"{config_path}: {name} must be a positive number, got {value!r}")
+
+
+def accuracy_floor(settings: dict[str, Any], config_path: Path | str = "the stage configuration") -> float:
+    """`Test.AccuracyFloor`: the accuracy an image classifier must reach on the held-out images (0 to 1)."""
+    value = settings.get(ACCURACY_FLOOR)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise CheckFailed(
+            f"{config_path}: Test.{ACCURACY_FLOOR} must be a number in (0, 1] for an image classifier, got {value!r}"
+        )
+    return float(value)
+
+
+def is_image_classifier(package: dict[str, Any]) -> bool:
+    """Whether build.py's package summary is the model build's image classifier (`ProblemType` metadata)."""
+    return package.get("ProblemType") == IMAGE_CLASSIFICATION
 
 
 def minimum_probes() -> int:
@@ -133,7 +161,8 @@ def read_registered_metric(s3: Any, evaluation_uri: str) -> RegisteredMetric:
     report = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     problem_type = report.get("problem_type", "regression")
     name = report.get("metric", "mse")
-    if problem_type not in SECTIONS or name not in METRICS[problem_type]:
+    scorable = CLASS_METRICS if problem_type == IMAGE_CLASSIFICATION else METRICS.get(problem_type, {})
+    if problem_type not in SECTIONS or name not in scorable:
         raise CheckFailed(f"{evaluation_uri}: no metric this test can score ({problem_type!r}, {name!r})")
     try:
         return RegisteredMetric(problem_type, name, float(report[SECTIONS[problem_type]][name]["value"]))
@@ -182,6 +211,23 @@ METRICS: dict[str, dict[str, Callable[[np.ndarray, np.ndarray], float]]] = {
 }
 
 
+# Metrics of predicted class names (an image classifier's top class); the model build's evaluation
+# registers the same ones (weighted over the classes).
+CLASS_METRICS: dict[str, Callable[[list[str], list[str]], float]] = {
+    "accuracy": lambda y, p: float(skm.accuracy_score(y, p)),
+    "weighted_precision": lambda y, p: float(skm.precision_score(y, p, **WEIGHTED)),
+    "weighted_recall": lambda y, p: float(skm.recall_score(y, p, **WEIGHTED)),
+    "weighted_f1": lambda y, p: float(skm.f1_score(y, p, **WEIGHTED)),
+}
+
+
+def score_classes(metric: str, labels: list[str], predicted: list[str]) -> float:
+    """`metric` (one of CLASS_METRICS) of the predicted class names against the held-out images' classes."""
+    if len(labels) != len(predicted) or not labels:
+        raise CheckFailed(f"{len(predicted)} predictions for {len(labels)} held-out images")
+    return CLASS_METRICS[metric](labels, predicted)
+
+
 def score(metric: RegisteredMetric, labels: list[float], outputs: list[list[float]]) -> float:
     """The registered metric, measured on the endpoint's answers for the held-out rows."""
     matrix = np.asarray(outputs, dtype=float)
@@ -222,6 +268,101 @@ def read_test_rows(s3: Any, uri: str) -> tuple[list[float], list[str]]:
                 raise CheckFailed(f"s3://{bucket}/{name} line {number}: label {label!r} is not a number") from None
             features.append(rest)
     return labels, features
+
+
+@dataclass(frozen=True)
+class HeldOutImage:
+    """One held-out image: its class (the folder it is in), where it is, its content type and bytes."""
+
+    label: str
+    uri: str
+    content_type: str
+    body: bytes
+
+
+def read_test_images(s3: Any, uri: str) -> list[HeldOutImage]:
+    """Every `<class>/<image>.png|jpg|jpeg` of the test split under the prefix `uri`, in key order."""
+    bucket, key = split_s3_uri(uri)
+    prefix = key if key.endswith("/") else key + "/"
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    keys = sorted(
+        item["Key"]
+        for page in pages
+        for item in page.get("Contents", [])
+        if Path(item["Key"]).suffix.lower() in IMAGE_CONTENT_TYPES
+    )
+    if not keys:
+        raise CheckFailed(f"no <class>/<image>.png|jpg files under {uri}")
+    images = []
+    for name in keys:
+        parts = name[len(prefix) :].split("/")
+        if len(parts) != 2 or not parts[0]:
+            raise CheckFailed(f"s3://{bucket}/{name} is not <class>/<image> below {uri}")
+        body = s3.get_object(Bucket=bucket, Key=name)["Body"].read()
+        content_type = IMAGE_CONTENT_TYPES[Path(name).suffix.lower()]
+        images.append(HeldOutImage(parts[0], f"s3://{bucket}/{name}", content_type, body))
+    return images
+
+
+@dataclass(frozen=True)
+class Classification:
+    """An image classifier's answer for one image: (class name, probability), most probable first."""
+
+    ranked: list[tuple[str, float]]
+    latency_ms: float
+    model_ms: float | None
+
+    @property
+    def top(self) -> str:
+        """The predicted class."""
+        return self.ranked[0][0]
+
+
+def top_k(body: str) -> list[tuple[str, float]]:
+    """Parse the seeds' answer `[{"className": ..., "probability": ...}, ...]`; CheckFailed says what is wrong.
+
+    At least one class; each entry exactly those two keys, a class name and a probability in [0, 1];
+    no class twice; most probable first; probabilities adding up to at most 1.
+    """
+    try:
+        document = json.loads(body)
+    except json.JSONDecodeError:
+        raise CheckFailed(f"answer is not JSON: {body[:200]!r}") from None
+    if not isinstance(document, list) or not document:
+        raise CheckFailed(f"answer is not a non-empty list of classes: {body[:200]!r}")
+    ranked = []
+    for entry in document:
+        if not isinstance(entry, dict) or set(entry) != {"className", "probability"}:
+            raise CheckFailed(f'answer entry {entry!r} is not {{"className": ..., "probability": ...}}')
+        name, probability = entry["className"], entry["probability"]
+        if not isinstance(name, str) or not name:
+            raise CheckFailed(f"answer entry {entry!r}: className must be a non-empty string")
+        if isinstance(probability, bool) or not isinstance(probability, (int, float)) or not 0 <= probability <= 1:
+            raise CheckFailed(f"answer entry {entry!r}: probability must be a number in [0, 1]")
+        ranked.append((name, float(probability)))
+    if len({name for name, _ in ranked}) != len(ranked):
+        raise CheckFailed(f"answer names a class twice: {body[:200]!r}")
+    if any(first[1] < second[1] for first, second in zip(ranked, ranked[1:], strict=False)):
+        raise CheckFailed(f"answer is not ordered most probable first: {body[:200]!r}")
+    if sum(probability for _, probability in ranked) > 1 + 1e-4:
+        raise CheckFailed(f"answer's probabilities add up to more than 1: {body[:200]!r}")
+    return ranked
+
+
+def invoke_image(runtime: Any, endpoint: str, image: HeldOutImage) -> Classification:
+    """Send one image (its bytes, its content type); return the classes the endpoint ranks and the latencies."""
+    started = time.perf_counter()
+    response = runtime.invoke_endpoint(
+        EndpointName=endpoint, ContentType=image.content_type, Accept="application/json", Body=image.body
+    )
+    body = response["Body"].read().decode()
+    latency_ms = (time.perf_counter() - started) * 1000
+    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    try:
+        ranked = top_k(body)
+    except CheckFailed as failure:
+        raise CheckFailed(f"{image.uri}: {failure}") from None
+    return Classification(ranked, latency_ms, server_timing_ms(headers.get(SERVER_TIMING)))
 
 
 def wait_in_service(sagemaker: Any, endpoint: str, timeout_s: float, poll_s: float = 30.0) -> str:

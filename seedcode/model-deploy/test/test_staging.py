@@ -2,7 +2,8 @@
 
 Each test is a case of the JUnit report GitLab shows (`--junitxml`); the figures each one measured
 are recorded as properties of its case (`record_property`), which is where the platform's local
-run reads them from.
+run reads them from. Checks of one kind of model only are marked `tabular` or `image_classification`;
+conftest.py keeps those of the deployed package's kind.
 """
 
 from __future__ import annotations
@@ -17,18 +18,27 @@ from typing import Any
 
 import pytest
 from staging_checks import (
+    Answer,
     CheckFailed,
+    Classification,
     EndpointLatency,
+    HeldOutImage,
+    accuracy_floor,
     invoke_csv,
+    invoke_image,
+    is_image_classifier,
     model_latency_from_cloudwatch,
     next_minute,
     over_limits,
     percentiles,
     read_registered_metric,
     score,
+    score_classes,
 )
 
 Record = Callable[[str, object], None]
+tabular = pytest.mark.tabular
+image_classification = pytest.mark.image_classification
 
 
 def _check(check: Callable[[], None]) -> None:
@@ -36,6 +46,20 @@ def _check(check: Callable[[], None]) -> None:
         check()
     except CheckFailed as failure:
         pytest.fail(str(failure), pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def classifications(
+    in_service: str, clients: dict[str, Any], held_out_images: list[HeldOutImage]
+) -> list[Classification]:
+    """The image classifier's answer for each held-out image, one image per request."""
+    found: list[Classification] = []
+
+    def send() -> None:
+        found.extend(invoke_image(clients["runtime"], in_service, image) for image in held_out_images)
+
+    _check(send)
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +83,7 @@ def test_endpoint_in_service(in_service: str, record_property: Record) -> None:
     record_property("endpoint", in_service)
 
 
+@tabular
 def test_response_shape(
     predictions: list[list[float]],
     held_out: tuple[list[float], list[str]],
@@ -73,6 +98,7 @@ def test_response_shape(
     record_property("requests", math.ceil(rows / int(settings["BatchRows"])))
 
 
+@tabular
 def test_metric_matches_registered(
     predictions: list[list[float]],
     held_out: tuple[list[float], list[str]],
@@ -105,6 +131,66 @@ def test_metric_matches_registered(
         )
 
 
+@image_classification
+def test_top_k_answers(
+    classifications: list[Classification], held_out_images: list[HeldOutImage], record_property: Record
+) -> None:
+    """Every held-out image gets the top-k list `[{"className", "probability"}]` back, most probable first,
+    naming only classes of the test split."""
+    assert len(classifications) == len(held_out_images)
+    known = {image.label for image in held_out_images}
+    unknown = sorted({name for answer in classifications for name, _ in answer.ranked} - known)
+    record_property("images", len(held_out_images))
+    record_property("classes", len(known))
+    record_property("top_k", max(len(answer.ranked) for answer in classifications))
+    if unknown:
+        pytest.fail(f"answers name classes the test split does not have: {unknown[:10]}", pytrace=False)
+
+
+@image_classification
+def test_classifier_quality(
+    classifications: list[Classification],
+    held_out_images: list[HeldOutImage],
+    clients: dict[str, Any],
+    package: dict[str, Any],
+    settings: dict[str, Any],
+    record_property: Record,
+) -> None:
+    """The endpoint's top classes for the held-out images reach `AccuracyFloor` in accuracy, and score the
+    registered metric within `MetricRelativeTolerance` of its registered value."""
+    labels = [image.label for image in held_out_images]
+    predicted = [answer.top for answer in classifications]
+    registered = read_registered_metric(clients["s3"], package["EvaluationUri"])
+    measured: dict[str, float] = {}
+
+    def measure() -> None:
+        measured["floor"] = accuracy_floor(settings)
+        measured["accuracy"] = score_classes("accuracy", labels, predicted)
+        measured[registered.name] = score_classes(registered.name, labels, predicted)
+
+    _check(measure)
+    record_property("problem_type", registered.problem_type)
+    record_property("metric", registered.name)
+    record_property("value", f"{measured[registered.name]:.4f}")
+    record_property("registered", f"{registered.value:.4f}")
+    record_property("accuracy", f"{measured['accuracy']:.4f}")
+    record_property("accuracy_floor", f"{measured['floor']:g}")
+    failures = []
+    if measured["accuracy"] < measured["floor"]:
+        failures.append(
+            f"accuracy {measured['accuracy']:.4f} on {len(labels)} held-out images is below the floor "
+            f"{measured['floor']:g} (Test.AccuracyFloor)"
+        )
+    tolerance = settings["MetricRelativeTolerance"]
+    if abs(measured[registered.name] - registered.value) > tolerance * abs(registered.value):
+        failures.append(
+            f"{registered.name} {measured[registered.name]:.4f} on {len(labels)} held-out images differs from the "
+            f"registered {registered.value:.4f} by more than {tolerance:.1%}"
+        )
+    if failures:
+        pytest.fail("; ".join(failures), pytrace=False)
+
+
 @dataclass(frozen=True)
 class Probes:
     """The single-row latency probes: round trips and the model's own times (ms), and their window."""
@@ -116,33 +202,43 @@ class Probes:
 
 
 @pytest.fixture(scope="module")
+def probe(
+    request: pytest.FixtureRequest, in_service: str, clients: dict[str, Any], package: dict[str, Any]
+) -> Callable[[int], Answer | Classification]:
+    """Send the `i`-th single-input request: one held-out row, or one held-out image for the image classifier."""
+    runtime = clients["runtime"]
+    if is_image_classifier(package):
+        images: list[HeldOutImage] = request.getfixturevalue("held_out_images")
+        return lambda i: invoke_image(runtime, in_service, images[i % len(images)])
+    lines: list[str] = request.getfixturevalue("held_out")[1]
+    return lambda i: invoke_csv(runtime, in_service, [lines[i % len(lines)]])
+
+
+@pytest.fixture(scope="module")
 def probes(
     request: pytest.FixtureRequest,
-    in_service: str,
-    clients: dict[str, Any],
-    held_out: tuple[list[float], list[str]],
+    probe: Callable[[int], Answer | Classification],
     settings: dict[str, Any],
 ) -> Probes:
-    """`LatencyProbes` single-row requests, one after another.
+    """`LatencyProbes` single-row (or single-image) requests, one after another.
 
     Measured from CloudWatch, they start on a minute of their own: CloudWatch's periods are whole
     minutes, and the metric check's batch requests (slower, many rows each) must not fall into the
     probes' window and move its percentiles.
     """
-    lines = held_out[1]
     if request.config.getoption("endpoint_latency_source") == "cloudwatch":
         time.sleep(max(0.0, (next_minute(datetime.now(UTC)) - datetime.now(UTC)).total_seconds()))
     started = datetime.now(UTC)
     latencies: list[float] = []
     model: list[float | None] = []
 
-    def probe() -> None:
+    def send() -> None:
         for i in range(int(settings["LatencyProbes"])):
-            answer = invoke_csv(clients["runtime"], in_service, [lines[i % len(lines)]])
+            answer = probe(i)
             latencies.append(answer.latency_ms)
             model.append(answer.model_ms)
 
-    _check(probe)
+    _check(send)
     return Probes(latencies, model, started, datetime.now(UTC))
 
 

@@ -2,7 +2,8 @@
 
 This folder is the pipeline's S3 source (see `multi_account_pipeline.py`, which adds the deploy
 repository's endpoint template and stage settings to it); the pipeline's CodeBuild steps run this
-script, so it depends on the standard library and boto3 only:
+script, so it depends on the standard library, boto3 and `instance_families.py` (the platform's GPU
+families, generated beside it by `make generate`) only:
 
 - `ensure-group`: create the model package group if it is missing (the Build step);
 - `prepare`: copy the endpoint template (the deploy repository's `endpoint-config-template.yml`)
@@ -27,6 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+
+if __package__:  # imported as the platform's module (its tests)
+    from .instance_families import is_gpu_instance
+else:  # run by the pipeline as a script, the generated instance_families.py beside it
+    from instance_families import is_gpu_instance  # type: ignore[import-not-found,no-redef]
 
 HERE = Path(__file__).resolve().parent
 # The deploy repository's endpoint template and stage settings, copied beside this script in the
@@ -89,12 +95,28 @@ def stage_settings(stage: str, instance_type: str, source_dir: Path = HERE) -> d
     }
 
 
+def model_image(package: dict[str, Any], instance_type: str) -> str:
+    """The package's image for `instance_type`: its GPU image (`CustomerMetadataProperties.GpuImageUri`) for
+    a GPU type, else its CPU image (`CpuImageUri`, or the inference container's image), as the GitLab
+    deploy repository's `build.py` chooses."""
+    metadata = package.get("CustomerMetadataProperties") or {}
+    if not is_gpu_instance(instance_type):
+        return str(metadata.get("CpuImageUri") or package["InferenceSpecification"]["Containers"][0]["Image"])
+    if not metadata.get("GpuImageUri"):
+        raise RuntimeError(
+            f"instance type {instance_type} needs a GPU image, but model package {package['ModelPackageArn']} "
+            "has no CustomerMetadataProperties.GpuImageUri"
+        )
+    return str(metadata["GpuImageUri"])
+
+
 def stage_parameters(
     package: dict[str, Any], *, stage: str, resource_base: str, execution_role_name: str, settings: dict[str, str]
 ) -> list[dict[str, str]]:
     """Stack-set parameters of the endpoint template (the file format CodePipeline's StackSet action reads).
 
-    Data capture stays off: the endpoints run in other accounts than the project's bucket.
+    Data capture stays off: the endpoints run in other accounts than the project's bucket. The endpoint runs
+    the engine the model build evaluated (the container's `MODEL_ENGINE`, the image classifier's).
     """
     container = package["InferenceSpecification"]["Containers"][0]
     values = {
@@ -102,8 +124,9 @@ def stage_parameters(
         "ResourceName": resource_base,
         "StageName": stage,
         "ModelPackageArn": package["ModelPackageArn"],
-        "ModelImageUri": container["Image"],
+        "ModelImageUri": model_image(package, settings["EndpointInstanceType"]),
         "ModelDataUrl": container["ModelDataUrl"],
+        "ModelEngine": (container.get("Environment") or {}).get("MODEL_ENGINE", ""),
         "ExecutionRoleName": execution_role_name,
     }
     values["DeploymentId"] = deployment_id(package.get("ModelPackageVersion"), values)
