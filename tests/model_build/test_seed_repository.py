@@ -86,7 +86,7 @@ def test_training_job_starts_the_pipeline_on_every_commit(ci):
     assert training["script"] == ["python -m pipelines.run_pipeline --wait"]
     assert "pip install -r requirements.txt" in training["before_script"]
     assert training["id_tokens"] == {"GITLAB_OIDC_TOKEN": {"aud": "sts.amazonaws.com"}}
-    assert ci["unit-tests"]["script"] == ["pip install -r requirements.txt", "python -m pytest -q tests"]
+    assert ci["unit-tests"]["script"] == ["pip install -r requirements.txt", "python -m pytest -q -n auto tests"]
 
 
 def run_auth(ci: dict, tmp_path: Path, **variables: str) -> subprocess.CompletedProcess:
