@@ -54,7 +54,6 @@ def _readme(sources: Sources, current: str) -> str:
 GENERATED: dict[str, Callable[[Sources, str], str]] = {
     "seedcode/model-build/pipelines/instance_families.py": lambda _sources, _current: render_seed_module(),
     "seedcode/model-deploy/instance_families.py": lambda _sources, _current: render_seed_module(),
-    "stacks/components/multi_account_deploy/instance_families.py": lambda _sources, _current: render_seed_module(),
     "docs/architecture.md": lambda sources, _current: render_markdown(sources.cdk_out),
     "README.md": _readme,
 }

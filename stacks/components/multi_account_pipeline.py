@@ -30,8 +30,10 @@ from stacks.components.multi_account_deploy import deploy
 
 STAGES = ("staging", "prod")
 DEPLOY_SCRIPT = "deploy.py"
-# The script and the module it imports (the generated GPU-family table); the pipeline's steps run them.
-DEPLOY_SCRIPTS = (DEPLOY_SCRIPT, "instance_families.py")
+# The script and the module it imports (the deploy repository's generated GPU-family table); the
+# pipeline's steps run them.
+GPU_TABLE = "instance_families.py"
+DEPLOY_SCRIPTS = (DEPLOY_SCRIPT, GPU_TABLE)
 DEPLOY_SOURCE = Path(deploy.__file__).resolve().parent
 SEED_DEPLOY_REPOSITORY = Path(__file__).resolve().parents[2] / "seedcode" / "model-deploy"
 
@@ -43,10 +45,10 @@ def deploy_source_directory() -> Path:
     Assembled at synth time into a directory named by its content hash, so the S3 asset (and its key
     in the product template) changes only when one of the files does.
     """
-    files = {name: (DEPLOY_SOURCE / name).read_bytes() for name in (*DEPLOY_SCRIPTS, "README.md")}
+    files = {name: (DEPLOY_SOURCE / name).read_bytes() for name in (DEPLOY_SCRIPT, "README.md")}
     files.update(
         (name, (SEED_DEPLOY_REPOSITORY / name).read_bytes())
-        for name in (deploy.TEMPLATE_FILE, *deploy.STAGE_CONFIG_FILES.values())
+        for name in (deploy.TEMPLATE_FILE, *deploy.STAGE_CONFIG_FILES.values(), GPU_TABLE)
     )
     digest = hashlib.sha256(b"".join(name.encode() + content for name, content in sorted(files.items()))).hexdigest()
     directory = Path(tempfile.gettempdir()) / f"mlops-multi-account-deploy-source-{digest[:16]}"

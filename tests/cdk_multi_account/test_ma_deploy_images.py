@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from stacks.components.multi_account_deploy import deploy
 from stacks.components.multi_account_pipeline import deploy_source_directory
+from stacks.instance_families import render_seed_module
 
 CPU = "111111111111.dkr.ecr.eu-west-1.amazonaws.com/mlops-pytorch:cpu"
 GPU = "111111111111.dkr.ecr.eu-west-1.amazonaws.com/mlops-pytorch:gpu"
@@ -68,9 +68,7 @@ def test_an_xgboost_package_without_metadata_runs_its_container_image_and_no_eng
 
 def test_the_pipeline_s_source_runs_the_script_with_its_generated_table_beside_it() -> None:
     source = deploy_source_directory()
-    assert (source / "instance_families.py").read_text() == (
-        Path(deploy.__file__).parent / "instance_families.py"
-    ).read_text()
+    assert (source / "instance_families.py").read_text() == render_seed_module()
     result = subprocess.run(
         [sys.executable, "-c", "import deploy; print(deploy.is_gpu_instance('ml.g5.xlarge'))"],
         cwd=source,

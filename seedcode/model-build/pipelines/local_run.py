@@ -321,16 +321,23 @@ class LocalExecution:
         )
         return passed
 
-    def _register(self) -> str:
-        """Register the model version in the project's model package group (the project creates the group)."""
-        sagemaker_client = self.boto_session.client("sagemaker")
+    def require_group(self) -> None:
+        """Fail unless the project's model package group exists (the project creates it, never this run)."""
         group = self.settings.model_package_group_name
-        pages = sagemaker_client.get_paginator("list_model_package_groups").paginate(NameContains=group)
+        pages = (
+            self.boto_session.client("sagemaker")
+            .get_paginator("list_model_package_groups")
+            .paginate(NameContains=group)
+        )
         if not any(g["ModelPackageGroupName"] == group for p in pages for g in p["ModelPackageGroupSummaryList"]):
             raise LocalRunError(
                 f"model package group {group!r} does not exist: the SageMaker project creates it; "
                 "set MODEL_PACKAGE_GROUP_NAME to the project's group"
             )
+
+    def _register(self) -> str:
+        """Register the model version in the project's model package group (the project creates the group)."""
+        self.require_group()
         package = definition.register_model(
             Session(boto_session=self.boto_session, default_bucket=self.settings.bucket),
             role=None,
@@ -338,7 +345,7 @@ class LocalExecution:
             problem_type=self.config.problem_type,
             model_data=self.artifacts["model_data_url"],
             evaluation_prefix=self.artifacts["evaluation_url"].rsplit("/", 1)[0],
-            model_package_group_name=group,
+            model_package_group_name=self.settings.model_package_group_name,
             approval_status=self.settings.approval_status,
         )
         self.summary["model_package_arn"] = package.model_package_arn

@@ -3,7 +3,7 @@
 This folder is the pipeline's S3 source (see `multi_account_pipeline.py`, which adds the deploy
 repository's endpoint template and stage settings to it); the pipeline's CodeBuild steps run this
 script, so it depends on the standard library, boto3 and `instance_families.py` (the platform's GPU
-families, generated beside it by `make generate`) only:
+families, the deploy repository's generated copy, put beside it in the source) only:
 
 - `ensure-group`: create the model package group if it is missing (the Build step);
 - `prepare`: copy the endpoint template (the deploy repository's `endpoint-config-template.yml`)
@@ -29,9 +29,9 @@ from typing import Any
 
 import boto3
 
-if __package__:  # imported as the platform's module (its tests)
-    from .instance_families import is_gpu_instance
-else:  # run by the pipeline as a script, the generated instance_families.py beside it
+if __package__:  # imported as the platform's module (its tests): the platform's table itself
+    from stacks.instance_families import is_gpu_instance
+else:  # run by the pipeline as a script: the deploy repository's generated copy of it lies beside it
     from instance_families import is_gpu_instance  # type: ignore[import-not-found,no-redef]
 
 HERE = Path(__file__).resolve().parent

@@ -138,14 +138,7 @@ class ImageClassifierExecution(local_run.LocalExecution):
 
     def _register(self) -> str:
         """Register the classifier's version in the project's model package group."""
-        sagemaker_client = self.boto_session.client("sagemaker")
-        group = self.settings.model_package_group_name
-        pages = sagemaker_client.get_paginator("list_model_package_groups").paginate(NameContains=group)
-        if not any(g["ModelPackageGroupName"] == group for p in pages for g in p["ModelPackageGroupSummaryList"]):
-            raise LocalRunError(
-                f"model package group {group!r} does not exist: the SageMaker project creates it; "
-                "set MODEL_PACKAGE_GROUP_NAME to the project's group"
-            )
+        self.require_group()
         package = definition.register_model(
             Session(boto_session=self.boto_session, default_bucket=self.settings.bucket),
             role=None,
@@ -153,7 +146,7 @@ class ImageClassifierExecution(local_run.LocalExecution):
             config=self.image_config,
             model_data=self.artifacts["model_data_url"],
             evaluation_uri=self.artifacts["evaluation_url"],
-            model_package_group_name=group,
+            model_package_group_name=self.settings.model_package_group_name,
             approval_status=self.settings.approval_status,
         )
         self.summary["model_package_arn"] = package.model_package_arn
