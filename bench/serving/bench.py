@@ -1,8 +1,11 @@
 """Serving benchmark: our model server vs MLServer vs in-process prediction, in one run on loopback.
 
 Both servers serve the same Booster (trained here on the Abalone data when it is present, else on
-generated data of the same shape). For each payload size (1 row, 100 rows) the same closed-loop
-client (`loadgen.py`) drives each server with `--concurrency` keep-alive connections; ours gets
+generated data of the same shape). The servers and the floor run on the server CPUs (`--server-cpus`,
+by default the first half of this process's CPUs) and the load generator on the others, so that the
+client's own work does not slow down the server it measures (on 2 CPUs: one each). For each payload
+size (1 row, 100 rows) the same closed-loop client (`loadgen.py`) drives each server with
+`--concurrency` keep-alive connections; ours gets
 the CSV body on `POST /invocations`, MLServer the equivalent V2 request on
 `POST /v2/models/<name>/infer`. The servers are measured in alternating rounds so that noise from
 anything else on the machine spreads over both. Also measured, in the same rounds:
@@ -154,12 +157,12 @@ def _floor_process(body: bytes, duration_s: float, start_at: float) -> LoadResul
     return LoadResult(len(latencies), 0, duration_s, latencies, "", time.process_time() - started_cpu)
 
 
-def measure_floor(model: Model, body: bytes, duration_s: float, processes: int) -> LoadResult:
-    """The floor: `processes` processes (as many as the server's workers) predicting at once, no HTTP."""
+def measure_floor(model: Model, body: bytes, duration_s: float, processes: int, cpus: set[int]) -> LoadResult:
+    """The floor: `processes` processes (as many as the server's workers) predicting at once on `cpus`, no HTTP."""
     global _FLOOR_MODEL
     _FLOOR_MODEL = model
     start_at = time.monotonic() + 0.5
-    with multiprocessing.get_context("fork").Pool(processes) as pool:
+    with multiprocessing.get_context("fork").Pool(processes, os.sched_setaffinity, (0, cpus)) as pool:
         parts = pool.starmap(_floor_process, [(body, duration_s, start_at)] * processes)
     return LoadResult(
         sum(part.requests for part in parts),
@@ -169,6 +172,33 @@ def measure_floor(model: Model, body: bytes, duration_s: float, processes: int) 
         "",
         sum(part.cpu_s or 0.0 for part in parts),
     )
+
+
+def parse_cpus(text: str) -> set[int]:
+    """CPU numbers from a list such as `0`, `0,2` or `0-3`."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        low, _, high = part.strip().partition("-")
+        if not low.isdigit() or (high and not high.isdigit()):
+            raise ValueError(f"{text!r} is not a CPU list such as 0, 0,2 or 0-3")
+        cpus.update(range(int(low), int(high or low) + 1))
+    return cpus
+
+
+def parse_counts(text: str) -> list[int]:
+    """Positive counts from a comma-separated list such as `8,32`."""
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of counts such as 8,32") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: every count must be at least 1")
+    return counts
+
+
+def format_cpus(cpus: set[int]) -> str:
+    """`cpus` as a comma-separated list."""
+    return ",".join(str(cpu) for cpu in sorted(cpus))
 
 
 def server_command(kind: str, model_dir: Path, port: int, workers: int) -> list[str]:
@@ -238,8 +268,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mlserver", type=Path, required=True, help="the mlserver executable of its venv")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("DATA", DEFAULT_DATA)))
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="our server's workers")
-    parser.add_argument("--concurrency", type=int, default=8, help="concurrent client connections")
+    parser.add_argument(
+        "--server-cpus",
+        help="CPUs of the servers and the floor, e.g. 0 or 0-3 (default: the first half of this process's CPUs); "
+        "the load generator gets the others (all of them when none are left)",
+    )
+    parser.add_argument("--workers", type=int, help="our server's workers (default: one per server CPU)")
+    parser.add_argument(
+        "--concurrency",
+        type=parse_counts,
+        default=[8, 32],
+        help="concurrent client connections, one measurement per comma-separated count (default: 8,32)",
+    )
     parser.add_argument("--rounds", type=int, default=5, help="alternating measurement rounds per server")
     parser.add_argument("--warmup", type=float, default=0.5, help="seconds of warm-up per round")
     parser.add_argument("--duration", type=float, default=2.0, help="measured seconds per round")
@@ -255,6 +295,17 @@ def main() -> int:
         help="comma-separated other HTTP layers to measure with the same application: uvicorn, gunicorn-asgi",
     )
     args = parser.parse_args()
+    available = sorted(os.sched_getaffinity(0))
+    try:
+        args.server_cpus = (
+            parse_cpus(args.server_cpus) if args.server_cpus else set(available[: max(1, len(available) // 2)])
+        )
+    except ValueError as error:
+        parser.error(f"--server-cpus: {error}")
+    if not args.server_cpus <= set(available):
+        parser.error(f"--server-cpus {sorted(args.server_cpus)} are not all among this process's CPUs {available}")
+    args.client_cpus = (set(available) - args.server_cpus) or set(available)
+    args.workers = args.workers or len(args.server_cpus)
     candidates = [name for name in args.candidates.split(",") if name]
     unknown = sorted(set(candidates) - {"uvicorn", "gunicorn-asgi"})
     if unknown:
@@ -270,6 +321,7 @@ def main() -> int:
         kinds = ["xgboost-serve", "constant", *candidates]
         ports = {name: free_port() for name in [*kinds, "mlserver"]}
         servers: dict[str, subprocess.Popen] = {}
+        os.sched_setaffinity(0, args.server_cpus)  # inherited by the servers started here
         try:
             for kind in kinds:
                 command = server_command(kind, model_dir, ports[kind], args.workers)
@@ -296,6 +348,7 @@ def main() -> int:
                 for name in servers:
                     print(f"--- {name}.log\n{(workdir / f'{name}.log').read_text()[-3000:]}", file=sys.stderr)
                 raise
+            os.sched_setaffinity(0, args.client_cpus)  # the load generator's CPUs
             check_same_predictions(model, payloads[100], ports)
             results = run_all(args, model, payloads, ports, {name: cpu_seconds_of(p) for name, p in servers.items()})
         finally:
@@ -305,7 +358,7 @@ def main() -> int:
 
 
 def run_all(args, model, payloads, ports: dict[str, int], cpu: dict[str, Callable[[], float]]) -> dict:
-    """Measure the floor, then every server in alternating rounds, for every payload size."""
+    """Measure the floor, then every server at every concurrency, in alternating rounds, for every payload size."""
     results: dict = {}
     for rows_count, rows in payloads.items():
         body = csv_body(rows)
@@ -317,64 +370,69 @@ def run_all(args, model, payloads, ports: dict[str, int], cpu: dict[str, Callabl
         requests["mlserver"] = build_request(
             HOST, ports["mlserver"], f"/v2/models/{MODEL_NAME}/infer", v2_body(rows), "application/json"
         )
-        pooled = {name: Measured() for name in requests}
-        floor = Measured()
+        floor = results[("floor", rows_count)] = Measured()
+        for clients in args.concurrency:
+            for name in requests:
+                results[(name, rows_count, clients)] = Measured()
         for _ in range(args.rounds):
-            floor.rounds.append(measure_floor(model, body, args.duration, args.workers))
-            for name, request in requests.items():
-                pooled[name].rounds.append(
-                    run_load(
-                        HOST,
-                        ports[name],
-                        request,
-                        concurrency=args.concurrency,
-                        warmup_s=args.warmup,
-                        duration_s=args.duration,
-                        cpu_seconds=cpu[name],
+            floor.rounds.append(measure_floor(model, body, args.duration, args.workers, args.server_cpus))
+            for clients in args.concurrency:
+                for name, request in requests.items():
+                    results[(name, rows_count, clients)].rounds.append(
+                        run_load(
+                            HOST,
+                            ports[name],
+                            request,
+                            concurrency=clients,
+                            warmup_s=args.warmup,
+                            duration_s=args.duration,
+                            cpu_seconds=cpu[name],
+                        )
                     )
-                )
-        results[("floor", rows_count)] = floor
-        for name, measured in pooled.items():
-            results[(name, rows_count)] = measured
     return results
 
 
 def report(args, results: dict, names: list[str]) -> int:
     """Print the table, the goal ratios and the summary line; non-zero when a server answered with errors."""
     print(
-        f"loopback, {os.cpu_count()} CPUs, {args.concurrency} keep-alive clients, {args.rounds} alternating rounds "
-        f"of {args.duration:g} s per server and payload (req/s: median round); our servers: {args.workers} workers; "
-        f"floor: {args.workers} processes; MLServer: OMP_NUM_THREADS={args.mlserver_threads or 'unset'}"
+        f"loopback, {os.cpu_count()} CPUs: servers and floor on CPUs {format_cpus(args.server_cpus)}, "
+        f"load generator on {format_cpus(args.client_cpus)}; {args.rounds} alternating rounds "
+        f"of {args.duration:g} s per server, payload and client count (req/s: median round); "
+        f"our servers: {args.workers} workers; floor: {args.workers} processes; "
+        f"MLServer: OMP_NUM_THREADS={args.mlserver_threads or 'unset'}"
     )
-    print(f"{'target':<30}{'rows':>5}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'req/s / floor':>15}{'CPU us/req':>12}")
+    header = f"{'target':<30}{'rows':>5}{'clients':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
+    print(f"{header}{'req/s / floor':>15}{'CPU us/req':>12}")
     failed = False
     for rows_count in PAYLOAD_ROWS:
         floor = results[("floor", rows_count)]
-        for name in ["floor", *names]:
-            result = results[(name, rows_count)]
+        rows = [("floor", floor, "-")]
+        rows += [(name, results[(name, rows_count, c)], str(c)) for c in args.concurrency for name in names]
+        for name, result, clients in rows:
             print(
-                f"{LABELS[name]:<30}{rows_count:>5}{result.rps:>10.0f}{result.percentile(0.5):>9.2f}"
+                f"{LABELS[name]:<30}{rows_count:>5}{clients:>8}{result.rps:>10.0f}{result.percentile(0.5):>9.2f}"
                 f"{result.percentile(0.99):>9.2f}{result.rps / floor.rps:>15.2f}{result.cpu_us_per_request:>12.0f}"
             )
             if result.errors:
                 failed = True
                 print(f"  {result.errors} failed requests, first: {result.first_error}")
-    ratios = {n: results[("xgboost-serve", n)].rps / results[("mlserver", n)].rps for n in PAYLOAD_ROWS}
     goals = {1: 6.0, 100: 3.0}
-    for rows_count, ratio in ratios.items():
-        verdict = f"{'meets' if ratio >= goals[rows_count] else 'MISSES'} the goal {goals[rows_count]:g}x"
-        print(f"throughput ours / MLServer, {rows_count}-row payloads: {ratio:.2f}x ({verdict})")
-    for rows_count in PAYLOAD_ROWS:
-        ours, floor = results[("xgboost-serve", rows_count)], results[("floor", rows_count)]
-        share = ours.rps / floor.rps
-        http = results[("constant", rows_count)].cpu_us_per_request
-        print(
-            f"ours / like-for-like floor, {rows_count}-row payloads: {share:.2f} "
-            f"({'meets' if share >= 0.8 else 'MISSES'} the goal 0.8); "
-            f"CPU per request: ours {ours.cpu_us_per_request:.0f} us, of which HTTP (constant answer) {http:.0f} us, "
-            f"floor {floor.cpu_us_per_request:.0f} us"
-        )
-    print(f"throughput_ratio_vs_mlserver={ratios[100]:.2f}")
+    for clients in args.concurrency:
+        for rows_count in PAYLOAD_ROWS:
+            ours, floor = results[("xgboost-serve", rows_count, clients)], results[("floor", rows_count)]
+            ratio = ours.rps / results[("mlserver", rows_count, clients)].rps
+            share = ours.rps / floor.rps
+            http = results[("constant", rows_count, clients)].cpu_us_per_request
+            print(
+                f"{rows_count:>3}-row payloads, {clients:>2} clients: ours / MLServer {ratio:.2f}x "
+                f"({'meets' if ratio >= goals[rows_count] else 'MISSES'} the goal {goals[rows_count]:g}x); "
+                f"ours / like-for-like floor {share:.2f} ({'meets' if share >= 0.8 else 'MISSES'} the goal 0.8); "
+                f"CPU per request: ours {ours.cpu_us_per_request:.0f} us, of which HTTP (constant answer) "
+                f"{http:.0f} us, floor {floor.cpu_us_per_request:.0f} us"
+            )
+    first = args.concurrency[0]
+    ratio = results[("xgboost-serve", 100, first)].rps / results[("mlserver", 100, first)].rps
+    print(f"throughput_ratio_vs_mlserver={ratio:.2f}")
     return 1 if failed else 0
 
 

@@ -27,4 +27,6 @@ if [ "$(cat "$VENV/.bench-stamp" 2>/dev/null)" != "$stamp" ]; then
 fi
 
 # The repository root on the path: the benchmark reuses the platform's process helpers.
+# First what one prediction call costs in process (the model server's fixed cost per call).
+env PYTHONPATH=.:bench/serving .venv/bin/python bench/serving/predict_cost.py
 exec env PYTHONPATH=. .venv/bin/python bench/serving/bench.py --mlserver "$VENV/bin/mlserver" "$@"

@@ -174,3 +174,9 @@ class TestRequestMediaType:
         with pytest.raises(HttpError) as raised:
             request_media_type(header, (CSV,))
         assert raised.value.status == 415
+
+
+def test_a_handler_that_does_not_batch_is_called_once_per_request(app, handler):
+    jpeg = Request("POST", "/invocations", "", {"content-type": "image/jpeg"}, b"\xff\xd8jpeg")
+    answers = app.call_many([jpeg, Request("POST", "/invocations", "", {"content-type": "image/png"}, b"png"), jpeg])
+    assert [answer.status for answer in answers] == [200, 200, 200] and len(handler.calls) == 3

@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from http_serving import HttpError, Request, Response
+from http_serving.batching import MAX_TURNS, RequestBatcher
 from http_serving.protocol import FEED_SLICE, Clock, HttpConnection
 from http_serving.settings import Limits
 
@@ -56,17 +57,21 @@ LIMITS = Limits(max_body_bytes=1000, max_head_bytes=2048, max_header_fields=10, 
 class Client:
     """One connection with a fake transport, inside a running event loop."""
 
-    def __init__(self, app=echo, limits: Limits = LIMITS):
+    def __init__(self, app=echo, limits: Limits = LIMITS, batcher: RequestBatcher | None = None):
         self.closed_callbacks: list[HttpConnection] = []
+        self.batcher = batcher or RequestBatcher(app, logging.getLogger("test"))
         self.connection = HttpConnection(
-            app, limits, clock=Clock(), on_close=self.closed_callbacks.append, log=logging.getLogger("test")
+            self.batcher, limits, clock=Clock(), on_close=self.closed_callbacks.append, log=logging.getLogger("test")
         )
         self.transport = FakeTransport()
         self.connection.connection_made(self.transport)
 
-    def send(self, *pieces: bytes) -> Client:
+    def send(self, *pieces: bytes, flush: bool = True) -> Client:
+        """Deliver each piece as one read; then answer what completed, as the next loop turn would."""
         for piece in pieces:
             self.connection.data_received(piece)
+            if flush:
+                self.batcher.flush()
         return self
 
     @property
@@ -346,3 +351,172 @@ def test_reading_pauses_while_the_client_does_not_read():
         assert not client.transport.paused
 
     run(test)
+
+
+class BatchEcho:
+    """`echo` that also answers many requests in one call, recording each call's size."""
+
+    def __init__(self, fail_batches: bool = False):
+        self.calls: list[int] = []
+        self.fail_batches = fail_batches
+
+    def __call__(self, request: Request) -> Response:
+        if request.path == "/boom":
+            raise RuntimeError("kaput")
+        if request.path == "/close":
+            return Response(200, b"bye", close=True)
+        return echo(request)
+
+    def call_many(self, requests):
+        self.calls.append(len(requests))
+        if self.fail_batches:
+            raise RuntimeError("the batch failed")
+        return [self(request) for request in requests]
+
+
+def test_requests_completed_in_one_loop_turn_share_one_call_and_are_answered_on_their_own_connections():
+    def test():
+        app = BatchEcho()
+        first = Client(app)
+        second = Client(app, batcher=first.batcher)
+        first.send(b"GET /a1 HTTP/1.1\r\n\r\nGET /a2 HTTP/1.1\r\n\r\n", flush=False)
+        second.send(b"GET /b1 HTTP/1.1\r\n\r\n", flush=False)
+        assert first.transport.written == second.transport.written == b""  # nothing before the turn ends
+        assert not first.connection.idle
+        first.batcher.flush()
+        assert app.calls == [3]
+        assert [answer.body.split(b" ")[1] for answer in first.answers] == [b"/a1", b"/a2"]
+        assert [answer.body.split(b" ")[1] for answer in second.answers] == [b"/b1"]
+        assert first.connection.idle and not first.transport.eof
+
+    run(test)
+
+
+def test_a_lone_request_is_answered_by_the_application_itself():
+    def test():
+        app = BatchEcho()
+        assert Client(app).send(b"GET /a HTTP/1.1\r\n\r\n").statuses == [200] and app.calls == []
+
+    run(test)
+
+
+def test_what_follows_an_answer_not_computed_yet_is_written_after_it():
+    def test():
+        client = Client().send(
+            b"GET /a HTTP/1.1\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n", flush=False
+        )
+        assert client.transport.written == b""  # not even the 100 Continue of the second request
+        client.batcher.flush()
+        assert client.statuses == [200, 100]
+        client.send(b"abcGET / HTTP/9.9\r\n\r\n", flush=False)  # the second request, then a refused third
+        assert client.statuses == [200, 100] and not client.transport.eof
+        client.batcher.flush()
+        assert client.statuses == [200, 100, 200, 400] and client.transport.eof
+
+    run(test)
+
+
+def test_the_client_closing_its_side_waits_for_the_answers_being_computed():
+    def test():
+        client = Client().send(b"GET /a HTTP/1.1\r\n\r\n", flush=False)
+        assert client.connection.eof_received() is True and not client.transport.closed
+        client.batcher.flush()
+        assert client.statuses == [200] and client.transport.closed
+
+    run(test)
+
+
+def test_a_connection_lost_before_its_answer_is_computed_is_skipped():
+    def test():
+        client = Client().send(b"GET /a HTTP/1.1\r\n\r\n", flush=False)
+        client.transport.close()
+        client.connection.connection_lost(ConnectionResetError())
+        client.batcher.flush()
+        assert client.transport.written == b"" and client.connection.idle
+
+    run(test)
+
+
+def test_the_deadline_does_not_close_a_connection_whose_answer_is_being_computed():
+    def test():
+        client = Client().send(b"GET /a HTTP/1.1\r\n\r\n", flush=False)
+        client.connection._expire()
+        assert not client.transport.closed
+        client.batcher.flush()
+        assert client.statuses == [200] and not client.transport.closed
+
+    run(test)
+
+
+def test_a_failing_batch_is_answered_one_by_one(caplog):
+    def test():
+        app = BatchEcho(fail_batches=True)
+        client = Client(app).send(b"GET /a HTTP/1.1\r\n\r\nGET /boom HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n\r\n")
+        assert app.calls == [3] and client.statuses == [200, 500, 200]
+
+    run(test)
+    assert "answering them one by one" in caplog.text and "error handling GET /boom" in caplog.text
+
+
+def test_an_answer_that_closes_drops_the_requests_read_after_it():
+    def test():
+        client = Client(BatchEcho()).send(b"GET /close HTTP/1.1\r\n\r\nGET /later HTTP/1.1\r\n\r\n")
+        assert client.statuses == [200] and client.answers[0].headers["connection"] == "close"
+        assert client.transport.eof and client.connection.idle
+
+    run(test)
+
+
+def test_a_timer_that_fires_before_the_current_expiry_waits_for_it():
+    """The keep-alive expiry set by an answer outlives the earlier deadline timer, which re-arms."""
+
+    async def test():
+        limits = Limits(max_body_bytes=1000, request_deadline_s=0.05, keepalive_s=0.3)
+        client = Client(limits=limits).send(b"GET /a HTTP/1.1\r\n\r\n")
+        deadline_timer = client.connection.timer
+        assert deadline_timer.when() < client.connection.expiry  # the answer set a later expiry
+        await asyncio.sleep(0.15)  # past the deadline: the connection is idle and kept alive
+        assert not client.transport.closed and client.connection.timer is not deadline_timer
+        await asyncio.sleep(0.3)  # past the keep-alive expiry
+        assert client.transport.closed and client.transport.written.count(b"HTTP/1.1 200") == 1
+
+    asyncio.run(test())
+
+
+def test_an_earlier_expiry_moves_the_timer_forward():
+    def test():
+        client = Client(limits=Limits(max_body_bytes=1000, request_deadline_s=1, keepalive_s=30))
+        idle_due = client.connection.timer.when()
+        client.send(b"P")  # a request begins: its deadline is sooner than the keep-alive expiry
+        assert client.connection.timer.when() == client.connection.expiry < idle_due
+
+    run(test)
+
+
+def test_requests_arriving_while_the_batcher_waits_join_the_batch():
+    async def test():
+        app = BatchEcho()
+        first = Client(app).send(b"GET /a HTTP/1.1\r\n\r\n", flush=False)
+        await asyncio.sleep(0)  # one loop turn: a request arrived in it, so the batcher waits one more
+        second = Client(app, batcher=first.batcher).send(b"GET /b HTTP/1.1\r\n\r\n", flush=False)
+        for _ in range(MAX_TURNS + 1):
+            await asyncio.sleep(0)
+        assert app.calls == [2] and first.statuses == [200] and second.statuses == [200]
+
+    asyncio.run(test())
+
+
+def test_a_batch_is_answered_within_its_turns_while_requests_keep_coming():
+    async def test():
+        app = BatchEcho()
+        first = Client(app).send(b"GET /first HTTP/1.1\r\n\r\n", flush=False)
+        turns = 0
+        while not first.transport.written:
+            assert turns <= MAX_TURNS
+            Client(app, batcher=first.batcher).send(b"GET /more HTTP/1.1\r\n\r\n", flush=False)
+            await asyncio.sleep(0)
+            turns += 1
+        assert turns == MAX_TURNS and first.statuses == [200]
+        assert app.calls[0] == MAX_TURNS + 1  # the first request and one more per turn
+
+    asyncio.run(test())

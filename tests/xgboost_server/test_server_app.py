@@ -89,3 +89,36 @@ def test_handler_declares_what_it_reads_and_writes(model):
     handler = XGBoostHandler(model)
     assert handler.request_types == handler.response_types == ("text/csv", "application/json")
     assert handler.ready()
+
+
+def test_requests_answered_together_get_what_each_gets_alone(app, model):
+    def invocation(body: bytes, content_type: str = "text/csv", accept: str = "text/csv") -> Request:
+        return Request("POST", "/invocations", "", {"content-type": content_type, "accept": accept}, body)
+
+    batch = [
+        invocation(csv_of(regression_rows(1, seed=1)[0])),
+        invocation(b"1,2"),  # wrong feature count: refused alone
+        Request("GET", "/ping", "", {}, b""),
+        invocation(json.dumps({"instances": regression_rows(3, seed=2)[0].tolist()}).encode(), "application/json"),
+        invocation(csv_of(regression_rows(40, seed=3)[0]), accept="application/json"),
+        invocation(b"1,2,3", accept="image/png"),  # unacceptable answer type: refused alone
+    ]
+    together = app.call_many(batch)
+    alone = [call(app, request.method, request.path, request.body, request.headers) for request in batch]
+    assert [answer.status for answer in together] == [200, 400, 200, 200, 200, 406]
+    assert [(a.status, a.content_type, a.body) for a in together] == [(a.status, a.content_type, a.body) for a in alone]
+    assert all(
+        answer.headers[0][1].startswith("model;dur=") for answer in together if answer.body and answer.status == 200
+    )
+
+
+def test_batched_predictions_split_back_per_request_for_a_multi_output_model(tmp_path):
+    from xgboost_container.server_model import DeviceChoice, load
+
+    from .server_support import make_model_dir
+
+    handler = XGBoostHandler(load(make_model_dir(tmp_path, objective="multi:softprob"), DeviceChoice("cpu", "test")))
+    inputs = [regression_rows(n, seed=n)[0] for n in (2, 1, 5)]
+    together = handler.predict(inputs)
+    assert [p.shape for p in together] == [(2, 3), (1, 3), (5, 3)]
+    assert all(np.array_equal(t, handler.predict([rows])[0]) for t, rows in zip(together, inputs, strict=True))

@@ -13,6 +13,7 @@ import boto3
 import numpy as np
 import psutil
 import pytest
+from shared_http.raw_http import exchange, post, split_responses
 
 from .server_support import FEATURES, ServerProcess, regression_rows
 
@@ -121,6 +122,24 @@ def test_concurrent_clients(server, model):
 
     with ThreadPoolExecutor(8) as pool:
         assert all(pool.map(client, [i % 20 for i in range(160)]))
+
+
+def test_pipelined_requests_answered_together_each_get_their_own_answer(server, model):
+    """Requests read in one go are predicted with one call; each answer must still be its own."""
+    one, five = regression_rows(1, seed=11)[0], regression_rows(5, seed=12)[0]
+    data = (
+        post("/invocations", csv_of(one))
+        + post("/invocations", b"1,2,3")  # wrong feature count: refused alone
+        + post("/invocations", json.dumps({"instances": five.tolist()}).encode(), "application/json")
+        + post("/invocations", csv_of(one), extra=b"Connection: close\r\n")
+    )
+    received, closed = exchange(server.port, data)
+    answers = split_responses(received)
+    assert closed and [answer.status for answer in answers] == [200, 400, 200, 200]
+    assert float(answers[0].body) == pytest.approx(float(model.predict(one)[0]), rel=1e-6)
+    assert b"4 features" in answers[1].body
+    assert json.loads(answers[2].body)["predictions"] == pytest.approx(model.predict(five).tolist(), rel=1e-6)
+    assert answers[3].body == answers[0].body
 
 
 def test_client_errors_never_end_a_worker(server):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,34 @@ class TestDensePredictor:
         kept = first.copy()
         predictor(regression_rows(3, seed=2)[0])
         assert np.array_equal(first, kept)
+
+    def test_one_predictor_serves_changing_shapes_after_an_error(self, model):
+        # The proxy DMatrix is reused from call to call: each call must see only its own rows.
+        predictor = DensePredictor(model.booster)
+        for rows in (1, 300, 2, 1):
+            features = regression_rows(rows, seed=rows)[0]
+            assert np.array_equal(predictor(features), model.booster.inplace_predict(features))
+        with pytest.raises(xgboost.core.XGBoostError):
+            predictor(np.zeros((1, FEATURES + 3), dtype=np.float32))
+        features = regression_rows(5, seed=9)[0]
+        assert np.array_equal(predictor(features), model.booster.inplace_predict(features))
+
+    def test_any_layout_and_float_type_is_read_as_its_values(self, model):
+        features = regression_rows(12, seed=4)[0]
+        expected = model.booster.inplace_predict(features[::3])
+        predictor = DensePredictor(model.booster)
+        for layout in (features[::3], np.asfortranarray(features[::3]), features[::3].astype(np.float64)):
+            assert np.array_equal(predictor(layout), expected)
+        with pytest.raises(ValueError, match=r"shape \(3,\)"):
+            predictor(features[0, :3])
+
+    def test_threads_predicting_at_once_get_their_own_rows(self, model):
+        predictor = DensePredictor(model.booster)
+        inputs = [regression_rows(1 + i % 4, seed=i)[0] for i in range(64)]
+        expected = [model.booster.inplace_predict(features) for features in inputs]
+        with ThreadPoolExecutor(8) as pool:
+            got = list(pool.map(lambda features: [predictor(features) for _ in range(20)][-1], inputs))
+        assert all(np.array_equal(g, e) for g, e in zip(got, expected, strict=True))
 
     def test_xgboost_errors_are_raised_with_its_message(self, model):
         with pytest.raises(xgboost.core.XGBoostError, match="[Ff]eature"):

@@ -1,11 +1,13 @@
 """What an application served by the HTTP layer sees and returns.
 
 An application is a plain callable `App = Callable[[Request], Response]`. The HTTP layer calls it
-once per complete request, in the worker's event loop, and writes the `Response` it returns. A
-client mistake is raised as `HttpError(status, message)` and answered with that status and the
-message as `text/plain`; any other exception is logged and answered with 500, and the worker
-serves on. The call is synchronous on purpose: a model server's work is CPU-bound (decode,
-predict, encode), so a worker does one request at a time and gunicorn runs one worker per core.
+once per complete request, in the worker's event loop, and writes the `Response` it returns; an
+application that also has `call_many(requests) -> responses` is given the requests that arrive
+together in one call instead (see `batching.py`). A client mistake is raised as
+`HttpError(status, message)` and answered with that status and the message as `text/plain`; any
+other exception is logged and answered with 500, and the worker serves on. The call is
+synchronous on purpose: a model server's work is CPU-bound (decode, predict, encode), so a worker
+does one thing at a time and gunicorn runs one worker per core.
 """
 
 from __future__ import annotations

@@ -22,6 +22,13 @@ answer in it, else the handler's first response type. Header values are parsed b
 A model server plugs in by implementing `Handler` (see the XGBoost server's
 `server_app.XGBoostHandler`): which media types it reads and writes, whether it is ready, and
 `invoke(body, content_type, accept) -> bytes`, raising `HttpError` for a client mistake.
+
+A handler that also implements `BatchHandler` (`invoke` in three steps: decode, predict, encode)
+lets the requests a worker receives together share one prediction: `InferenceApp.call_many`
+decodes each (a client mistake answers that request alone), predicts once for all that decoded,
+and encodes each answer. For a model whose fixed cost per call is large next to its cost per row
+(XGBoost: about 30 us per call, under 1 us per row), this is what keeps the server's throughput
+near that of calling the model in process.
 """
 
 from __future__ import annotations
@@ -29,7 +36,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header, parse_options_header
@@ -53,6 +61,23 @@ class Handler(Protocol):
 
     def invoke(self, body: bytes, content_type: str, accept: str) -> bytes:
         """The answer, in `accept`, for a non-empty body of `content_type`; `HttpError` for bad input."""
+        ...
+
+
+@runtime_checkable
+class BatchHandler(Handler, Protocol):
+    """A `Handler` whose `invoke` is `encode(predict([decode(body)])[0])`, so requests can share `predict`."""
+
+    def decode(self, body: bytes, content_type: str) -> Any:
+        """The model input of one request body; `HttpError` for bad input."""
+        ...
+
+    def predict(self, inputs: list[Any]) -> list[Any]:
+        """The outputs for several decoded inputs, in order, computed together."""
+        ...
+
+    def encode(self, output: Any, accept: str) -> bytes:
+        """One request's answer, in `accept`."""
         ...
 
 
@@ -96,6 +121,8 @@ class InferenceApp:
 
     def __init__(self, handler: Handler, *, max_body_bytes: int, workers: int):
         self.handler = handler
+        # Decided once: a protocol check costs microseconds.
+        self.batch_handler = handler if isinstance(handler, BatchHandler) else None
         self.execution_parameters = json.dumps(
             {
                 "MaxConcurrentTransforms": workers,
@@ -123,12 +150,62 @@ class InferenceApp:
 
     def invocations(self, request: Request) -> Response:
         """Check the media types and the body, then let the handler answer."""
+        content_type, accept = self._check(request)
+        started = time.perf_counter()
+        body = self.handler.invoke(request.body, content_type, accept)
+        return _answer(body, accept, time.perf_counter() - started)
+
+    def call_many(self, requests: Sequence[Request]) -> list[Response]:
+        """The answers to several requests; invocations share one `predict` when the handler batches.
+
+        A client mistake (`HttpError`) answers its own request; any other failure propagates (the
+        caller then answers the requests one by one).
+        """
+        handler = self.batch_handler
+        if handler is None:
+            return [self._call(request) for request in requests]
+        answers: list[Response | None] = [None] * len(requests)
+        batch: list[tuple[int, Any, str, float]] = []  # request index, input, accept, decoding seconds
+        for index, request in enumerate(requests):
+            if not (request.method == "POST" and is_invocations_path(request.path)):
+                answers[index] = self._call(request)
+                continue
+            started = time.perf_counter()
+            try:
+                content_type, accept = self._check(request)
+                batch.append((index, handler.decode(request.body, content_type), accept, time.perf_counter() - started))
+            except HttpError as error:
+                answers[index] = error.response()
+        if batch:
+            started = time.perf_counter()
+            outputs = handler.predict([item[1] for item in batch])
+            shared = time.perf_counter() - started
+            for (index, _, accept, decoding), output in zip(batch, outputs, strict=True):
+                started = time.perf_counter()
+                try:
+                    body = handler.encode(output, accept)
+                except HttpError as error:
+                    answers[index] = error.response()
+                    continue
+                answers[index] = _answer(body, accept, decoding + shared + time.perf_counter() - started)
+        return [answer for answer in answers if answer is not None]
+
+    def _call(self, request: Request) -> Response:
+        try:
+            return self(request)
+        except HttpError as error:
+            return error.response()
+
+    def _check(self, request: Request) -> tuple[str, str]:
+        """The request's media type and the answer's, after refusing what no handler can answer."""
         handler = self.handler
         content_type = request_media_type(request.header("content-type"), handler.request_types)
         accept = negotiate(request.header("accept"), content_type, handler.response_types)
         if not request.body.strip():
             raise HttpError(400, "empty request body: send the input to predict on")
-        started = time.perf_counter()
-        body = handler.invoke(request.body, content_type, accept)
-        timing = f"model;dur={(time.perf_counter() - started) * 1000:.3f}"
-        return Response(200, body, accept, ((SERVER_TIMING, timing),))
+        return content_type, accept
+
+
+def _answer(body: bytes, media_type: str, seconds: float) -> Response:
+    """A successful invocation, with the model's time in `Server-Timing`."""
+    return Response(200, body, media_type, ((SERVER_TIMING, f"model;dur={seconds * 1000:.3f}"),))

@@ -21,11 +21,16 @@ Bytes httptools holds for a field it has not delivered yet are bounded too: byte
 parser callback belong to that field and count against the limit of the current phase, so a
 single endless header or trailer field is refused at most `FEED_SLICE` bytes past the limit.
 
+Complete requests are answered by the worker's `batching.RequestBatcher`, together with those
+that completed on other connections in the same event-loop turn. Everything a connection writes
+(interim `100 Continue`, answers, refusals) goes out in request order: what follows an answer not
+computed yet waits in the connection's outbox until it is.
+
 After a refusal, and after an answer that ends the connection (`Connection: close`, HTTP/1.0), the
 connection is half-closed and what the client still sends is read and dropped until it closes its
 side or `LINGER_S` passes, so that closing does not reset the connection before the client has
-read the answer. Responses are written in request order with `Content-Length`; while the client does not
-read them (the transport's buffer is full), reading stops (backpressure).
+read the answer. Responses are written with `Content-Length`; while the client does not read them
+(the transport's buffer is full), reading stops (backpressure).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from email.utils import formatdate
 from typing import cast
@@ -40,7 +46,8 @@ from urllib.parse import unquote
 
 import httptools
 
-from http_serving.app import REASONS, App, HttpError, Request, Response
+from http_serving.app import REASONS, Request, Response
+from http_serving.batching import Pending, RequestBatcher
 from http_serving.settings import Limits
 
 LINGER_S = 2.0
@@ -81,14 +88,16 @@ class HttpConnection(asyncio.Protocol):
 
     def __init__(
         self,
-        app: App,
+        batcher: RequestBatcher,
         limits: Limits,
         *,
         clock: Clock,
         on_close: Callable[[HttpConnection], None],
         log: logging.Logger,
     ):
-        self.app = app
+        self.batcher = batcher
+        # The running loop, looked up once: `asyncio.get_running_loop()` makes a system call (getpid).
+        self.loop = asyncio.get_running_loop()
         self.limits = limits
         self.clock = clock
         self.on_close = on_close
@@ -96,11 +105,15 @@ class HttpConnection(asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.timer: asyncio.TimerHandle | None = None
+        self.expiry = 0.0  # loop time at which the connection expires (see `_arm`)
         self.closing = False  # no further request is read (refused, answered with close, or lost)
         self.in_message = False  # a request has begun and is not complete
         self.in_body = False  # ... and its head is complete
         self.progress = False  # a parser callback ran during the current feed
         self.unseen = 0  # bytes fed since the last callback: a field httptools is still collecting
+        self.outbox: deque[bytes | Pending] = deque()  # what waits behind an answer not computed yet
+        self.half_close = False  # half-close once the outbox is written (see `_linger`)
+        self.client_done = False  # the client closed its side: close once the outbox is written
         self._new_message()
 
     def _new_message(self) -> None:
@@ -132,10 +145,16 @@ class HttpConnection(asyncio.Protocol):
             self._linger()
 
     def eof_received(self) -> bool | None:
-        """The client will send nothing more: a partial request gets 400, else the connection closes."""
+        """The client will send nothing more: a partial request gets 400, else the connection closes.
+
+        Answers still being computed are written first.
+        """
         if self.in_message and not self.closing:
             self._refuse(400, "the client closed its side of the connection before the request was complete")
             return True  # keep the transport open to write the answer; `_linger` closes it later
+        if self.outbox:
+            self.client_done = True
+            return True  # `drain` closes once the answers are written
         return None  # the transport closes once what is written has been sent
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -157,8 +176,8 @@ class HttpConnection(asyncio.Protocol):
 
     @property
     def idle(self) -> bool:
-        """No request is partly received (the connection may be closed without losing one)."""
-        return not self.in_message
+        """No request is partly received or waiting for its answer (closing loses none)."""
+        return not self.in_message and not self.outbox
 
     # --- feeding the parser
     def _feed(self, data: bytes) -> None:
@@ -266,8 +285,8 @@ class HttpConnection(asyncio.Protocol):
         if expect is not None:
             if expect.strip().lower() != "100-continue":
                 raise ProtocolError(417, f"Expect {expect[:100]!r} is not supported (only 100-continue)")
-            if (length or encoding) and self.transport:
-                self.transport.write(_CONTINUE)
+            if length or encoding:
+                self._send(_CONTINUE)
 
     def on_body(self, body: bytes) -> None:
         self.progress = True
@@ -288,12 +307,10 @@ class HttpConnection(asyncio.Protocol):
         self.progress = True
         self.in_message = self.in_body = False
         request = self._request()
-        response = self._call(request)
-        keep_alive = self.keep_alive and not response.close
-        self._write(response, keep_alive, with_body=request.method != "HEAD")
-        if not keep_alive:
+        self.outbox.append(Pending(request, self.keep_alive, with_body=request.method != "HEAD"))
+        self.batcher.add(self)
+        if not self.keep_alive:
             raise _Closing
-        self._arm(self.limits.keepalive_s)
 
     # --- requests and responses
     def _request(self) -> Request:
@@ -310,18 +327,50 @@ class HttpConnection(asyncio.Protocol):
             body=body,
         )
 
-    def _call(self, request: Request) -> Response:
-        try:
-            return self.app(request)
-        except HttpError as error:
-            return error.response()
-        except Exception:  # noqa: BLE001 - the application failed: answer 500, keep the worker
-            self.log.exception("error handling %s %s", request.method, request.path[:200])
-            return Response.text(500, "internal server error; see the server log")
+    # --- answers, in order
+    def waiting(self) -> list[Pending]:
+        """The requests queued for the batcher that have no answer yet, in order."""
+        return [item for item in self.outbox if isinstance(item, Pending) and item.response is None]
 
-    def _write(self, response: Response, keep_alive: bool, *, with_body: bool = True) -> None:
+    def drain(self) -> None:
+        """Write the outbox up to the first answer not computed yet, then close or wait as due."""
+        outbox = self.outbox
         if self.transport is None or self.transport.is_closing():
+            outbox.clear()  # the connection is gone: the answers have no one to go to
             return
+        while outbox:
+            item = outbox[0]
+            if isinstance(item, bytes):
+                outbox.popleft()
+                self._send_now(item)
+                continue
+            if item.response is None:
+                return
+            outbox.popleft()
+            keep_alive = item.keep_alive and not item.response.close
+            self._send_now(self._format(item.response, keep_alive, with_body=item.with_body))
+            if not keep_alive:  # what was read after this request is dropped with the connection
+                outbox.clear()
+                self.half_close = True
+        if self.half_close:
+            self._half_close()
+        elif self.client_done:
+            self.close()
+        elif not self.in_message and not self.closing:
+            self._arm(self.limits.keepalive_s)
+
+    def _send(self, data: bytes) -> None:
+        """Write `data` now, or after the answers it follows."""
+        if self.outbox:
+            self.outbox.append(data)
+        else:
+            self._send_now(data)
+
+    def _send_now(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def _format(self, response: Response, keep_alive: bool, *, with_body: bool = True) -> bytes:
         head = b"HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n" % (
             response.status,
             REASONS.get(response.status, "Unknown").encode(),
@@ -332,16 +381,23 @@ class HttpConnection(asyncio.Protocol):
         for name, value in response.headers:
             head += f"{name}: {value}\r\n".encode("latin-1")
         head += b"Connection: keep-alive\r\n\r\n" if keep_alive else b"Connection: close\r\n\r\n"
-        self.transport.write(head + response.body if with_body else head)
+        return head + response.body if with_body else head
 
     def _refuse(self, status: int, message: str) -> None:
         """Answer a request that cannot be served, then close the connection (see `_linger`)."""
         if self.closing:
             return
-        self._write(Response.text(status, message), keep_alive=False)
+        self._send(self._format(Response.text(status, message), keep_alive=False))
         self._linger()
 
     def _linger(self) -> None:
+        """No more requests are read; half-close once the outbox is written (see `_half_close`)."""
+        self.closing = True
+        self.half_close = True
+        if not self.outbox:
+            self._half_close()
+
+    def _half_close(self) -> None:
         """Half-close after the last answer; close when the client does, or after `LINGER_S`.
 
         Closing a socket while the client's data is still unread makes the kernel reset the
@@ -349,17 +405,37 @@ class HttpConnection(asyncio.Protocol):
         client still sends is read and dropped until it closes its side (nginx's lingering close).
         """
         self.closing = True
+        self.half_close = False
         if self.transport and not self.transport.is_closing() and self.transport.can_write_eof():
             self.transport.write_eof()
         self._arm(LINGER_S)
 
     # --- timers and closing
     def _arm(self, seconds: float) -> None:
-        if self.timer:
-            self.timer.cancel()
-        self.timer = asyncio.get_running_loop().call_later(seconds, self._expire)
+        """Expire the connection `seconds` from now (this replaces the previous expiry).
+
+        A keep-alive connection sets a new expiry twice per request; rescheduling the timer each
+        time would cost more than the rest of the connection's work for a small request, so a
+        timer due at or before the expiry stays and, when it fires early, waits out the rest.
+        """
+        loop = self.loop
+        self.expiry = loop.time() + seconds
+        if self.timer is None or self.timer.when() > self.expiry:
+            if self.timer:
+                self.timer.cancel()
+            self.timer = loop.call_at(self.expiry, self._timer_fired)
+
+    def _timer_fired(self) -> None:
+        loop = self.loop
+        if loop.time() < self.expiry:
+            self.timer = loop.call_at(self.expiry, self._timer_fired)
+        else:
+            self.timer = None
+            self._expire()
 
     def _expire(self) -> None:
+        if self.waiting():
+            return  # complete requests are being answered: `drain` arms the next timer
         if self.in_message and not self.closing:
             self._refuse(408, f"request not received completely within {self.limits.request_deadline_s:g} s")
         else:

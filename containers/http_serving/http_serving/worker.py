@@ -1,9 +1,10 @@
 """The gunicorn worker class: an asyncio event loop serving `HttpConnection`s.
 
 gunicorn's master process forks, supervises, restarts and stops the workers (signals, heartbeat,
-graceful timeout); this worker accepts connections and runs the application for each request in
-its event loop. The application is the object the gunicorn application's `load()` returns (an
-`App`), and the limits are the gunicorn application's `limits`.
+graceful timeout); this worker accepts connections and runs the application in its event loop,
+for the requests that arrive together in one call (`batching.RequestBatcher`). The application is
+the object the gunicorn application's `load()` returns (an `App`), and the limits are the gunicorn
+application's `limits`.
 
 Connections are spread over the workers: with keep-alive a connection stays with the worker that
 accepted it, so a worker that holds k connections waits k ms before accepting another, leaving it
@@ -21,6 +22,7 @@ import time
 
 from gunicorn.workers.base import Worker
 
+from http_serving.batching import RequestBatcher
 from http_serving.protocol import Clock, HttpConnection
 from http_serving.settings import Limits
 
@@ -44,7 +46,8 @@ class AsyncioWorker(Worker):  # type: ignore[misc]  # gunicorn has no type infor
         self.deferred = False
         self.pending = 0  # accepted, transport not set up yet
         clock = Clock()
-        self.factory = lambda: HttpConnection(self.wsgi, limits, clock=clock, on_close=self._closed, log=self.log)
+        batcher = RequestBatcher(self.wsgi, self.log)
+        self.factory = lambda: HttpConnection(batcher, limits, clock=clock, on_close=self._closed, log=self.log)
         self._accept_on(loop)
         while self.alive:
             self.notify()

@@ -4,10 +4,14 @@
 `http_serving.InferenceApp` answers `/ping`, `/invocations`, `/endpoints/<name>/invocations` and
 `/execution-parameters`, refuses an unsupported `Content-Type` (415) or `Accept` (406) and an
 empty body (400); the handler refuses malformed rows (400). An unexpected failure while
-predicting is logged and answered with 500; neither ends the worker.
+predicting is logged and answered with 500; neither ends the worker. The handler is an
+`http_serving.inference.BatchHandler`: the requests a worker receives together are predicted
+with one call to XGBoost, whose fixed cost per call (about 30 us) is many times its cost per row.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from http_serving import InferenceApp
 from http_serving.settings import ServerSettings
@@ -30,8 +34,26 @@ class XGBoostHandler:
 
     def invoke(self, body: bytes, content_type: str, accept: str) -> bytes:
         """Decode the rows, predict, encode the predictions as `accept`."""
-        rows = server_codec.decode(body, content_type, self.model.num_features)
-        return server_codec.encode(self.model.predict(rows), accept)
+        return self.encode(self.model.predict(self.decode(body, content_type)), accept)
+
+    def decode(self, body: bytes, content_type: str) -> np.ndarray:
+        """The rows of one request (`HttpError` 400 when malformed)."""
+        return server_codec.decode(body, content_type, self.model.num_features)
+
+    def predict(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """The predictions for the rows of several requests, from one call to the model."""
+        if len(inputs) == 1:
+            return [self.model.predict(inputs[0])]
+        predictions = self.model.predict(np.concatenate(inputs))
+        answers, start = [], 0
+        for rows in inputs:
+            answers.append(predictions[start : start + len(rows)])
+            start += len(rows)
+        return answers
+
+    def encode(self, predictions: np.ndarray, accept: str) -> bytes:
+        """One request's predictions as `accept`."""
+        return server_codec.encode(predictions, accept)
 
 
 def build_app(model: Model, settings: ServerSettings) -> InferenceApp:
