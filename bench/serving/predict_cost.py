@@ -15,42 +15,28 @@ on 1 and 100 rows, one thread. Prints a table (microseconds per call: median of 
 from __future__ import annotations
 
 import argparse
-import ctypes
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
-import xgboost
 
 from bench import DEFAULT_DATA, build_model
 from xgboost_container.server_model import DensePredictor, DeviceChoice, load
 
 
-def without_proxy(booster: xgboost.Booster) -> Callable[[np.ndarray], np.ndarray]:
-    """The C API call with no DMatrix handle: XGBoost builds a proxy DMatrix on every call."""
-    lib = ctypes.CDLL(xgboost.libpath.find_lib_path()[0])
-    config = DensePredictor._CONFIG
+class ProxyPerCall(DensePredictor):
+    """`DensePredictor` passing no DMatrix handle, so that XGBoost builds a proxy DMatrix on every call."""
 
-    def predict(rows: np.ndarray) -> np.ndarray:
-        shape = ctypes.POINTER(ctypes.c_uint64)()
-        dims = ctypes.c_uint64()
-        result = ctypes.POINTER(ctypes.c_float)()
-        interface = b'{"data": [%d, true], "shape": [%d, %d], "typestr": "<f4", "version": 3}' % (
-            rows.ctypes.data,
-            *rows.shape,
-        )
-        status = lib.XGBoosterPredictFromDense(
-            booster.handle, interface, config, None, ctypes.byref(shape), ctypes.byref(dims), ctypes.byref(result)
-        )
-        assert status == 0
-        predictions = np.empty(shape[: dims.value], dtype=np.float32)
-        ctypes.memmove(predictions.ctypes.data, result, predictions.nbytes)
-        return predictions
+    def _proxy(self) -> Any:
+        return _NO_PROXY
 
-    return predict
+
+_NO_PROXY = SimpleNamespace(handle=None)
 
 
 def per_call_us(predict: Callable[[np.ndarray], np.ndarray], rows: np.ndarray, calls: int) -> float:
@@ -73,7 +59,7 @@ def main() -> None:
     booster = model.booster
     ways = {
         "Booster.inplace_predict": lambda rows: booster.inplace_predict(rows),
-        "C API, a proxy per call": without_proxy(booster),
+        "C API, a proxy per call": ProxyPerCall(booster),
         "ours (proxy kept)": DensePredictor(booster),
     }
     print(f"{'way':<26}{'rows':>6}{'us/call':>10}")

@@ -176,7 +176,15 @@ class TestRequestMediaType:
         assert raised.value.status == 415
 
 
-def test_a_handler_that_does_not_batch_is_called_once_per_request(app, handler):
+def test_a_handler_that_does_not_batch_has_each_request_answered_by_the_caller(app, handler):
     jpeg = Request("POST", "/invocations", "", {"content-type": "image/jpeg"}, b"\xff\xd8jpeg")
-    answers = app.call_many([jpeg, Request("POST", "/invocations", "", {"content-type": "image/png"}, b"png"), jpeg])
-    assert [answer.status for answer in answers] == [200, 200, 200] and len(handler.calls) == 3
+    not_jpeg = Request("POST", "/invocations", "", {"content-type": "image/jpeg"}, b"png")
+    answered: list[Request] = []
+
+    def answer_one(request: Request) -> Response:
+        answered.append(request)
+        return call(app, request.method, request.path, request.body, **request.headers)
+
+    answers = app.call_many([jpeg, not_jpeg, jpeg], answer_one)
+    assert [answer.status for answer in answers] == [200, 400, 200]
+    assert answered == [jpeg, not_jpeg, jpeg] and len(handler.calls) == 2  # each handled once, by the caller

@@ -367,11 +367,11 @@ class BatchEcho:
             return Response(200, b"bye", close=True)
         return echo(request)
 
-    def call_many(self, requests):
+    def call_many(self, requests, answer_one):
         self.calls.append(len(requests))
         if self.fail_batches:
             raise RuntimeError("the batch failed")
-        return [self(request) for request in requests]
+        return [answer_one(request) for request in requests]
 
 
 def test_requests_completed_in_one_loop_turn_share_one_call_and_are_answered_on_their_own_connections():

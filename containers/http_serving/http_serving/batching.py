@@ -10,10 +10,12 @@ microseconds: no measurable change in the latency of a single client), and under
 requests that arrive together share one call. Measured with `make bench` (8 clients, 1-row
 requests, one worker): 5 requests per call with one extra turn, 6.6 with up to four.
 
-An application that implements `call_many(requests) -> responses` (such as
-`inference.InferenceApp`, which then predicts once for all of them) is given the whole batch; any
-other application is called once per request. If `call_many` fails as a whole, each request is
-answered on its own, so a request that makes the model fail cannot fail the others with it.
+An application that implements `call_many(requests, answer_one) -> responses` (such as
+`inference.InferenceApp`, which then predicts once for all of them) is given the whole batch, and
+`answer_one` for what it does not batch; any other application is called once per request.
+`answer_one` is the one place where a request's failure becomes its answer (`HttpError`: its 4xx;
+anything else: logged, 500). If `call_many` fails as a whole, each request is answered on its
+own, so a request that makes the model fail cannot fail the others with it.
 """
 
 from __future__ import annotations
@@ -56,32 +58,29 @@ class RequestBatcher:
 
     def __init__(self, app: App, log: logging.Logger):
         self.app = app
-        self.call_many: Callable[[Sequence[Request]], list[Response]] | None = getattr(app, "call_many", None)
+        self.call_many: Callable[[Sequence[Request], Callable[[Request], Response]], list[Response]] | None = getattr(
+            app, "call_many", None
+        )
         self.log = log
         self.loop = asyncio.get_running_loop()  # looked up once: the lookup makes a system call (getpid)
-        self._queued: list[Queueing] = []
-        self._turns = 0  # loop turns the batch being gathered has waited
+        self._queued: dict[Queueing, None] = {}  # the connections of the batch being gathered, in order
 
     def add(self, connection: Queueing) -> None:
         """Answer `connection`'s waiting requests with the batch being gathered (or a new one)."""
-        if connection in self._queued:
-            return
         if not self._queued:
-            self._turns = 0
-            self.loop.call_soon(self._next_turn, 0)
-        self._queued.append(connection)
+            self.loop.call_soon(self._next_turn, 0, 1)
+        self._queued[connection] = None
 
-    def _next_turn(self, seen: int) -> None:
+    def _next_turn(self, seen: int, turn: int) -> None:
         """Wait one more turn if the last one queued another connection's request, else answer."""
-        self._turns += 1
-        if len(self._queued) > seen and self._turns < MAX_TURNS:
-            self.loop.call_soon(self._next_turn, len(self._queued))
+        if len(self._queued) > seen and turn < MAX_TURNS:
+            self.loop.call_soon(self._next_turn, len(self._queued), turn + 1)
         else:
             self.flush()
 
     def flush(self) -> None:
         """Answer every queued request, then let each connection write its answers."""
-        connections, self._queued = self._queued, []
+        connections, self._queued = list(self._queued), {}
         pending = [item for connection in connections for item in connection.waiting()]
         for item, response in zip(pending, self.answer([item.request for item in pending]), strict=True):
             item.response = response
@@ -92,7 +91,7 @@ class RequestBatcher:
         """The application's answers to `requests`, one per request."""
         if self.call_many is not None and len(requests) > 1:
             try:
-                return self.call_many(requests)
+                return self.call_many(requests, self.answer_one)
             except Exception:  # noqa: BLE001 - answered one by one below, where the failing request is logged
                 self.log.warning("a batch of %d requests failed; answering them one by one", len(requests))
         return [self.answer_one(request) for request in requests]

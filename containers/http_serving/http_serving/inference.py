@@ -36,8 +36,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, cast, runtime_checkable
 
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header, parse_options_header
@@ -155,20 +155,22 @@ class InferenceApp:
         body = self.handler.invoke(request.body, content_type, accept)
         return _answer(body, accept, time.perf_counter() - started)
 
-    def call_many(self, requests: Sequence[Request]) -> list[Response]:
+    def call_many(self, requests: Sequence[Request], answer_one: Callable[[Request], Response]) -> list[Response]:
         """The answers to several requests; invocations share one `predict` when the handler batches.
 
-        A client mistake (`HttpError`) answers its own request; any other failure propagates (the
-        caller then answers the requests one by one).
+        `answer_one` answers, with the caller's error handling, each request that is not batched
+        (every request when the handler does not batch). In the batch, a client mistake
+        (`HttpError`) answers its own request; any other failure propagates (the caller then
+        answers the requests one by one).
         """
         handler = self.batch_handler
         if handler is None:
-            return [self._call(request) for request in requests]
+            return [answer_one(request) for request in requests]
         answers: list[Response | None] = [None] * len(requests)
         batch: list[tuple[int, Any, str, float]] = []  # request index, input, accept, decoding seconds
         for index, request in enumerate(requests):
             if not (request.method == "POST" and is_invocations_path(request.path)):
-                answers[index] = self._call(request)
+                answers[index] = answer_one(request)
                 continue
             started = time.perf_counter()
             try:
@@ -188,13 +190,7 @@ class InferenceApp:
                     answers[index] = error.response()
                     continue
                 answers[index] = _answer(body, accept, decoding + shared + time.perf_counter() - started)
-        return [answer for answer in answers if answer is not None]
-
-    def _call(self, request: Request) -> Response:
-        try:
-            return self(request)
-        except HttpError as error:
-            return error.response()
+        return cast(list[Response], answers)  # every request was answered above, batched or not
 
     def _check(self, request: Request) -> tuple[str, str]:
         """The request's media type and the answer's, after refusing what no handler can answer."""
